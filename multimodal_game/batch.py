@@ -1,0 +1,184 @@
+"""Batches: named tensors with a per-example presence mask per variable and per-example weights."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import torch
+
+from .spaces import Space
+
+
+class Batch:
+    """A mapping ``name -> tensor`` (first dimension: examples) with presence masks and weights.
+
+    ``present[name][k]`` is False when example ``k`` does not observe ``name`` (an unlabelled example,
+    a missing modality); the stored value of a missing entry is a valid placeholder (zeros), never
+    NaN, so that masked likelihoods stay finite. ``weight[k]`` scales example ``k``'s contribution
+    to a player's loss.
+    """
+
+    __slots__ = ("data", "present", "weight")
+
+    def __init__(
+        self,
+        data: Mapping[str, torch.Tensor],
+        present: Mapping[str, torch.Tensor] | None = None,
+        weight: torch.Tensor | None = None,
+    ):
+        if not data:
+            raise ValueError("a batch needs at least one variable")
+        self.data = dict(data)
+        sizes = {name: t.shape[0] if t.dim() else -1 for name, t in self.data.items()}
+        n = next(iter(sizes.values()))
+        if any(s != n for s in sizes.values()) or n < 0:
+            raise ValueError(
+                f"all variables of a batch need the same number of examples, got {sizes}"
+            )
+        device = next(iter(self.data.values())).device
+        present = dict(present or {})
+        unknown = set(present) - set(self.data)
+        if unknown:
+            raise ValueError(
+                f"presence masks given for variables not in the batch: {sorted(unknown)}"
+            )
+        for name in self.data:
+            m = present.get(name)
+            if m is None:
+                m = torch.ones(n, dtype=torch.bool, device=device)
+            elif m.shape != (n,) or m.dtype != torch.bool:
+                raise ValueError(
+                    f"presence mask of {name!r} must be a bool tensor of shape ({n},), "
+                    f"got {m.dtype} {tuple(m.shape)}"
+                )
+            present[name] = m
+        self.present = present
+        if weight is None:
+            weight = torch.ones(n, device=device)
+        elif weight.shape != (n,):
+            raise ValueError(f"weight must have shape ({n},), got {tuple(weight.shape)}")
+        self.weight = weight
+
+    # -- basic access -----------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return next(iter(self.data.values())).shape[0]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.data
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        return self.data[name]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.data)
+
+    @property
+    def device(self) -> torch.device:
+        return next(iter(self.data.values())).device
+
+    def __repr__(self) -> str:
+        parts = ", ".join(
+            f"{k}:{tuple(v.shape[1:])}[{int(self.present[k].sum())}/{len(self)}]"
+            for k, v in self.data.items()
+        )
+        return f"Batch(n={len(self)}, {parts})"
+
+    def observed(self, name: str) -> torch.Tensor:
+        """Presence mask of ``name``; all False when the batch does not carry the variable."""
+        if name in self.present:
+            return self.present[name]
+        return torch.zeros(len(self), dtype=torch.bool, device=self.device)
+
+    # -- transformations --------------------------------------------------------------------------
+    def project(self, names: Iterable[str]) -> Batch:
+        """Only the variables in ``names`` (those the batch carries); shares storage with ``self``."""
+        keep = [n for n in names if n in self.data]
+        if not keep:
+            raise ValueError(f"projection onto {list(names)} leaves no variable of {self.names}")
+        return Batch(
+            {n: self.data[n] for n in keep}, {n: self.present[n] for n in keep}, self.weight
+        )
+
+    def index(self, idx: torch.Tensor | slice) -> Batch:
+        return Batch(
+            {k: v[idx] for k, v in self.data.items()},
+            {k: v[idx] for k, v in self.present.items()},
+            self.weight[idx],
+        )
+
+    def head(self, n: int) -> Batch:
+        return self if n == len(self) else self.index(slice(0, n))
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
+        return Batch(
+            {k: v.to(device, non_blocking=non_blocking) for k, v in self.data.items()},
+            {k: v.to(device, non_blocking=non_blocking) for k, v in self.present.items()},
+            self.weight.to(device, non_blocking=non_blocking),
+        )
+
+    def with_weight(self, weight: torch.Tensor | float) -> Batch:
+        if not torch.is_tensor(weight):
+            weight = torch.full((len(self),), float(weight), device=self.device)
+        return Batch(self.data, self.present, weight)
+
+    def nbytes(self) -> int:
+        """Bytes of the variable values (what travels between players)."""
+        return sum(t.numel() * t.element_size() for t in self.data.values())
+
+    def check(self, space: Space, owner: str = "") -> None:
+        """Raise a ``ValueError`` naming the variable if a value does not fit ``space``."""
+        for name, value in self.data.items():
+            if name not in space:
+                where = f" of player {owner!r}" if owner else ""
+                raise ValueError(
+                    f"batch variable {name!r} is not in the space{where}: {sorted(space)}"
+                )
+            space[name].check_values(value, owner)
+
+    @staticmethod
+    def merge(parts: Sequence[Batch], weights: Sequence[float] | None = None) -> Batch:
+        """Concatenate batches from several sources into one.
+
+        A variable that some part lacks is filled with zeros and marked absent for those rows. If
+        ``weights`` is given, every example of ``parts[k]`` gets weight ``weights[k]`` (times its own).
+        """
+        parts = [p for p in parts if len(p) > 0] if len(parts) > 1 else list(parts)
+        if not parts:
+            raise ValueError("merge needs at least one batch")
+        if weights is not None and len(weights) != len(parts):
+            raise ValueError("merge: one weight per part")
+        names: dict[str, torch.Tensor] = {}
+        for p in parts:
+            for k, v in p.data.items():
+                ref = names.setdefault(k, v)
+                if ref.shape[1:] != v.shape[1:] or ref.dtype != v.dtype:
+                    raise ValueError(
+                        f"merge: variable {k!r} has per-example shape {tuple(ref.shape[1:])} "
+                        f"({ref.dtype}) in one part and {tuple(v.shape[1:])} ({v.dtype}) in another"
+                    )
+        data, present = {}, {}
+        for k, ref in names.items():
+            vals, masks = [], []
+            for p in parts:
+                if k in p.data:
+                    vals.append(p.data[k])
+                    masks.append(p.present[k])
+                else:
+                    vals.append(ref.new_zeros((len(p), *ref.shape[1:])))
+                    masks.append(torch.zeros(len(p), dtype=torch.bool, device=ref.device))
+            data[k] = torch.cat(vals)
+            present[k] = torch.cat(masks)
+        if weights is None:
+            weight = torch.cat([p.weight for p in parts])
+        else:
+            weight = torch.cat([p.weight * float(w) for p, w in zip(parts, weights)])
+        return Batch(data, present, weight)
+
+    # -- (de)serialisation for checkpoints and the object store -------------------------------------
+    def state(self) -> dict[str, dict[str, torch.Tensor] | torch.Tensor]:
+        return {"data": dict(self.data), "present": dict(self.present), "weight": self.weight}
+
+    @classmethod
+    def from_state(cls, state: Mapping) -> Batch:
+        return cls(state["data"], state["present"], state["weight"])

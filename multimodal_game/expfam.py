@@ -1,0 +1,195 @@
+"""Exponential-family players: the best response is moment matching, the equilibrium has a closed form.
+
+For players whose model is an exponential family with sufficient statistics T, the best response to
+the game is ``mu_i = alpha_ii * mu_hat_i + sum_{j != i} alpha_ij * mu_j`` (mu: mean parameters,
+mu_hat_i: the moments of player i's own data). Stacked over players this is ``M = D S + A M`` with
+D the diagonal and A the off-diagonal part of alpha, so the unique Nash equilibrium is
+``M* = (I - A)^{-1} D S``. A is sub-stochastic (its rows sum to 1 - alpha_ii < 1), hence I - A is
+invertible and the simultaneous best-response iteration converges geometrically with rate rho(A).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from .alpha import validate_alpha
+from .batch import Batch
+from .spaces import Space, categorical, real
+
+
+def _names(n: int) -> list[str]:
+    return [f"player{k}" for k in range(n)]
+
+
+def off_diagonal(alpha: torch.Tensor) -> torch.Tensor:
+    return alpha - torch.diag(torch.diagonal(alpha))
+
+
+def spectral_radius(alpha) -> float:
+    """Spectral radius of the off-diagonal part of alpha: the contraction rate of best responses."""
+    a = torch.as_tensor(alpha, dtype=torch.float64)
+    return float(torch.linalg.eigvals(off_diagonal(a)).abs().max())
+
+
+def equilibrium(alpha, own_stats) -> torch.Tensor:
+    """Closed-form Nash equilibrium ``(I - A)^{-1} D S`` of players with own moments ``own_stats``.
+
+    ``own_stats``: (N, D) mean parameters of each player's own data. Returns (N, D) float64.
+    """
+    s = torch.as_tensor(own_stats, dtype=torch.float64)
+    if s.dim() == 1:
+        s = s[:, None]
+    a = validate_alpha(alpha, _names(s.shape[0]) if s.dim() == 2 else [])
+    n = a.shape[0]
+    system = torch.eye(n, dtype=torch.float64) - off_diagonal(a)
+    cond = torch.linalg.cond(system).item()
+    if not (cond < 1e12):
+        raise ValueError(f"the equilibrium system I - A is singular (condition number {cond:.3g})")
+    return torch.linalg.solve(system, torch.diag(torch.diagonal(a)) @ s)
+
+
+def best_response_dynamics(alpha, own_stats, init, rounds: int) -> list[torch.Tensor]:
+    """Exact simultaneous best responses ``M <- D S + A M`` from ``init``; returns every iterate."""
+    a = validate_alpha(alpha, _names(len(own_stats)))
+    s = torch.as_tensor(own_stats, dtype=torch.float64)
+    m = torch.as_tensor(init, dtype=torch.float64).clone()
+    d, off = torch.diag(torch.diagonal(a)), off_diagonal(a)
+    out = [m]
+    for _ in range(rounds):
+        m = d @ s + off @ m
+        out.append(m)
+    return out
+
+
+class _ExpFamPlayer:
+    """Common part: the state is a vector of mean parameters; ``learn`` is the exact best response."""
+
+    space: Space
+    var: str
+
+    def __init__(self) -> None:
+        self.device = torch.device("cpu")
+
+    def to(self, device: torch.device | str) -> _ExpFamPlayer:
+        self.device = torch.device(device)
+        for k, v in vars(self).items():
+            if torch.is_tensor(v):
+                setattr(self, k, v.to(self.device))
+        return self
+
+    def _weights(self, batch: Batch) -> torch.Tensor:
+        w = batch.weight * batch.observed(self.var).to(batch.weight.dtype)
+        total = w.sum()
+        return w / total.clamp_min(1e-300)
+
+    def parameters(self) -> list[torch.Tensor]:
+        return [self.moments()]
+
+
+class CategoricalPlayer(_ExpFamPlayer):
+    """A categorical distribution over one variable; mean parameters = class probabilities."""
+
+    def __init__(self, k: int, var: str = "label", probs: torch.Tensor | None = None):
+        super().__init__()
+        self.var = var
+        self.space = Space([categorical(var, k)])
+        self.probs = (
+            torch.full((k,), 1.0 / k, dtype=torch.float64)
+            if probs is None
+            else torch.as_tensor(probs, dtype=torch.float64)
+        )
+
+    def moments(self) -> torch.Tensor:
+        return self.probs
+
+    def learn(self, batch: Batch) -> dict[str, torch.Tensor]:
+        w = self._weights(batch).to(torch.float64)
+        k = self.probs.shape[0]
+        counts = torch.zeros(k, dtype=torch.float64, device=w.device).index_add_(
+            0, batch[self.var], w
+        )
+        old = self.probs
+        self.probs = counts
+        return {"loss": (counts - old).abs().max()}
+
+    def sample(self, n: int, given: Batch | None = None) -> Batch:
+        return Batch({self.var: torch.multinomial(self.probs, n, replacement=True)})
+
+    def infer(self, name: str, given: Batch) -> torch.Tensor:
+        return self.probs.expand(len(given), -1).float()
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {"probs": self.probs.clone()}
+
+    def load_state_dict(self, state) -> None:
+        self.probs = state["probs"].clone().to(self.device)
+
+
+class GaussianPlayer(_ExpFamPlayer):
+    """A Gaussian over a real vector; ``covariance="fixed"`` learns the mean only (unit covariance),
+    ``"full"`` learns mean and covariance (mean parameters: E[x] and E[x x^T])."""
+
+    def __init__(self, d: int, var: str = "x", covariance: str = "full"):
+        super().__init__()
+        if covariance not in ("fixed", "full"):
+            raise ValueError(f"covariance must be 'fixed' or 'full', got {covariance!r}")
+        self.var = var
+        self.d = d
+        self.covariance = covariance
+        self.space = Space([real(var, d)])
+        self.mean = torch.zeros(d, dtype=torch.float64)
+        self.second = torch.eye(d, dtype=torch.float64)  # E[x x^T]
+
+    @property
+    def cov(self) -> torch.Tensor:
+        if self.covariance == "fixed":
+            return torch.eye(self.d, dtype=torch.float64, device=self.mean.device)
+        c = self.second - torch.outer(self.mean, self.mean)
+        return 0.5 * (c + c.T)
+
+    def moments(self) -> torch.Tensor:
+        if self.covariance == "fixed":
+            return self.mean
+        return torch.cat([self.mean, self.second.reshape(-1)])
+
+    def learn(self, batch: Batch) -> dict[str, torch.Tensor]:
+        w = self._weights(batch).to(torch.float64)
+        x = batch[self.var].to(torch.float64)
+        old = self.moments()
+        self.mean = w @ x
+        if self.covariance == "full":
+            self.second = (x * w[:, None]).T @ x
+        return {"loss": (self.moments() - old).abs().max()}
+
+    def sample(self, n: int, given: Batch | None = None) -> Batch:
+        # Cholesky of the covariance (jitter keeps it valid when samples are few).
+        jitter = 1e-9 * torch.eye(self.d, dtype=torch.float64, device=self.mean.device)
+        chol = torch.linalg.cholesky(self.cov + jitter)
+        eps = torch.randn(n, self.d, dtype=torch.float64, device=self.mean.device)
+        return Batch({self.var: (self.mean + eps @ chol.T).float()})
+
+    def infer(self, name: str, given: Batch) -> torch.Tensor:
+        return self.mean.expand(len(given), -1).float()
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {"mean": self.mean.clone(), "second": self.second.clone()}
+
+    def load_state_dict(self, state) -> None:
+        self.mean = state["mean"].clone().to(self.device)
+        self.second = state["second"].clone().to(self.device)
+
+
+def data_moments(player: _ExpFamPlayer, data: Batch) -> torch.Tensor:
+    """Mean parameters of ``data`` as ``player`` measures them (its own-data moments mu_hat)."""
+    probe = type(player).__new__(type(player))
+    probe.__dict__.update(
+        {k: (v.clone() if torch.is_tensor(v) else v) for k, v in vars(player).items()}
+    )
+    probe.learn(data)
+    return probe.moments()
+
+
+def stack_moments(players: Sequence[_ExpFamPlayer]) -> torch.Tensor:
+    return torch.stack([p.moments().to(torch.float64).cpu() for p in players])

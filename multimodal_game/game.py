@@ -1,0 +1,220 @@
+"""The game: players, the alpha matrix, each player's private data; rounds of sample-then-learn."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .alpha import allocate, validate_alpha
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .host import PlayerHost
+from .player import Player
+from .progress import progress_bar
+from .rng import derive_seed
+from .runtime import InProcessRuntime, Runtime
+from .sources import DataSource
+from .spaces import interface
+
+Hook = Callable[["Game", int], Mapping[str, Any] | None]
+
+
+class Game:
+    """N players learning together by exchanging synthetic samples of their shared variables.
+
+    Every round: each player that another player consumes draws one batch of samples from its
+    current parameters (one draw shared by all its consumers); each consumer receives the draw
+    restricted to their interface; then every player takes one learning step on a batch of
+    ``batch_size`` examples made of its own data and the synthetic data, in proportions
+    ``alpha[i]`` (see :func:`multimodal_game.alpha.allocate` for the rounding rule and weights).
+    """
+
+    def __init__(
+        self,
+        players: Mapping[str, Player] | Sequence[Player] | None = None,
+        alpha: Any = None,
+        sources: Mapping[str, DataSource] | Sequence[DataSource] | None = None,
+        *,
+        batch_size: int = 128,
+        seed: int = 0,
+        device: torch.device | str = "cpu",
+        runtime: Runtime | None = None,
+    ):
+        if runtime is None:
+            if players is None or sources is None:
+                raise ValueError("Game needs players and sources (or a ready runtime)")
+            players = _named(players, "player")
+            sources = _named(sources, "source")
+            if set(sources) != set(players):
+                raise ValueError(
+                    f"one data source per player: players {sorted(players)}, sources {sorted(sources)}"
+                )
+            hosts = {
+                n: PlayerHost(n, p, sources[n], derive_seed(seed, k), device)
+                for k, (n, p) in enumerate(players.items())
+            }
+            runtime = InProcessRuntime(hosts)
+        self.runtime = runtime
+        self.names: tuple[str, ...] = tuple(runtime.names)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.batch_size = int(batch_size)
+        self.seed = seed
+        self.alpha = validate_alpha(alpha, self.names)
+        self.spaces = runtime.spaces()
+        self.interfaces: dict[tuple[str, str], tuple[str, ...]] = {}
+        names = self.names
+        for i, ni in enumerate(names):
+            for j, nj in enumerate(names):
+                if i == j or self.alpha[i, j] == 0:
+                    continue
+                shared = interface(self.spaces[nj], self.spaces[ni], (nj, ni))
+                if not shared:
+                    raise ValueError(
+                        f"alpha[{i}][{j}] > 0 but players {ni!r} and {nj!r} share no exchangeable "
+                        f"variable ({ni!r}: {self.spaces[ni]}, {nj!r}: {self.spaces[nj]})"
+                    )
+                self.interfaces[(nj, ni)] = shared  # (producer, consumer)
+        # Counts and per-example weights, fixed for the whole game.
+        self.counts = {
+            ni: allocate(self.alpha[i].tolist(), self.batch_size) for i, ni in enumerate(names)
+        }
+        self.weights = {
+            ni: [
+                (self.alpha[i, j].item() * self.batch_size / c) if c else 0.0
+                for j, c in enumerate(self.counts[ni])
+            ]
+            for i, ni in enumerate(names)
+        }
+        self.plans: dict[str, dict[str, tuple[int, tuple[str, ...]]]] = {}
+        for (nj, ni), shared in self.interfaces.items():
+            c = self.counts[ni][names.index(nj)]
+            self.plans.setdefault(nj, {})[ni] = (c, shared)
+        self.round = 0
+        self.last_stats: dict[str, dict[str, torch.Tensor]] = {}
+        self.last_bytes: dict[str, dict[str, int]] = {}
+        self.history: list[dict[str, Any]] = []
+
+    # -- one round ----------------------------------------------------------------------------------
+    def step(self) -> dict[str, dict[str, torch.Tensor]]:
+        """Play one round: everyone samples, then everyone learns (simultaneous best responses)."""
+        handles = self.runtime.produce(self.plans)
+        self.last_bytes = self.runtime.nbytes(handles)
+        requests = {}
+        for i, ni in enumerate(self.names):
+            synth = [
+                (nj, handles[nj][ni], self.weights[ni][j])
+                for j, nj in enumerate(self.names)
+                if nj != ni and (nj, ni) in self.interfaces
+            ]
+            requests[ni] = (self.counts[ni][i], self.weights[ni][i], synth)
+        self.last_stats = self.runtime.learn(requests)
+        self.round += 1
+        return self.last_stats
+
+    def bytes_per_round(self) -> dict[str, dict[str, int]]:
+        """Synthetic bytes each player sends and receives per round (fixed by the plan)."""
+        if not self.last_bytes:
+            raise RuntimeError("play at least one round first")
+        sent = {n: 0 for n in self.names}
+        received = {n: 0 for n in self.names}
+        for j, d in self.last_bytes.items():
+            for i, b in d.items():
+                sent[j] += b
+                received[i] += b
+        return {"sent": sent, "received": received}
+
+    # -- the loop -----------------------------------------------------------------------------------
+    def run(
+        self,
+        rounds: int,
+        *,
+        hooks: Sequence[Hook] = (),
+        eval_every: int = 0,
+        checkpoint_every: int = 0,
+        checkpoint_path: str | Path | None = None,
+        progress: bool = True,
+        description: str = "game",
+    ) -> list[dict[str, Any]]:
+        """Play until ``self.round == rounds`` (so a resumed game continues where it stopped)."""
+        if checkpoint_every and checkpoint_path is None:
+            raise ValueError("checkpoint_every needs a checkpoint_path")
+        with progress_bar(progress) as bar:
+            task = bar.add_task(description, total=rounds, completed=self.round)
+            t0 = time.perf_counter()
+            while self.round < rounds:
+                self.step()
+                r = self.round
+                if eval_every and (r % eval_every == 0 or r == rounds):
+                    record = {"round": r, "seconds": time.perf_counter() - t0}
+                    record["loss"] = {n: float(s["loss"]) for n, s in self.last_stats.items()}
+                    for hook in hooks:
+                        record.update(hook(self, r) or {})
+                    self.history.append(record)
+                if checkpoint_every and (r % checkpoint_every == 0 or r == rounds):
+                    self.save(checkpoint_path)
+                bar.update(task, completed=r)
+        return self.history
+
+    # -- state --------------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {
+            "round": self.round,
+            "names": list(self.names),
+            "alpha": self.alpha.clone(),
+            "batch_size": self.batch_size,
+            "hosts": self.runtime.state(),
+            "history": _plain(self.history),
+        }
+
+    def save(self, path: str | Path) -> Path:
+        return save_checkpoint(path, self.state())
+
+    def load(self, path: str | Path) -> None:
+        """Restore players, optimisers, random streams and the round counter from ``path``."""
+        state = load_checkpoint(path)
+        if list(state["names"]) != list(self.names):
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} holds players {state['names']}, this game has {list(self.names)}"
+            )
+        if not torch.equal(state["alpha"], self.alpha):
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} was written with a different alpha matrix"
+            )
+        if state["batch_size"] != self.batch_size:
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} used batch_size {state['batch_size']}, not {self.batch_size}"
+            )
+        self.runtime.load_state(state["hosts"])
+        self.round = int(state["round"])
+        self.history = list(state.get("history", []))
+
+    def call(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(player, *args)`` where player ``name`` lives (used by evaluation hooks)."""
+        if name not in self.names:
+            raise KeyError(f"no player {name!r}; players are {list(self.names)}")
+        return self.runtime.call(name, fn, *args)
+
+    def close(self) -> None:
+        self.runtime.close()
+
+
+def _named(items: Mapping[str, Any] | Sequence[Any], what: str) -> dict[str, Any]:
+    if isinstance(items, Mapping):
+        return dict(items)
+    # Unnamed players and sources are matched by position: player0, player1, ...
+    return {f"player{k}": v for k, v in enumerate(items)}
+
+
+def _plain(obj: Any) -> Any:
+    """History as plain Python containers (loadable with weights_only=True)."""
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if torch.is_tensor(obj):
+        return obj.tolist()
+    return obj

@@ -1,0 +1,76 @@
+"""A player together with its private data: the unit that a runtime places in a process."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+from .batch import Batch
+from .player import Player
+from .rng import RngStream
+from .sources import DataSource
+
+# plan entry: consumer name -> (number of examples, interface variable names)
+ProducePlan = Mapping[str, tuple[int, tuple[str, ...]]]
+
+
+class PlayerHost:
+    """Holds one player, its private data source and its random streams.
+
+    Only two things leave a host: synthetic samples restricted to each consumer's interface
+    (``produce``) and detached learning statistics (``step``). The private data never does.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        player: Player,
+        source: DataSource,
+        seed: int,
+        device: torch.device | str = "cpu",
+    ):
+        self.name = name
+        self.device = torch.device(device)
+        if hasattr(player, "to"):
+            player = player.to(self.device)
+        self.player = player
+        self.source = source.to(self.device)
+        self.data_gen = torch.Generator()
+        self.data_gen.manual_seed(int(seed) ^ 0x5DEECE66D)
+        self.rng = RngStream(seed, self.device)
+        self.space = player.space
+
+    def produce(self, plan: ProducePlan) -> dict[str, Batch]:
+        """One joint draw, shared by all consumers; each gets its first ``n`` rows on its interface."""
+        if not plan:
+            return {}
+        n = max(count for count, _ in plan.values())
+        with self.rng.active(), torch.no_grad():
+            draw = self.player.sample(n)
+        draw.check(self.space, self.name)
+        return {c: draw.head(count).project(names) for c, (count, names) in plan.items()}
+
+    def step(
+        self, own_count: int, own_weight: float, synthetic: Sequence[tuple[Batch, float]]
+    ) -> dict[str, torch.Tensor]:
+        """One learning step on own data mixed with the synthetic batches, weighted by alpha."""
+        with self.rng.active():
+            own = self.source.draw(own_count, self.data_gen)
+            parts = [own] + [b.to(self.device) for b, _ in synthetic]
+            weights = [own_weight] + [w for _, w in synthetic]
+            batch = Batch.merge(parts, weights)
+            return dict(self.player.learn(batch))
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "player": self.player.state_dict(),
+            "rng": self.rng.state(),
+            "data_gen": self.data_gen.get_state(),
+        }
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        self.player.load_state_dict(state["player"])
+        self.rng.load(state["rng"])
+        self.data_gen.set_state(state["data_gen"])

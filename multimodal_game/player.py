@@ -1,0 +1,202 @@
+"""The Player protocol and ``PyroPlayer``, the base class of players whose model is written in Pyro."""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+import pyro
+import torch
+from pyro import poutine
+from pyro.infer import TraceEnum_ELBO
+from pyro.nn import PyroModule
+
+from .batch import Batch
+from .spaces import Space
+
+# Pyro keeps parameters in one process-wide store: two players that registered modules under the same
+# name would silently share tensors. Module-local parameters keep every player's parameters inside its
+# own module; players never call pyro.param / pyro.module, and train with their own torch optimiser.
+pyro.settings.set(module_local_params=True)
+# A batch in which every label is observed has nothing to enumerate; that is expected here.
+warnings.filterwarnings("ignore", message="TraceEnum_ELBO found no sample sites configured")
+
+
+@runtime_checkable
+class Player(Protocol):
+    """What the game needs from a player: a black box that learns from data and samples itself."""
+
+    space: Space
+
+    def learn(self, batch: Batch) -> Mapping[str, torch.Tensor]:
+        """One learning step on a (weighted, partially observed) batch; returns detached statistics."""
+
+    def sample(self, n: int, given: Batch | None = None) -> Batch:
+        """``n`` joint samples of the player's observable variables (conditioned on ``given``)."""
+
+    def infer(self, name: str, given: Batch) -> torch.Tensor:
+        """Posterior of variable ``name`` given the observed variables of ``given``.
+
+        For a categorical variable: class probabilities of shape ``(n, k)``.
+        """
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> Any: ...
+
+
+@contextlib.contextmanager
+def weighted_plate(name: str, weight: torch.Tensor, dim: int = -1) -> Iterator[pyro.plate]:
+    """A data plate whose examples count with per-example ``weight`` in the ELBO.
+
+    Tensor scales are allowed here because missing labels are enumerated in the *guide*: Pyro's
+    TraceEnum_ELBO only requires scalar scales for sites enumerated in the model.
+    """
+    positive = weight > 0
+    # Pyro's scale must be positive: examples of weight 0 are masked out instead.
+    with (
+        pyro.plate(name, weight.shape[0], dim=dim) as plate,
+        poutine.scale(scale=torch.where(positive, weight, torch.ones_like(weight))),
+        poutine.mask(mask=positive),
+    ):
+        yield plate
+
+
+class PyroPlayer(PyroModule):
+    """Base class: subclasses write ``model(batch)`` and ``guide(batch)`` in Pyro.
+
+    Learning is one SVI step on ``TraceEnum_ELBO`` (exact enumeration of missing categorical
+    variables, which guides mark with ``infer={"enumerate": "parallel"}``), plus optional
+    ``extra_loss`` terms (e.g. an auxiliary classifier loss), with a plain ``torch.optim`` optimiser
+    over this module's own parameters. With ``learning="symmetric"`` the guide is also trained on the
+    player's own samples (the sleep phase of wake-sleep), as in the paper's reference code.
+    """
+
+    learning_rules = ("elbo", "symmetric")
+
+    def __init__(
+        self,
+        space: Space,
+        lr: float = 1e-3,
+        optimizer: str = "adam",
+        learning: str = "elbo",
+        sleep_batch: int | None = None,
+    ):
+        super().__init__()
+        if learning not in self.learning_rules:
+            raise ValueError(
+                f"unknown learning rule {learning!r}; expected one of {self.learning_rules}"
+            )
+        if optimizer not in ("adam", "sgd", "adamw"):
+            raise ValueError(f"unknown optimizer {optimizer!r}; expected adam, adamw or sgd")
+        self.space = space
+        self.lr = float(lr)
+        self.optimizer_name = optimizer
+        self.learning = learning
+        self.sleep_batch = sleep_batch
+        self._elbo = TraceEnum_ELBO(max_plate_nesting=1)
+        self._optim: torch.optim.Optimizer | None = None
+
+    # -- to be written by subclasses --------------------------------------------------------------
+    def model(self, batch: Batch | None, n: int | None = None) -> Mapping[str, torch.Tensor] | None:
+        """The generative model. ``batch=None``: sample ``n`` examples observing nothing, along the
+        sites of unobserved examples, and return the sampled observables."""
+        raise NotImplementedError
+
+    def guide(self, batch: Batch) -> None:
+        raise NotImplementedError
+
+    def extra_loss(self, batch: Batch) -> torch.Tensor | None:
+        """Additional differentiable loss summed over the batch (weighted), or None."""
+        return None
+
+    def sample(self, n: int, given: Batch | None = None) -> Batch:
+        raise NotImplementedError
+
+    def infer(self, name: str, given: Batch) -> torch.Tensor:
+        raise NotImplementedError
+
+    # -- learning ---------------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def optim(self) -> torch.optim.Optimizer:
+        # Built lazily so that subclasses can create their networks after calling __init__.
+        if self._optim is None:
+            params = [p for p in self.parameters() if p.requires_grad]
+            if self.optimizer_name == "adam":
+                self._optim = torch.optim.Adam(params, lr=self.lr)
+            elif self.optimizer_name == "adamw":
+                self._optim = torch.optim.AdamW(params, lr=self.lr)
+            else:
+                self._optim = torch.optim.SGD(params, lr=self.lr, momentum=0.9)
+        return self._optim
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        """Differentiable loss of one step, normalised by the batch's total weight."""
+        loss = self._elbo.differentiable_loss(self.model, self.guide, batch)
+        extra = self.extra_loss(batch)
+        if extra is not None:
+            loss = loss + extra
+        if self.learning == "symmetric":
+            loss = loss + self.sleep_loss(self.sleep_batch or len(batch))
+        return loss / batch.weight.sum().clamp_min(1e-12)
+
+    def sleep_loss(self, n: int) -> torch.Tensor:
+        """-log q(hidden | observables) on the player's own joint samples (no gradient to the model).
+
+        Convention: ``model(None, n)`` runs the path of fully unobserved examples (the same site
+        names as for unlabelled data) and returns the sampled observables as a dict. The guide is
+        replayed on that trace with ``sleep_hidden`` marked missing, so it scores q at the dreamt
+        values of the hidden variables.
+        """
+        with torch.no_grad(), poutine.trace() as tr:
+            values = self.model(None, n)
+        if not isinstance(values, Mapping):
+            raise TypeError(f"{type(self).__name__}.model(None, n) must return the sampled values")
+        hidden = self.sleep_hidden
+        present = {
+            k: torch.full((n,), k not in hidden, dtype=torch.bool, device=v.device)
+            for k, v in values.items()
+        }
+        dreamt = Batch(values, present)
+        guide_tr = poutine.trace(poutine.replay(self.guide, trace=tr.trace)).get_trace(dreamt)
+        guide_tr.compute_log_prob()
+        return -sum(
+            site["log_prob"].sum()
+            for site in guide_tr.nodes.values()
+            if site["type"] == "sample" and not site["is_observed"]
+        )
+
+    @property
+    def sleep_hidden(self) -> tuple[str, ...]:
+        """Variables the guide infers in the sleep phase (default: every categorical variable)."""
+        return tuple(n for n, v in self.space.items() if v.kind == "categorical")
+
+    def learn(self, batch: Batch) -> dict[str, torch.Tensor]:
+        batch = batch.to(self.device)
+        loss = self.loss(batch)
+        opt = self.optim
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        # Detached, still on the device: reading it would force a host-device synchronisation.
+        return {"loss": loss.detach()}
+
+    # -- state ------------------------------------------------------------------------------------
+    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+        if args or kwargs:  # called by torch while recursing through a parent module
+            return super().state_dict(*args, **kwargs)
+        return {"module": super().state_dict(), "optim": self.optim.state_dict()}
+
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> Any:  # type: ignore[override]
+        if "module" not in state:
+            return super().load_state_dict(state, strict=strict)
+        result = super().load_state_dict(state["module"], strict=strict)
+        if "optim" in state:
+            self.optim.load_state_dict(state["optim"])
+        return result

@@ -1,0 +1,65 @@
+"""The embedded default: every player in this process, one after another."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+
+from ..batch import Batch
+from ..host import PlayerHost, ProducePlan
+from ..spaces import Space
+from .base import LearnRequest
+
+
+def param_bytes_of(player: Any) -> int:
+    if not hasattr(player, "parameters"):
+        state = player.state_dict()
+        return sum(t.numel() * t.element_size() for t in state.values() if torch.is_tensor(t))
+    return sum(p.numel() * p.element_size() for p in player.parameters())
+
+
+class InProcessRuntime:
+    """Hosts live in this process. Pyro's handler stack is global, so players run sequentially."""
+
+    def __init__(self, hosts: Mapping[str, PlayerHost] | None = None):
+        self.hosts: dict[str, PlayerHost] = dict(hosts or {})
+        self.names = tuple(self.hosts)
+
+    def spaces(self) -> dict[str, Space]:
+        return {n: h.space for n, h in self.hosts.items()}
+
+    @property
+    def players(self) -> dict[str, Any]:
+        return {n: h.player for n, h in self.hosts.items()}
+
+    def produce(self, plans: Mapping[str, ProducePlan]) -> dict[str, dict[str, Batch]]:
+        return {j: self.hosts[j].produce(plan) for j, plan in plans.items()}
+
+    def learn(self, requests: Mapping[str, LearnRequest]) -> dict[str, dict[str, torch.Tensor]]:
+        out = {}
+        for i, (own_count, own_weight, synth) in requests.items():
+            out[i] = self.hosts[i].step(own_count, own_weight, [(b, w) for _, b, w in synth])
+        return out
+
+    def nbytes(self, handles: Mapping[str, Mapping[str, Batch]]) -> dict[str, dict[str, int]]:
+        return {j: {i: b.nbytes() for i, b in d.items()} for j, d in handles.items()}
+
+    def call(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
+        host = self.hosts[name]
+        with host.rng.active():
+            return fn(host.player, *args)
+
+    def param_bytes(self) -> dict[str, int]:
+        return {n: param_bytes_of(h.player) for n, h in self.hosts.items()}
+
+    def state(self) -> dict[str, Any]:
+        return {n: h.state() for n, h in self.hosts.items()}
+
+    def load_state(self, states: Mapping[str, Any]) -> None:
+        for n, h in self.hosts.items():
+            h.load_state(states[n])
+
+    def close(self) -> None:
+        pass

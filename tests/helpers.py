@@ -1,0 +1,76 @@
+"""A tiny semi-supervised Pyro player (Gaussian mixture with a learnt classifier) for core tests."""
+
+from __future__ import annotations
+
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro import poutine
+from torch import nn
+
+from multimodal_game.batch import Batch
+from multimodal_game.player import PyroPlayer, weighted_plate
+from multimodal_game.spaces import Space, categorical, real
+
+
+class MixturePlayer(PyroPlayer):
+    """p(c) p(x | c) with x ~ N(mu_c, 1); guide q(c | x) is a linear classifier (enumerated)."""
+
+    def __init__(self, k: int = 3, d: int = 2, lr: float = 0.05, learning: str = "elbo"):
+        super().__init__(Space([categorical("label", k), real("x", d)]), lr=lr, learning=learning)
+        self.k, self.d = k, d
+        self.prior_logits = nn.Parameter(torch.zeros(k))
+        self.means = nn.Parameter(torch.randn(k, d))
+        self.classifier = nn.Linear(d, k)
+
+    def model(self, batch: Batch | None, n: int | None = None):
+        if batch is None:
+            with weighted_plate("unl", torch.ones(n)):
+                c = pyro.sample("c_unl", dist.Categorical(logits=self.prior_logits))
+                x = pyro.sample("x_unl", dist.Normal(self.means[c], 1.0).to_event(1))
+            return {"label": c, "x": x}
+        lab = batch.observed("label")
+        for part, rows in (("lab", lab), ("unl", ~lab)):
+            if not bool(rows.any()):
+                continue
+            x, xp = batch["x"][rows], batch.observed("x")[rows]
+            with weighted_plate(part, batch.weight[rows]):
+                c = pyro.sample(
+                    f"c_{part}",
+                    dist.Categorical(logits=self.prior_logits),
+                    obs=batch["label"][rows] if part == "lab" else None,
+                )
+                with poutine.mask(mask=xp):
+                    pyro.sample(f"x_{part}", dist.Normal(self.means[c], 1.0).to_event(1), obs=x)
+
+    def guide(self, batch: Batch) -> None:
+        rows = ~batch.observed("label")
+        if not bool(rows.any()):
+            return
+        with weighted_plate("unl", batch.weight[rows]):
+            pyro.sample(
+                "c_unl",
+                dist.Categorical(logits=self.classifier(batch["x"][rows])),
+                infer={"enumerate": "parallel"},
+            )
+
+    def sample(self, n: int, given: Batch | None = None) -> Batch:
+        c = dist.Categorical(logits=self.prior_logits).sample((n,))
+        x = dist.Normal(self.means[c], 1.0).sample()
+        return Batch({"label": c, "x": x})
+
+    def infer(self, name: str, given: Batch) -> torch.Tensor:
+        return torch.softmax(self.classifier(given["x"]), -1)
+
+
+def mixture_data(n: int, k: int = 3, d: int = 2, labelled: float = 0.3, seed: int = 0) -> Batch:
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.arange(k, dtype=torch.float32)[:, None] * 4.0 * torch.ones(k, d)
+    c = torch.randint(k, (n,), generator=g)
+    x = centres[c] + torch.randn(n, d, generator=g)
+    present = torch.rand(n, generator=g) < labelled
+    return Batch({"label": torch.where(present, c, 0), "x": x}, {"label": present})
+
+
+def params_of(player) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in player.named_parameters()}

@@ -1,0 +1,80 @@
+import pytest
+import torch
+
+from multimodal_game.batch import Batch
+from multimodal_game.spaces import (
+    Space,
+    Variable,
+    binary_image,
+    categorical,
+    image,
+    interface,
+    latent,
+)
+
+
+def test_variable_kinds_and_shapes():
+    assert categorical("c", 10).event_shape == ()
+    assert image("m0", 3).event_shape == (3, 28, 28)
+    assert binary_image("s").kind == "binary_image"
+    assert latent("z", 8).exchangeable is False
+    with pytest.raises(ValueError, match="unknown kind"):
+        Variable("v", "audio", (3,))
+    with pytest.raises(ValueError, match="needs 3 positive"):
+        Variable("m", "image", (28, 28))
+    with pytest.raises(ValueError, match="at least 2 categories"):
+        categorical("c", 1)
+
+
+def test_interface_is_shared_exchangeable_vars_in_order():
+    a = Space([categorical("label", 10), image("m0", 3), latent("z", 4)])
+    b = Space([image("m0", 3), categorical("label", 10), image("m1", 3), latent("z", 9)])
+    assert interface(a, b) == ("label", "m0")
+    c = Space([categorical("label", 10, exchangeable=False), image("m0", 3)])
+    assert interface(a, c) == ("m0",)
+    assert interface(a, Space([image("m7", 3)])) == ()
+
+
+def test_interface_mismatch_names_both_players_and_variable():
+    a = Space([categorical("label", 10)])
+    b = Space([categorical("label", 5)])
+    with pytest.raises(ValueError, match=r"'label'.*'alice'.*'bob'"):
+        interface(a, b, ("alice", "bob"))
+
+
+def test_space_rejects_duplicates_and_unknown_lookup():
+    with pytest.raises(ValueError, match="declared twice"):
+        Space([categorical("c", 2), categorical("c", 2)])
+    s = Space([categorical("c", 2)])
+    with pytest.raises(KeyError, match="no variable 'x'"):
+        s["x"]
+
+
+def test_batch_presence_projection_and_merge():
+    own = Batch(
+        {"label": torch.tensor([1, 2, 0]), "x": torch.ones(3, 2)},
+        {"label": torch.tensor([True, True, False])},
+    )
+    synth = Batch({"label": torch.tensor([4, 5])})
+    merged = Batch.merge([own, synth], weights=[0.5, 2.0])
+    assert len(merged) == 5
+    assert merged.present["label"].tolist() == [True, True, False, True, True]
+    assert merged.present["x"].tolist() == [True, True, True, False, False]
+    assert torch.equal(merged["x"][3:], torch.zeros(2, 2))  # placeholder, never NaN
+    assert merged.weight.tolist() == [0.5, 0.5, 0.5, 2.0, 2.0]
+    proj = own.project(["label", "other"])
+    assert proj.names == ("label",) and proj["label"].data_ptr() == own["label"].data_ptr()
+
+
+def test_batch_errors_are_clear():
+    with pytest.raises(ValueError, match="same number of examples"):
+        Batch({"a": torch.zeros(3), "b": torch.zeros(4)})
+    with pytest.raises(ValueError, match="bool tensor"):
+        Batch({"a": torch.zeros(3)}, {"a": torch.ones(3)})
+    with pytest.raises(ValueError, match="per-example shape"):
+        Batch.merge([Batch({"a": torch.zeros(2, 3)}), Batch({"a": torch.zeros(2, 4)})])
+    space = Space([image("m0", 3)])
+    with pytest.raises(ValueError, match=r"'m0'.*expected per-example shape \(3, 28, 28\)"):
+        Batch({"m0": torch.zeros(2, 1, 28, 28)}).check(space)
+    with pytest.raises(ValueError, match="not in the space"):
+        Batch({"m9": torch.zeros(2, 3, 28, 28)}).check(space, "p")
