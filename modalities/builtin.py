@@ -1,0 +1,65 @@
+"""Built-in player kinds: ``m2`` (semi-supervised VAE over recipes) and ``label`` (label only)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .m2 import LabelPlayer, M2Player
+from .recipes import LabelRecipe
+from .registry import build_recipe, register_player_kind
+
+M2_KEYS = {
+    "kind",
+    "label",
+    "variables",
+    "latent",
+    "hidden",
+    "aux_weight",
+    "lr",
+    "optimizer",
+    "learning",
+}
+
+
+def _label(spec: Mapping[str, Any]) -> LabelRecipe:
+    lab = spec.get("label", {})
+    if not isinstance(lab, Mapping):
+        raise ValueError(
+            f"'label' must be a table like {{name = 'label', classes = 10}}, got {lab!r}"
+        )
+    return LabelRecipe(
+        lab.get("name", "label"), int(lab.get("classes", 10)), bool(lab.get("exchangeable", True))
+    )
+
+
+@register_player_kind("m2")
+def build_m2(spec: Mapping[str, Any]) -> M2Player:
+    unknown = set(spec) - M2_KEYS
+    if unknown:
+        raise ValueError(
+            f"unknown keys {sorted(unknown)} in m2 player spec; expected some of {sorted(M2_KEYS)}"
+        )
+    variables = spec.get("variables")
+    if not variables:
+        raise ValueError("m2 player spec needs 'variables': a list of {name, recipe, ...} tables")
+    return M2Player(
+        [build_recipe(v) for v in variables],
+        label=_label(spec),
+        latent_dim=int(spec.get("latent", 16)),
+        hidden=int(spec.get("hidden", 128)),
+        aux_weight=float(spec.get("aux_weight", 50.0)),
+        lr=float(spec.get("lr", 1e-3)),
+        optimizer=spec.get("optimizer", "adam"),
+        learning=spec.get("learning", "elbo"),
+    )
+
+
+@register_player_kind("label")
+def build_label(spec: Mapping[str, Any]) -> LabelPlayer:
+    unknown = set(spec) - {"kind", "label", "lr", "optimizer"}
+    if unknown:
+        raise ValueError(f"unknown keys {sorted(unknown)} in label player spec")
+    return LabelPlayer(
+        _label(spec), lr=float(spec.get("lr", 0.05)), optimizer=spec.get("optimizer", "adam")
+    )

@@ -1,0 +1,239 @@
+"""Semi-supervised players in the spirit of Kingma et al.'s M2, over any set of registered recipes.
+
+Model: c ~ Cat(pi), z ~ N(0, I), x_v ~ p_v(x_v | z, c) for every observed variable v.
+Guide: q(c | x) from the mean of the encoders' features over the present variables (enumerated
+exactly for unlabelled rows), q(z | x, c). A variable missing in an example is left out of the
+likelihood and of the encoder mean, so one class covers image-style players ({c, m_k}), partial
+views ({c, s}, {c, m0, m1}) and any user recipe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pyro
+import pyro.distributions as dist
+import torch
+import torch.nn.functional as F
+from pyro import poutine
+from torch import nn
+
+from multimodal_game.batch import Batch
+from multimodal_game.player import PyroPlayer, weighted_plate
+from multimodal_game.spaces import Space, latent
+
+from .recipes import LabelRecipe, Recipe, flat_apply
+
+
+def mlp(i: int, h: int, o: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(i, h), nn.SiLU(), nn.Linear(h, o))
+
+
+class M2Player(PyroPlayer):
+    """A semi-supervised generative player over ``label`` and the variables of ``recipes``."""
+
+    def __init__(
+        self,
+        recipes: Sequence[Recipe],
+        label: LabelRecipe | None = None,
+        latent_dim: int = 16,
+        hidden: int = 128,
+        aux_weight: float = 50.0,
+        lr: float = 1e-3,
+        optimizer: str = "adam",
+        learning: str = "elbo",
+    ):
+        label = label or LabelRecipe()
+        if not recipes:
+            raise ValueError("an M2 player needs at least one observed variable besides the label")
+        names = [r.name for r in recipes]
+        if len(set(names)) != len(names) or label.name in names:
+            raise ValueError(f"variable names must be distinct, got {[label.name, *names]}")
+        space = Space([label.variable(), *(r.variable() for r in recipes), latent("z", latent_dim)])
+        super().__init__(space, lr=lr, optimizer=optimizer, learning=learning)
+        self.recipes = {r.name: r for r in recipes}
+        self.label = label.name
+        self.k = label.classes
+        self.latent_dim = latent_dim
+        self.aux_weight = float(aux_weight)
+        self.encoders = nn.ModuleDict({r.name: r.encoder(hidden) for r in recipes})
+        self.decoders = nn.ModuleDict({r.name: r.decoder(latent_dim + self.k) for r in recipes})
+        self.classifier = mlp(hidden, hidden, self.k)
+        self.z_net = mlp(hidden + self.k, hidden, 2 * latent_dim)
+        self.prior_logits = nn.Parameter(torch.zeros(self.k))
+        self._features: tuple[Batch, torch.Tensor] | None = None
+
+    # -- networks ---------------------------------------------------------------------------------
+    def features(self, batch: Batch) -> torch.Tensor:
+        """Mean of the encoder features over the variables present in each example (0 if none)."""
+        if self._features is not None and self._features[0] is batch:
+            return self._features[1]
+        total, count = None, None
+        for name, enc in self.encoders.items():
+            if name not in batch.data:
+                continue
+            p = batch.observed(name).to(batch[name].dtype)[:, None]
+            h = enc(batch[name]) * p
+            total = h if total is None else total + h
+            count = p if count is None else count + p
+        if total is None:
+            hidden = self.classifier[0].in_features
+            return torch.zeros(len(batch), hidden, device=self.device)
+        return total / count.clamp_min(1.0)
+
+    def _q_z(self, h: torch.Tensor, c: torch.Tensor) -> dist.Distribution:
+        onehot = F.one_hot(c, self.k).to(h.dtype)
+        shape = torch.broadcast_shapes(onehot.shape[:-1], h.shape[:-1])  # enumerated c: (k, 1)
+        inp = torch.cat([h.expand(*shape, h.shape[-1]), onehot.expand(*shape, self.k)], -1)
+        loc, log_scale = self.z_net(inp).chunk(2, -1)
+        return dist.Normal(loc, F.softplus(log_scale) + 1e-4).to_event(1)
+
+    def _decode(self, name: str, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        onehot = F.one_hot(c, self.k).to(z.dtype).expand(*z.shape[:-1], self.k)
+        return flat_apply(self.decoders[name], torch.cat([z, onehot], -1), 1)
+
+    # -- Pyro model and guide ---------------------------------------------------------------------
+    def model(self, batch: Batch | None, n: int | None = None):
+        prior_c = dist.Categorical(logits=self.prior_logits)
+        if batch is None:
+            zeros = torch.zeros(n, self.latent_dim, device=self.device)
+            with weighted_plate("unl", torch.ones(n, device=self.device)):
+                c = pyro.sample("c_unl", prior_c)
+                z = pyro.sample("z_unl", dist.Normal(zeros, 1.0).to_event(1))
+                out = {self.label: c}
+                for name, r in self.recipes.items():
+                    out[name] = pyro.sample(
+                        f"{name}_unl", r.distribution(self._decode(name, z, c), self.decoders[name])
+                    )
+            return out
+        lab = batch.observed(self.label)
+        for part, rows in (("lab", lab), ("unl", ~lab)):
+            idx = rows.nonzero().flatten()
+            if len(idx) == 0:
+                continue
+            zeros = torch.zeros(len(idx), self.latent_dim, device=self.device)
+            with weighted_plate(part, batch.weight[idx]):
+                obs_c = batch[self.label][idx] if part == "lab" else None
+                c = pyro.sample(f"c_{part}", prior_c, obs=obs_c)
+                z = pyro.sample(f"z_{part}", dist.Normal(zeros, 1.0).to_event(1))
+                for name, r in self.recipes.items():
+                    if name not in batch.data:
+                        continue
+                    present = batch.observed(name)[idx]
+                    d = r.distribution(self._decode(name, z, c), self.decoders[name])
+                    with poutine.mask(mask=present):
+                        pyro.sample(f"{name}_{part}", d, obs=batch[name][idx])
+
+    def guide(self, batch: Batch) -> None:
+        h = self.features(batch)
+        lab = batch.observed(self.label)
+        for part, rows in (("lab", lab), ("unl", ~lab)):
+            idx = rows.nonzero().flatten()
+            if len(idx) == 0:
+                continue
+            hp = h[idx]
+            with weighted_plate(part, batch.weight[idx]):
+                if part == "lab":
+                    c = batch[self.label][idx]
+                else:
+                    c = pyro.sample(
+                        "c_unl",
+                        dist.Categorical(logits=self.classifier(hp)),
+                        infer={"enumerate": "parallel"},
+                    )
+                pyro.sample(f"z_{part}", self._q_z(hp, c))
+
+    def extra_loss(self, batch: Batch) -> torch.Tensor | None:
+        """Auxiliary supervised term of M2: -aux_weight * log q(c | x) on labelled rows with data."""
+        if self.aux_weight == 0:
+            return None
+        h = self.features(batch)
+        has_data = torch.zeros(len(batch), dtype=torch.bool, device=h.device)
+        for name in self.recipes:
+            has_data |= batch.observed(name)
+        rows = batch.observed(self.label) & has_data
+        logq = -F.cross_entropy(self.classifier(h), batch[self.label], reduction="none")
+        return -self.aux_weight * (batch.weight * rows * logq).sum()
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        # Encode once per step: the guide and the auxiliary term share the features.
+        self._features = (batch, self.features(batch))
+        try:
+            with pyro.validation_enabled(False):  # soft [0, 1] targets are fine for Bernoulli here
+                return super().loss(batch)
+        finally:
+            self._features = None
+
+    # -- sampling and inference -------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, n: int, given: Batch | None = None) -> Batch:
+        if given is not None and self.label in given.data:
+            c = given[self.label].to(self.device)
+            n = len(c)
+        else:
+            c = dist.Categorical(logits=self.prior_logits).sample((n,))
+        z = torch.randn(n, self.latent_dim, device=self.device)
+        out = {self.label: c}
+        for name, r in self.recipes.items():
+            out[name] = r.generate(self._decode(name, z, c), self.decoders[name])
+        return Batch(out)
+
+    @torch.no_grad()
+    def infer(self, name: str, given: Batch) -> torch.Tensor:
+        """``label``: q(c | present variables), shape (n, k). Another variable: its reconstruction
+        from the present ones, through c = argmax q(c | x) and the mean of q(z | x, c)."""
+        given = given.to(self.device)
+        h = self.features(given)
+        probs = torch.softmax(self.classifier(h), -1)
+        if name == self.label:
+            return probs
+        if name not in self.recipes:
+            raise KeyError(f"player has no variable {name!r}; it has {sorted(self.space)}")
+        c = (
+            given[self.label]
+            if self.label in given.data and bool(given.observed(self.label).all())
+            else probs.argmax(-1)
+        )
+        z = self._q_z(h, c).mean
+        return self.recipes[name].generate(self._decode(name, z, c), self.decoders[name])
+
+
+class LabelPlayer(PyroPlayer):
+    """A label-only player: a categorical model of the label distribution, learnt by SVI."""
+
+    def __init__(self, label: LabelRecipe | None = None, lr: float = 0.05, optimizer: str = "adam"):
+        label = label or LabelRecipe()
+        super().__init__(Space([label.variable()]), lr=lr, optimizer=optimizer)
+        self.label = label.name
+        self.logits = nn.Parameter(torch.zeros(label.classes))
+
+    def model(self, batch: Batch | None, n: int | None = None):
+        w = torch.ones(n, device=self.device) if batch is None else batch.weight
+        with weighted_plate("data", w):
+            present = None if batch is None else batch.observed(self.label)
+            with poutine.mask(mask=present) if present is not None else _null():
+                c = pyro.sample(
+                    "c",
+                    dist.Categorical(logits=self.logits),
+                    obs=None if batch is None else batch[self.label],
+                )
+        return {self.label: c}
+
+    def guide(self, batch: Batch) -> None:
+        pass
+
+    @torch.no_grad()
+    def sample(self, n: int, given: Batch | None = None) -> Batch:
+        return Batch({self.label: dist.Categorical(logits=self.logits).sample((n,))})
+
+    @torch.no_grad()
+    def infer(self, name: str, given: Batch) -> torch.Tensor:
+        return torch.softmax(self.logits, -1).expand(len(given), -1)
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *a: object) -> None:
+        return None

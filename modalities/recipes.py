@@ -1,0 +1,176 @@
+"""Built-in recipes: image (1 or 3 channels), digit_mask (binary image), label, latent."""
+
+from __future__ import annotations
+
+import pyro.distributions as dist
+import torch
+from torch import nn
+
+from multimodal_game.spaces import Variable, binary_image, categorical, image, latent
+
+from .registry import register_modality
+
+LIKELIHOODS = ("bernoulli", "continuous_bernoulli", "laplace", "gaussian")
+
+
+def flat_apply(module: nn.Module, x: torch.Tensor, event_dims: int) -> torch.Tensor:
+    """Apply ``module`` to a tensor with extra leading (enumeration) dimensions."""
+    lead = x.shape[: x.dim() - event_dims]
+    y = module(x.reshape(-1, *x.shape[x.dim() - event_dims :]))
+    return y.reshape(*lead, *y.shape[1:])
+
+
+class Recipe:
+    """How to encode, decode and score one variable. Subclasses set ``kind`` and the networks."""
+
+    recipe_name = "?"
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def variable(self) -> Variable:
+        raise NotImplementedError
+
+    def encoder(self, hidden: int) -> nn.Module:
+        raise NotImplementedError
+
+    def decoder(self, in_dim: int) -> nn.Module:
+        raise NotImplementedError
+
+    def distribution(self, out: torch.Tensor, decoder: nn.Module) -> dist.Distribution:
+        raise NotImplementedError
+
+    def generate(self, out: torch.Tensor, decoder: nn.Module) -> torch.Tensor:
+        """The value the player sends when it samples (the mean, or the mode for binary data)."""
+        raise NotImplementedError
+
+
+class ConvEncoder(nn.Module):
+    def __init__(self, channels: int, width: int, hidden: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, width, 4, 2, 1),
+            nn.SiLU(),
+            nn.Conv2d(width, 2 * width, 4, 2, 1),
+            nn.SiLU(),
+            nn.Flatten(),
+            nn.Linear(2 * width * 49, hidden),
+            nn.SiLU(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class ConvDecoder(nn.Module):
+    def __init__(self, in_dim: int, channels: int, width: int, learn_scale: bool):
+        super().__init__()
+        self.width = width
+        self.fc = nn.Sequential(nn.Linear(in_dim, 2 * width * 49), nn.SiLU())
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(2 * width, width, 4, 2, 1),
+            nn.SiLU(),
+            nn.ConvTranspose2d(width, channels, 4, 2, 1),
+        )
+        # one learnt log-scale per channel for Laplace / Gaussian likelihoods
+        self.log_scale = nn.Parameter(torch.full((channels, 1, 1), -1.0)) if learn_scale else None
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.net(self.fc(h).view(-1, 2 * self.width, 7, 7))
+
+
+@register_modality("image")
+class ImageRecipe(Recipe):
+    """A 28x28 image with 1 or 3 channels, values in [0, 1]; conv networks scaled by ``width``."""
+
+    def __init__(
+        self,
+        name: str,
+        channels: int = 1,
+        width: int = 32,
+        likelihood: str = "bernoulli",
+        exchangeable: bool = True,
+    ):
+        super().__init__(name)
+        if channels not in (1, 3):
+            raise ValueError(f"image {name!r}: channels must be 1 or 3, got {channels}")
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(
+                f"image {name!r}: unknown likelihood {likelihood!r}; expected one of {LIKELIHOODS}"
+            )
+        if width < 1:
+            raise ValueError(f"image {name!r}: width must be positive, got {width}")
+        self.channels, self.width, self.likelihood, self.exchangeable = (
+            channels,
+            width,
+            likelihood,
+            exchangeable,
+        )
+
+    def variable(self) -> Variable:
+        return image(self.name, self.channels, 28, 28, self.exchangeable)
+
+    def encoder(self, hidden: int) -> nn.Module:
+        return ConvEncoder(self.channels, self.width, hidden)
+
+    def decoder(self, in_dim: int) -> nn.Module:
+        return ConvDecoder(
+            in_dim, self.channels, self.width, self.likelihood in ("laplace", "gaussian")
+        )
+
+    def distribution(self, out: torch.Tensor, decoder: nn.Module) -> dist.Distribution:
+        if self.likelihood == "bernoulli":
+            return dist.Bernoulli(logits=out).to_event(3)
+        if self.likelihood == "continuous_bernoulli":
+            return dist.ContinuousBernoulli(logits=out).to_event(3)
+        scale = decoder.log_scale.exp().expand(out.shape)
+        loc = torch.sigmoid(out)
+        if self.likelihood == "laplace":
+            return dist.Laplace(loc, scale).to_event(3)
+        return dist.Normal(loc, scale).to_event(3)
+
+    def generate(self, out: torch.Tensor, decoder: nn.Module) -> torch.Tensor:
+        # sigmoid(logits) is the mean for Bernoulli and the location for Laplace/Gaussian here
+        return torch.sigmoid(out)
+
+
+@register_modality("digit_mask")
+class DigitMaskRecipe(ImageRecipe):
+    """A binary image (e.g. the binarised MNIST digit s): Bernoulli likelihood, sent as its mode."""
+
+    def __init__(self, name: str, width: int = 16, exchangeable: bool = True):
+        super().__init__(
+            name, channels=1, width=width, likelihood="bernoulli", exchangeable=exchangeable
+        )
+
+    def variable(self) -> Variable:
+        return binary_image(self.name, 1, 28, 28, self.exchangeable)
+
+    def generate(self, out: torch.Tensor, decoder: nn.Module) -> torch.Tensor:
+        return (out > 0).float()
+
+
+@register_modality("label")
+class LabelRecipe(Recipe):
+    """The class variable: categorical with ``classes`` values."""
+
+    def __init__(self, name: str = "label", classes: int = 10, exchangeable: bool = True):
+        super().__init__(name)
+        self.classes, self.exchangeable = classes, exchangeable
+
+    def variable(self) -> Variable:
+        return categorical(self.name, self.classes, self.exchangeable)
+
+
+@register_modality("latent")
+class LatentRecipe(Recipe):
+    """A private continuous latent variable of ``dim`` dimensions (standard normal prior)."""
+
+    def __init__(self, name: str = "z", dim: int = 16):
+        super().__init__(name)
+        if dim < 1:
+            raise ValueError(f"latent {name!r}: dim must be positive, got {dim}")
+        self.dim = dim
+
+    def variable(self) -> Variable:
+        return latent(self.name, self.dim)

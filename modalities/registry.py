@@ -1,0 +1,73 @@
+"""The modality registry: recipes by name, and ``build_player(spec)`` from a plain (TOML) mapping."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from multimodal_game.player import Player
+
+_RECIPES: dict[str, type] = {}
+_PLAYERS: dict[str, Callable[[Mapping[str, Any]], Player]] = {}
+T = TypeVar("T", bound=type)
+
+
+def register_modality(name: str) -> Callable[[T], T]:
+    """Class decorator: make a recipe available to player specs under ``name``."""
+
+    def deco(cls: T) -> T:
+        if name in _RECIPES and _RECIPES[name] is not cls:
+            raise ValueError(
+                f"modality {name!r} is already registered by {_RECIPES[name].__qualname__}"
+            )
+        _RECIPES[name] = cls
+        cls.recipe_name = name
+        return cls
+
+    return deco
+
+
+def register_player_kind(name: str) -> Callable[[Callable], Callable]:
+    """Register a player family (``spec["kind"]``) built from a spec mapping."""
+
+    def deco(fn: Callable) -> Callable:
+        _PLAYERS[name] = fn
+        return fn
+
+    return deco
+
+
+def registered_modalities() -> list[str]:
+    return sorted(_RECIPES)
+
+
+def get_recipe(name: str) -> type:
+    try:
+        return _RECIPES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown modality recipe {name!r}; registered: {registered_modalities()}"
+        ) from None
+
+
+def build_recipe(spec: Mapping[str, Any]):
+    """A recipe instance from ``{"name": ..., "recipe": ..., **options}``."""
+    if "name" not in spec or "recipe" not in spec:
+        raise ValueError(f"variable spec needs 'name' and 'recipe', got keys {sorted(spec)}")
+    cls = get_recipe(spec["recipe"])
+    options = {k: v for k, v in spec.items() if k not in ("name", "recipe")}
+    try:
+        return cls(spec["name"], **options)
+    except TypeError as e:
+        raise ValueError(f"variable {spec['name']!r} (recipe {spec['recipe']!r}): {e}") from None
+
+
+def build_player(spec: Mapping[str, Any]) -> Player:
+    """Build a player from a plain mapping (see the README's "Players and modalities" section)."""
+    # Importing the package registers the built-in recipes and player kinds.
+    from . import builtin  # noqa: F401
+
+    kind = spec.get("kind", "m2")
+    if kind not in _PLAYERS:
+        raise ValueError(f"unknown player kind {kind!r}; registered: {sorted(_PLAYERS)}")
+    return _PLAYERS[kind](spec)
