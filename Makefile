@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml requirements-torch.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m experiments.expfam_equilibrium --players 5 --seed 0 --out runs/expfam $(ARGS)
+	$(BIN)/python -m experiments.polymnist_cross --quick --out runs/polymnist-quick $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -116,13 +117,18 @@ class Game:
         return self.last_stats
 
     def bytes_per_round(self) -> dict[str, dict[str, int]]:
-        """Synthetic bytes each player sends and receives per round (fixed by the plan)."""
-        if not self.last_bytes:
-            raise RuntimeError("play at least one round first")
-        sent = {n: 0 for n in self.names}
-        received = {n: 0 for n in self.names}
-        for j, d in self.last_bytes.items():
-            for i, b in d.items():
+        """Synthetic bytes each player sends and receives per round (fixed by the plan and spaces)."""
+        sent = dict.fromkeys(self.names, 0)
+        received = dict.fromkeys(self.names, 0)
+        for j, plan in self.plans.items():
+            for i, (count, names) in plan.items():
+                space = self.spaces[j]
+                b = sum(
+                    count
+                    * math.prod(space[v].event_shape)
+                    * torch.empty((), dtype=space[v].dtype).element_size()
+                    for v in names
+                )
                 sent[j] += b
                 received[i] += b
         return {"sent": sent, "received": received}

@@ -1,0 +1,368 @@
+"""PolyMNIST cross-style generation and classification among heterogeneous players.
+
+Five style players (player k holds style m_k of its own disjoint tuples, a small labelled fraction),
+partial-view players on labelled paired tuples of two styles, a label-only player and a
+(label, digit mask) player trained on MNIST learn together by exchanging synthetic samples of their
+shared variables. Baselines in the same run: every player alone (alpha = I) and a centralised M2
+model on the pooled data of all players.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from PIL import Image
+from rich.console import Console
+from rich.table import Table
+
+from datasets import polymnist
+from datasets.mnist import load_mnist
+from datasets.shards import labelled_mask
+from modalities import build_player
+from multimodal_game.batch import Batch
+from multimodal_game.game import Game
+from multimodal_game.metrics import features, frechet_distance, predict, train_classifier
+from multimodal_game.sources import TensorSource
+from multimodal_game.spaces import interface
+
+from .common import base_parser, setup, write_json
+
+DEFAULTS = {
+    "data": "",  # folder with PolyMNIST (official release or generated); empty: generate from bundled MNIST
+    "modalities": 5,
+    "labelled_fraction": 0.1,
+    "pairs": [[0, 1], [2, 3]],
+    "pair_tuples": 400,  # labelled paired tuples per pair player
+    "label_only_examples": 2000,
+    "mask_player_examples": 4000,
+    "classifier_fraction": 0.2,  # of the training tuples, held out for the independent classifiers
+    "classifier_steps": 1500,
+    "rounds": 3000,
+    "batch_size": 128,
+    "eval_every": 500,
+    "checkpoint_every": 500,
+    "player": {
+        "width": 32,
+        "latent": 16,
+        "hidden": 128,
+        "lr": 1e-3,
+        "aux_weight": 50.0,
+        "likelihood": "laplace",
+    },
+    "alpha": [],  # empty: uniform over own data and every player with a non-empty interface
+    "eval_examples": 2000,
+}
+QUICK = {
+    "rounds": 300,
+    "batch_size": 64,
+    "eval_every": 300,
+    "checkpoint_every": 300,
+    "classifier_steps": 300,
+    "eval_examples": 500,
+    "player": {
+        "width": 8,
+        "latent": 8,
+        "hidden": 64,
+        "lr": 2e-3,
+        "aux_weight": 50.0,
+        "likelihood": "laplace",
+    },
+}
+
+
+def image_var(k: int, pcfg: dict) -> dict:
+    return {
+        "name": f"m{k}",
+        "recipe": "image",
+        "channels": 3,
+        "width": pcfg["width"],
+        "likelihood": pcfg["likelihood"],
+    }
+
+
+def m2_spec(variables: list[dict], pcfg: dict) -> dict:
+    return {
+        "variables": variables,
+        "latent": pcfg["latent"],
+        "hidden": pcfg["hidden"],
+        "lr": pcfg["lr"],
+        "aux_weight": pcfg["aux_weight"],
+    }
+
+
+def build_setup(cfg: dict, seed: int):
+    """Players' specs and private data (Batches) for the game; data of one player never mixes with another's."""
+    root = (
+        Path(cfg["data"])
+        if cfg["data"]
+        else polymnist.ensure_generated(Path("data") / "polymnist-bundled", seed=0)
+    )
+    train, test = polymnist.load(root, "train"), polymnist.load(root, "test")
+    m = cfg["modalities"]
+    n = len(train["labels"])
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    n_clf = int(cfg["classifier_fraction"] * n)
+    clf_rows, rest = perm[:n_clf], perm[n_clf:]
+    pcfg = cfg["player"]
+    specs, data = {}, {}
+    pair_rows = rest[: cfg["pair_tuples"] * len(cfg["pairs"])]
+    style_rows = rest[len(pair_rows) :].tensor_split(m)
+    labels = train["labels"]
+    for k in range(m):
+        rows = style_rows[k]
+        lab = labelled_mask(labels, rows, float(cfg["labelled_fraction"]), seed + k)
+        b = polymnist.to_batch(train, [k], rows)
+        data[f"style{k}"] = Batch(b.data, {"label": lab})
+        specs[f"style{k}"] = m2_spec([image_var(k, pcfg)], pcfg)
+    for a, (i, j) in enumerate(cfg["pairs"]):
+        rows = pair_rows[a * cfg["pair_tuples"] : (a + 1) * cfg["pair_tuples"]]
+        data[f"pair{i}{j}"] = polymnist.to_batch(train, [i, j], rows)
+        specs[f"pair{i}{j}"] = m2_spec([image_var(i, pcfg), image_var(j, pcfg)], pcfg)
+    if cfg["label_only_examples"]:
+        # labels of tuples nobody else holds (the label-only player's own private records)
+        rows = clf_rows[: cfg["label_only_examples"]]
+        data["labels"] = Batch({"label": labels[rows]})
+        specs["labels"] = {"kind": "label"}
+    if cfg["mask_player_examples"]:
+        x, y = load_mnist("bundled", "train")
+        x, y = x[: cfg["mask_player_examples"]], y[: cfg["mask_player_examples"]]
+        data["mnist_mask"] = Batch({"label": y, "s": (x >= 128).float()[:, None]})
+        specs["mnist_mask"] = m2_spec(
+            [{"name": "s", "recipe": "digit_mask", "width": pcfg["width"]}], pcfg
+        )
+    return specs, data, train, test, clf_rows
+
+
+def default_alpha(names: list[str], spaces: dict) -> torch.Tensor:
+    a = torch.zeros(len(names), len(names), dtype=torch.float64)
+    for i, ni in enumerate(names):
+        for j, nj in enumerate(names):
+            if i == j or interface(spaces[nj], spaces[ni], (nj, ni)):
+                a[i, j] = 1.0
+    return a / a.sum(1, keepdim=True)
+
+
+def make_players(specs: dict, seed: int) -> dict:
+    players = {}
+    for k, (name, spec) in enumerate(specs.items()):
+        torch.manual_seed(seed * 1000 + k)
+        players[name] = build_player(spec)
+    return players
+
+
+def play(name: str, specs, data, alpha, cfg, args, device, out: Path, hooks=()) -> Game:
+    players = make_players(specs, args.seed)
+    game = Game(
+        players,
+        alpha,
+        {n: TensorSource(b) for n, b in data.items()},
+        batch_size=cfg["batch_size"],
+        seed=args.seed,
+        device=device,
+    )
+    ck = out / f"{name}.ckpt"
+    if args.resume and ck.is_file():
+        game.load(ck)
+    game.run(
+        cfg["rounds"],
+        hooks=hooks,
+        eval_every=cfg["eval_every"],
+        checkpoint_every=cfg["checkpoint_every"],
+        checkpoint_path=ck,
+        progress=not args.no_progress,
+        description=name,
+    )
+    return game
+
+
+@torch.no_grad()
+def evaluate(players: dict, style_of: dict, test: dict, clfs: dict, n_eval: int) -> dict:
+    """``style_of[k]``: the player that speaks for style k (its classifier and its generator)."""
+    labels = test["labels"][:n_eval]
+    m = len(clfs)
+    acc, fid = {}, {}
+    coherence = np.zeros((m, m))
+    for k in range(m):
+        p = players[style_of[k]]
+        x = test["images"][:n_eval, k].float() / 255
+        probs = torch.cat(
+            [
+                p.infer("label", Batch({f"m{k}": x[i : i + 500].to(p.device)})).cpu()
+                for i in range(0, len(x), 500)
+            ]
+        )
+        acc[f"m{k}"] = (probs.argmax(-1) == labels).float().mean().item()
+        for j in range(m):
+            if j == k:
+                continue
+            q = players[style_of[j]]
+            gen = q.sample(len(labels), given=Batch({"label": probs.argmax(-1).to(q.device)}))[
+                f"m{j}"
+            ].cpu()
+            coherence[k, j] = (predict(clfs[j], gen) == labels).float().mean().item()
+        gen_k = p.sample(len(labels), given=Batch({"label": labels.to(p.device)}))[f"m{k}"].cpu()
+        fid[f"m{k}"] = frechet_distance(features(clfs[k], gen_k), features(clfs[k], x))
+    off = coherence[~np.eye(m, dtype=bool)]
+    return {
+        "accuracy": acc,
+        "mean_accuracy": float(np.mean(list(acc.values()))),
+        "coherence": coherence.tolist(),
+        "mean_coherence": float(off.mean()),
+        "fid": fid,
+        "mean_fid": float(np.mean(list(fid.values()))),
+    }
+
+
+def save_grids(players: dict, style_of: dict, test: dict, m: int, out: Path, tag: str) -> None:
+    with torch.no_grad():
+        rows = []
+        for k in range(m):
+            p = players[style_of[k]]
+            rows.append(
+                p.sample(10, given=Batch({"label": torch.arange(10, device=p.device)}))[
+                    f"m{k}"
+                ].cpu()
+            )
+        tiles = torch.stack(rows)  # m, 10, 3, 28, 28
+        img = tiles.permute(0, 3, 1, 4, 2).reshape(m * 28, 280, 3)
+        Image.fromarray((img.numpy() * 255).astype(np.uint8)).resize(
+            (560, m * 56), Image.NEAREST
+        ).save(out / f"generated_{tag}.png")
+        # cross-style translation: row = a test image of style k, columns = generated styles from its label
+        trows = []
+        for k in range(m):
+            src = test["images"][k, k].float() / 255
+            c = (
+                players[style_of[k]]
+                .infer("label", Batch({f"m{k}": src[None].to(players[style_of[k]].device)}))
+                .argmax(-1)
+            )
+            cols = [src]
+            for j in range(m):
+                q = players[style_of[j]]
+                cols.append(q.sample(1, given=Batch({"label": c.to(q.device)}))[f"m{j}"][0].cpu())
+            trows.append(torch.stack(cols))
+        t = torch.stack(trows).permute(0, 3, 1, 4, 2).reshape(m * 28, (m + 1) * 28, 3)
+        Image.fromarray((t.numpy() * 255).astype(np.uint8)).resize(
+            ((m + 1) * 56, m * 56), Image.NEAREST
+        ).save(out / f"translations_{tag}.png")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = base_parser("polymnist_cross", __doc__.splitlines()[0])
+    p.add_argument(
+        "--data", help="PolyMNIST folder (official release or generated); default: generate"
+    )
+    p.add_argument("--rounds", type=int, help="override the number of rounds")
+    args = p.parse_args(argv)
+    cfg, device, out = setup("polymnist_cross", args, DEFAULTS, QUICK)
+    if args.data:
+        cfg["data"] = args.data
+    if args.rounds:
+        cfg["rounds"] = args.rounds
+    t_start = time.perf_counter()
+    specs, data, train, test, clf_rows = build_setup(cfg, args.seed)
+    m = cfg["modalities"]
+    names = list(specs)
+    spaces = {n: pl.space for n, pl in make_players(specs, args.seed).items()}
+    alpha = (
+        torch.tensor(cfg["alpha"], dtype=torch.float64)
+        if cfg["alpha"]
+        else default_alpha(names, spaces)
+    )
+
+    # independent per-style classifiers on held-out real data (never seen by any player)
+    clfs, clf_acc = {}, {}
+    ntest = cfg["eval_examples"]
+    for k in range(m):
+        x = train["images"][clf_rows, k].float() / 255
+        clfs[k] = train_classifier(
+            x,
+            train["labels"][clf_rows],
+            steps=cfg["classifier_steps"],
+            seed=args.seed + k,
+            device=device,
+        )
+        clf_acc[f"m{k}"] = (
+            (predict(clfs[k], test["images"][:ntest, k].float() / 255) == test["labels"][:ntest])
+            .float()
+            .mean()
+            .item()
+        )
+
+    style_of = {k: f"style{k}" for k in range(m)}
+    results: dict = {"players": names, "alpha": alpha, "classifier_accuracy": clf_acc}
+    timings = {}
+    for tag, a in (("game", alpha), ("alone", torch.eye(len(names), dtype=torch.float64))):
+        t0 = time.perf_counter()
+        game = play(tag, specs, data, a, cfg, args, device, out)
+        timings[tag] = time.perf_counter() - t0
+        results[tag] = evaluate(game.runtime.players, style_of, test, clfs, ntest)
+        if tag == "game":
+            results["bytes_per_round"] = game.bytes_per_round()
+            results["param_bytes"] = game.runtime.param_bytes()
+        save_grids(game.runtime.players, style_of, test, m, out, tag)
+
+    # centralised upper bound: one M2 model over all styles trained on the pooled data of all players
+    pooled = Batch.merge([b for n, b in data.items() if n.startswith(("style", "pair"))])
+    central_spec = m2_spec([image_var(k, cfg["player"]) for k in range(m)], cfg["player"])
+    t0 = time.perf_counter()
+    central = play(
+        "central", {"central": central_spec}, {"central": pooled}, [[1.0]], cfg, args, device, out
+    )
+    timings["central"] = time.perf_counter() - t0
+    cp = central.runtime.players["central"]
+    results["central"] = evaluate(
+        {"central": cp}, dict.fromkeys(range(m), "central"), test, clfs, ntest
+    )
+    results["seconds"] = timings
+    results["total_seconds"] = time.perf_counter() - t_start
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    w = 0.27
+    xs = np.arange(m)
+    for o, tag in enumerate(("alone", "game", "central")):
+        ax.bar(
+            xs + (o - 1) * w, [results[tag]["accuracy"][f"m{k}"] for k in range(m)], w, label=tag
+        )
+    ax.set_xticks(xs, [f"m{k}" for k in range(m)])
+    ax.set_ylabel("test accuracy")
+    ax.set_ylim(0, 1)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "accuracy.png", dpi=120)
+    plt.close(fig)
+    write_json(out / "results.json", results)
+
+    table = Table(
+        title=f"PolyMNIST cross-style ({'quick' if args.quick else 'full'}, {cfg['rounds']} rounds)"
+    )
+    table.add_column("metric")
+    for tag in ("alone", "game", "central"):
+        table.add_column(tag)
+    for k in range(m):
+        table.add_row(
+            f"accuracy m{k}",
+            *(f"{results[t]['accuracy'][f'm{k}']:.3f}" for t in ("alone", "game", "central")),
+        )
+    for key, label in (
+        ("mean_accuracy", "mean accuracy"),
+        ("mean_coherence", "mean coherence"),
+        ("mean_fid", "mean FID"),
+    ):
+        table.add_row(label, *(f"{results[t][key]:.3f}" for t in ("alone", "game", "central")))
+    Console().print(table)
+    print(f"independent classifiers: {', '.join(f'{k} {v:.3f}' for k, v in clf_acc.items())}")
+    print(f"wall time {results['total_seconds']:.0f} s; results in {out}/results.json")
+    return results
+
+
+if __name__ == "__main__":
+    main()
