@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.common import emit
 from datasets import polymnist
 
 
@@ -38,10 +38,7 @@ def main(argv: list[str] | None = None) -> dict:
         "generate_seconds": round(gen, 3),
         "cache_load_seconds": round(load, 3),
     }
-    print(json.dumps(res))
-    if args.out:
-        args.out.write_text(json.dumps(res, indent=2))
-    return res
+    return emit(res, args.out)
 
 
 if __name__ == "__main__":

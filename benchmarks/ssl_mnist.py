@@ -8,13 +8,13 @@ for the same budget. Prints JSON with test accuracies and wall times.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from benchmarks.common import emit
 from datasets.mnist import load_bundled
 from datasets.shards import labelled_mask
 from modalities import build_player
@@ -113,10 +113,7 @@ def main(argv: list[str] | None = None) -> dict:
         "config": {k: v for k, v in vars(args).items() if k not in ("out",)},
         "runs": [run_one(n, args.seconds, args, device) for n in args.labels],
     }
-    print(json.dumps(res))
-    if args.out:
-        args.out.write_text(json.dumps(res, indent=2))
-    return res
+    return emit(res, args.out)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ views ({c, s}, {c, m0, m1}) and any user recipe.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import pyro
@@ -211,7 +212,7 @@ class LabelPlayer(PyroPlayer):
         w = torch.ones(n, device=self.device) if batch is None else batch.weight
         with weighted_plate("data", w):
             present = None if batch is None else batch.observed(self.label)
-            with poutine.mask(mask=present) if present is not None else _null():
+            with poutine.mask(mask=present) if present is not None else contextlib.nullcontext():
                 c = pyro.sample(
                     "c",
                     dist.Categorical(logits=self.logits),
@@ -229,11 +230,3 @@ class LabelPlayer(PyroPlayer):
     @torch.no_grad()
     def infer(self, name: str, given: Batch) -> torch.Tensor:
         return torch.softmax(self.logits, -1).expand(len(given), -1)
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *a: object) -> None:
-        return None

@@ -31,19 +31,16 @@ def test_polymnist_cross_runs_end_to_end(tmp_path, polymnist_dir):
     cfg = tmp_path / "tiny.toml"
     cfg.write_text(TINY)
     out = tmp_path / "run"
-    res = polymnist_cross.main(
-        [
-            "--config",
-            str(cfg),
-            "--data",
-            str(polymnist_dir),
-            "--out",
-            str(out),
-            "--no-progress",
-            "--device",
-            "cpu",
-        ]
-    )
+    common = [
+        "--config",
+        str(cfg),
+        "--data",
+        str(polymnist_dir),
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
+    res = polymnist_cross.main([*common, "--device", "cpu"])
     saved = json.loads((out / "results.json").read_text())
     for tag in ("game", "alone", "central"):
         assert set(saved[tag]["accuracy"]) == {f"m{k}" for k in range(5)}
@@ -59,18 +56,7 @@ def test_polymnist_cross_runs_end_to_end(tmp_path, polymnist_dir):
     assert res["game"]["mean_accuracy"] == pytest.approx(saved["game"]["mean_accuracy"])
     # resume: the checkpoints exist and a resumed run picks them up without replaying rounds
     assert (out / "game.ckpt").is_file()
-    again = polymnist_cross.main(
-        [
-            "--config",
-            str(cfg),
-            "--data",
-            str(polymnist_dir),
-            "--out",
-            str(out),
-            "--no-progress",
-            "--resume",
-        ]
-    )
+    again = polymnist_cross.main([*common, "--resume"])
     assert again["game"]["accuracy"] == res["game"]["accuracy"]
 
 
