@@ -1,7 +1,7 @@
 """Semi-supervised MNIST with the image-style (M2) player on the bundled 8k/2k split.
 
 For each labelled count: the M2 player trained on labelled + unlabelled data for a time budget, and a
-purely supervised classifier (the same encoder and classifier head, cross-entropy on the labels only)
+purely supervised classifier (the player's own q(c | x) network, cross-entropy on the labels only)
 for the same budget. Prints JSON with test accuracies and wall times.
 """
 
@@ -75,8 +75,8 @@ def run_one(n_labels: int, seconds: float, args, device) -> dict:
                     )
                 )
             else:
-                h = p.features(Batch({"m0": xtr[bl]}))
-                loss = F.cross_entropy(p.classifier(h), ytr[bl].to(device))
+                logits = p.c_logits(Batch({"m0": xtr[bl]}))
+                loss = F.cross_entropy(logits, ytr[bl].to(device))
                 p.optim.zero_grad()
                 loss.backward()
                 p.optim.step()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,9 @@ import tomllib
 import torch
 
 from multimodal_game.device import CHOICES, resolve_device
+from multimodal_game.game import Game
+from multimodal_game.host import HostSpec
+from multimodal_game.rng import derive_seed
 
 
 def base_parser(name: str, description: str) -> argparse.ArgumentParser:
@@ -31,7 +35,121 @@ def base_parser(name: str, description: str) -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue from the run folder's checkpoints"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--runtime",
+        choices=("inprocess", "ray"),
+        default="inprocess",
+        help="where players live: this process, or one Ray actor each",
+    )
+    p.add_argument(
+        "--ray-address",
+        help="Ray cluster to join ('auto' or host:port); default: start a local Ray on loopback",
+    )
+    p.add_argument(
+        "--max-restarts",
+        type=int,
+        default=0,
+        help="restart a lost player from the last checkpoint up to N times (default: stop)",
+    )
     return p
+
+
+@contextlib.contextmanager
+def runtime_session(args: argparse.Namespace) -> Iterator[None]:
+    """Start (or join) Ray once for the whole run when ``--runtime ray``; nothing otherwise."""
+    if args.runtime != "ray":
+        yield
+        return
+    try:
+        from multimodal_game.runtime.ray_runtime import init_ray
+    except ImportError as e:
+        raise SystemExit(f"error: {e}") from e
+    import ray
+
+    started = init_ray(args.ray_address)
+    try:
+        yield
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def host_specs(
+    builders: Mapping[str, Callable[[], Any]],
+    seed: int,
+    device: torch.device | str,
+    resources: Mapping[str, Mapping[str, float]] | None = None,
+) -> list[HostSpec]:
+    """One ``HostSpec`` per player; ``resources`` maps a player name (or ``default``) to
+    ``{num_cpus, num_gpus}`` for the Ray runtime."""
+    resources = resources or {}
+    unknown = set(resources) - set(builders) - {"default"}
+    if unknown:
+        raise ValueError(
+            f"resources for unknown players {sorted(unknown)}; players: {list(builders)}"
+        )
+    specs = []
+    for k, (name, build) in enumerate(builders.items()):
+        res = {
+            "num_cpus": 1.0,
+            "num_gpus": 0.0,
+            **resources.get("default", {}),
+            **resources.get(name, {}),
+        }
+        bad = set(res) - {"num_cpus", "num_gpus"}
+        if bad:
+            raise ValueError(
+                f"resources of {name!r}: unknown keys {sorted(bad)}; use num_cpus, num_gpus"
+            )
+        specs.append(
+            HostSpec(
+                name,
+                build,
+                derive_seed(seed, k),
+                str(device),
+                float(res["num_cpus"]),
+                float(res["num_gpus"]),
+            )
+        )
+    return specs
+
+
+def make_game(specs: list[HostSpec], alpha: Any, batch_size: int, args: argparse.Namespace) -> Game:
+    options = {"address": args.ray_address} if args.runtime == "ray" else {}
+    return Game.from_specs(
+        specs,
+        alpha,
+        runtime=args.runtime,
+        runtime_options=options,
+        batch_size=batch_size,
+        seed=args.seed,
+    )
+
+
+def play(
+    game: Game,
+    tag: str,
+    rounds: int,
+    cfg: Mapping[str, Any],
+    args: argparse.Namespace,
+    out: Path,
+    hooks=(),
+) -> Game:
+    """Run ``game`` for ``rounds`` with the run folder's checkpoint ``<tag>.ckpt`` (resumable)."""
+    ck = out / f"{tag}.ckpt"
+    if args.resume and ck.is_file():
+        game.load(ck)
+    game.run(
+        rounds,
+        hooks=hooks,
+        eval_every=cfg.get("eval_every", 0),
+        checkpoint_every=cfg.get("checkpoint_every", 0),
+        checkpoint_path=ck,
+        progress=not args.no_progress,
+        description=tag,
+        max_restarts=args.max_restarts,
+    )
+    return game
 
 
 def seed_everything(seed: int) -> None:
@@ -44,9 +162,9 @@ def merge_config(defaults: Mapping[str, Any], override: Mapping[str, Any], where
     """Deep-merge ``override`` into ``defaults``; an unknown key is an error naming it."""
     out = dict(defaults)
     for k, v in override.items():
-        if k not in defaults:
+        if k not in defaults and not (where and not defaults):  # an empty table takes any key
             raise ValueError(f"unknown config key {where + k!r}; known keys: {sorted(defaults)}")
-        if isinstance(defaults[k], Mapping) and isinstance(v, Mapping):
+        if isinstance(defaults.get(k), Mapping) and isinstance(v, Mapping):
             out[k] = merge_config(defaults[k], v, where + k + ".")
         else:
             out[k] = v

@@ -9,7 +9,9 @@ model on the pooled data of all players.
 
 from __future__ import annotations
 
+import json
 import time
+from functools import partial
 from pathlib import Path
 
 import matplotlib
@@ -32,7 +34,7 @@ from multimodal_game.metrics import features, frechet_distance, predict, train_c
 from multimodal_game.sources import TensorSource
 from multimodal_game.spaces import interface
 
-from .common import base_parser, setup, write_json
+from .common import base_parser, host_specs, make_game, play, runtime_session, setup, write_json
 
 DEFAULTS = {
     "data": "",  # folder with PolyMNIST (official release or generated); empty: generate from bundled MNIST
@@ -53,11 +55,13 @@ DEFAULTS = {
         "latent": 16,
         "hidden": 128,
         "lr": 1e-3,
-        "aux_weight": 50.0,
+        "aux_weight": 1000.0,  # ~0.1 x examples per player, as Kingma et al.; 3x28x28 Laplace pixels
         "likelihood": "laplace",
     },
-    "alpha": [],  # empty: uniform over own data and every player with a non-empty interface
+    "alpha": [],  # empty: own_weight on own data, the rest uniform over players it shares with
+    "own_weight": 0.5,
     "eval_examples": 2000,
+    "resources": {},  # Ray: {default = {num_cpus = 1}, style0 = {num_gpus = 0.5}, ...}
 }
 QUICK = {
     "rounds": 300,
@@ -71,7 +75,7 @@ QUICK = {
         "latent": 8,
         "hidden": 64,
         "lr": 2e-3,
-        "aux_weight": 50.0,
+        "aux_weight": 1000.0,
         "likelihood": "laplace",
     },
 }
@@ -97,13 +101,16 @@ def m2_spec(variables: list[dict], pcfg: dict) -> dict:
     }
 
 
+def data_root(cfg: dict) -> Path:
+    if cfg["data"]:
+        return Path(cfg["data"])
+    return polymnist.ensure_generated(Path("data") / "polymnist-bundled", seed=0).resolve()
+
+
 def build_setup(cfg: dict, seed: int):
-    """Players' specs and private data (Batches) for the game; data of one player never mixes with another's."""
-    root = (
-        Path(cfg["data"])
-        if cfg["data"]
-        else polymnist.ensure_generated(Path("data") / "polymnist-bundled", seed=0)
-    )
+    """Players' specs and private data (Batches) for the game; data of one player never mixes with
+    another's. Deterministic in (cfg, seed): every process that calls it cuts the same shards."""
+    root = data_root(cfg)
     train, test = polymnist.load(root, "train"), polymnist.load(root, "test")
     m = cfg["modalities"]
     n = len(train["labels"])
@@ -140,46 +147,52 @@ def build_setup(cfg: dict, seed: int):
     return specs, data, train, test, clf_rows
 
 
-def default_alpha(names: list[str], spaces: dict) -> torch.Tensor:
+def default_alpha(names: list[str], spaces: dict, own_weight: float | None = None) -> torch.Tensor:
+    """``own_weight`` on the diagonal, the rest uniform over the players one shares variables with
+    (``None``: uniform over own data and those players)."""
     a = torch.zeros(len(names), len(names), dtype=torch.float64)
     for i, ni in enumerate(names):
         for j, nj in enumerate(names):
-            if i == j or interface(spaces[nj], spaces[ni], (nj, ni)):
+            if i != j and interface(spaces[nj], spaces[ni], (nj, ni)):
                 a[i, j] = 1.0
-    return a / a.sum(1, keepdim=True)
+    partners = a.sum(1, keepdim=True)
+    if own_weight is None:
+        a += torch.eye(len(names), dtype=torch.float64)
+        return a / a.sum(1, keepdim=True)
+    a = (1 - own_weight) * a / partners.clamp_min(1)
+    a += torch.diag(torch.where(partners[:, 0] > 0, own_weight, 1.0).to(torch.float64))
+    return a
 
 
-def make_players(specs: dict, seed: int) -> dict:
-    players = {}
-    for k, (name, spec) in enumerate(specs.items()):
-        torch.manual_seed(seed * 1000 + k)
-        players[name] = build_player(spec)
-    return players
+_SHARDS: dict[str, tuple[dict, dict]] = {}
 
 
-def play(name: str, specs, data, alpha, cfg, args, device, out: Path, hooks=()) -> Game:
-    players = make_players(specs, args.seed)
-    game = Game(
-        players,
-        alpha,
-        {n: TensorSource(b) for n, b in data.items()},
-        batch_size=cfg["batch_size"],
-        seed=args.seed,
-        device=device,
-    )
-    ck = out / f"{name}.ckpt"
-    if args.resume and ck.is_file():
-        game.load(ck)
-    game.run(
-        cfg["rounds"],
-        hooks=hooks,
-        eval_every=cfg["eval_every"],
-        checkpoint_every=cfg["checkpoint_every"],
-        checkpoint_path=ck,
-        progress=not args.no_progress,
-        description=name,
-    )
-    return game
+def shards(cfg: dict, seed: int) -> tuple[dict, dict]:
+    """(specs, private data) of every player, cut once per process."""
+    key = json.dumps([cfg, seed], sort_keys=True, default=str)
+    if key not in _SHARDS:
+        specs, data, *_ = build_setup(cfg, seed)
+        _SHARDS[key] = (specs, data)
+    return _SHARDS[key]
+
+
+def central_spec(cfg: dict) -> dict:
+    return m2_spec([image_var(k, cfg["player"]) for k in range(cfg["modalities"])], cfg["player"])
+
+
+def build_host(name: str, cfg: dict, seed: int) -> tuple:
+    """Player ``name`` and its private data source, built where the player lives."""
+    specs, data = shards(cfg, seed)
+    if name == "central":  # the upper bound: pooled data of the style and pair players
+        pooled = Batch.merge([b for n, b in data.items() if n.startswith(("style", "pair"))])
+        return build_player(central_spec(cfg)), TensorSource(pooled)
+    return build_player(specs[name]), TensorSource(data[name])
+
+
+def game_for(names: list[str], alpha, cfg: dict, args, device) -> Game:
+    builders = {n: partial(build_host, n, cfg, args.seed) for n in names}
+    specs = host_specs(builders, args.seed, device, cfg["resources"])
+    return make_game(specs, alpha, cfg["batch_size"], args)
 
 
 @torch.no_grad()
@@ -271,11 +284,11 @@ def main(argv: list[str] | None = None) -> dict:
     specs, data, train, test, clf_rows = build_setup(cfg, args.seed)
     m = cfg["modalities"]
     names = list(specs)
-    spaces = {n: pl.space for n, pl in make_players(specs, args.seed).items()}
+    spaces = {n: build_player(spec).space for n, spec in specs.items()}
     alpha = (
         torch.tensor(cfg["alpha"], dtype=torch.float64)
         if cfg["alpha"]
-        else default_alpha(names, spaces)
+        else default_alpha(names, spaces, cfg["own_weight"])
     )
 
     # independent per-style classifiers on held-out real data (never seen by any player)
@@ -300,28 +313,34 @@ def main(argv: list[str] | None = None) -> dict:
     style_of = {k: f"style{k}" for k in range(m)}
     results: dict = {"players": names, "alpha": alpha, "classifier_accuracy": clf_acc}
     timings = {}
-    for tag, a in (("game", alpha), ("alone", torch.eye(len(names), dtype=torch.float64))):
-        t0 = time.perf_counter()
-        game = play(tag, specs, data, a, cfg, args, device, out)
-        timings[tag] = time.perf_counter() - t0
-        results[tag] = evaluate(game.runtime.players, style_of, test, clfs, ntest)
-        if tag == "game":
-            results["bytes_per_round"] = game.bytes_per_round()
-            results["param_bytes"] = game.runtime.param_bytes()
-        save_grids(game.runtime.players, style_of, test, m, out, tag)
+    with runtime_session(args):
+        for tag, a in (("game", alpha), ("alone", torch.eye(len(names), dtype=torch.float64))):
+            t0 = time.perf_counter()
+            game = play(game_for(names, a, cfg, args, device), tag, cfg["rounds"], cfg, args, out)
+            timings[tag] = time.perf_counter() - t0
+            results[tag] = evaluate(game.players, style_of, test, clfs, ntest)
+            if tag == "game":
+                results["bytes_per_round"] = game.bytes_per_round()
+                results["exchange"] = game.accounting()
+            results.setdefault("events", {})[tag] = game.events
+            save_grids(game.players, style_of, test, m, out, tag)
+            game.close()
 
-    # centralised upper bound: one M2 model over all styles trained on the pooled data of all players
-    pooled = Batch.merge([b for n, b in data.items() if n.startswith(("style", "pair"))])
-    central_spec = m2_spec([image_var(k, cfg["player"]) for k in range(m)], cfg["player"])
-    t0 = time.perf_counter()
-    central = play(
-        "central", {"central": central_spec}, {"central": pooled}, [[1.0]], cfg, args, device, out
-    )
-    timings["central"] = time.perf_counter() - t0
-    cp = central.runtime.players["central"]
-    results["central"] = evaluate(
-        {"central": cp}, dict.fromkeys(range(m), "central"), test, clfs, ntest
-    )
+        # centralised upper bound: one M2 model over all styles trained on the pooled data
+        t0 = time.perf_counter()
+        central = play(
+            game_for(["central"], [[1.0]], cfg, args, device),
+            "central",
+            cfg["rounds"],
+            cfg,
+            args,
+            out,
+        )
+        timings["central"] = time.perf_counter() - t0
+        results["central"] = evaluate(
+            central.players, dict.fromkeys(range(m), "central"), test, clfs, ntest
+        )
+        central.close()
     results["seconds"] = timings
     results["total_seconds"] = time.perf_counter() - t_start
 

@@ -19,6 +19,7 @@ M2_KEYS = {
     "lr",
     "optimizer",
     "learning",
+    "shared_encoder",
 }
 
 
@@ -52,6 +53,7 @@ def build_m2(spec: Mapping[str, Any]) -> M2Player:
         lr=float(spec.get("lr", 1e-3)),
         optimizer=spec.get("optimizer", "adam"),
         learning=spec.get("learning", "elbo"),
+        shared_encoder=bool(spec.get("shared_encoder", False)),
     )
 
 

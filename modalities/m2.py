@@ -1,8 +1,8 @@
 """Semi-supervised players in the spirit of Kingma et al.'s M2, over any set of registered recipes.
 
 Model: c ~ Cat(pi), z ~ N(0, I), x_v ~ p_v(x_v | z, c) for every observed variable v.
-Guide: q(c | x) from the mean of the encoders' features over the present variables (enumerated
-exactly for unlabelled rows), q(z | x, c). A variable missing in an example is left out of the
+Guide: q(c | x) from the mean of per-variable classifier features over the present variables
+(enumerated exactly for unlabelled rows), q(z | x, c) from the mean of per-variable encoder features. A variable missing in an example is left out of the
 likelihood and of the encoder mean, so one class covers image-style players ({c, m_k}), partial
 views ({c, s}, {c, m0, m1}) and any user recipe.
 """
@@ -43,6 +43,7 @@ class M2Player(PyroPlayer):
         lr: float = 1e-3,
         optimizer: str = "adam",
         learning: str = "elbo",
+        shared_encoder: bool = False,
     ):
         label = label or LabelRecipe()
         if not recipes:
@@ -58,19 +59,35 @@ class M2Player(PyroPlayer):
         self.latent_dim = latent_dim
         self.aux_weight = float(aux_weight)
         self.encoders = nn.ModuleDict({r.name: r.encoder(hidden) for r in recipes})
+        # M2 proper has its own network for q(c | x); sharing the encoder of q(z | x, c) is cheaper
+        # but lets the reconstruction gradients (thousands of pixels) drown the classifier's.
+        self.c_encoders = (
+            None if shared_encoder else nn.ModuleDict({r.name: r.encoder(hidden) for r in recipes})
+        )
         self.decoders = nn.ModuleDict({r.name: r.decoder(latent_dim + self.k) for r in recipes})
         self.classifier = mlp(hidden, hidden, self.k)
         self.z_net = mlp(hidden + self.k, hidden, 2 * latent_dim)
         self.prior_logits = nn.Parameter(torch.zeros(self.k))
-        self._features: tuple[Batch, torch.Tensor] | None = None
+        self._features: tuple[Batch, torch.Tensor, torch.Tensor] | None = None
 
     # -- networks ---------------------------------------------------------------------------------
     def features(self, batch: Batch) -> torch.Tensor:
-        """Mean of the encoder features over the variables present in each example (0 if none)."""
+        """Input of q(z | x, c): mean of the encoder features over the variables present."""
         if self._features is not None and self._features[0] is batch:
             return self._features[1]
+        return self._pool(self.encoders, batch)
+
+    def c_logits(self, batch: Batch) -> torch.Tensor:
+        """Logits of q(c | x) from the variables present in each example (the prior if none)."""
+        if self._features is not None and self._features[0] is batch:
+            return self.classifier(self._features[2])
+        enc = self.encoders if self.c_encoders is None else self.c_encoders
+        return self.classifier(self._pool(enc, batch))
+
+    def _pool(self, encoders: nn.ModuleDict, batch: Batch) -> torch.Tensor:
+        """Mean of the encoders' features over the variables present in each example (0 if none)."""
         total, count = None, None
-        for name, enc in self.encoders.items():
+        for name, enc in encoders.items():
             if name not in batch.data:
                 continue
             p = batch.observed(name).to(batch[name].dtype)[:, None]
@@ -127,6 +144,7 @@ class M2Player(PyroPlayer):
 
     def guide(self, batch: Batch) -> None:
         h = self.features(batch)
+        logits = self.c_logits(batch)
         lab = batch.observed(self.label)
         for part, rows in (("lab", lab), ("unl", ~lab)):
             idx = rows.nonzero().flatten()
@@ -139,7 +157,7 @@ class M2Player(PyroPlayer):
                 else:
                     c = pyro.sample(
                         "c_unl",
-                        dist.Categorical(logits=self.classifier(hp)),
+                        dist.Categorical(logits=logits[idx]),
                         infer={"enumerate": "parallel"},
                     )
                 pyro.sample(f"z_{part}", self._q_z(hp, c))
@@ -148,17 +166,19 @@ class M2Player(PyroPlayer):
         """Auxiliary supervised term of M2: -aux_weight * log q(c | x) on labelled rows with data."""
         if self.aux_weight == 0:
             return None
-        h = self.features(batch)
-        has_data = torch.zeros(len(batch), dtype=torch.bool, device=h.device)
+        logits = self.c_logits(batch)
+        has_data = torch.zeros(len(batch), dtype=torch.bool, device=logits.device)
         for name in self.recipes:
             has_data |= batch.observed(name)
         rows = batch.observed(self.label) & has_data
-        logq = -F.cross_entropy(self.classifier(h), batch[self.label], reduction="none")
+        logq = -F.cross_entropy(logits, batch[self.label], reduction="none")
         return -self.aux_weight * (batch.weight * rows * logq).sum()
 
     def loss(self, batch: Batch) -> torch.Tensor:
         # Encode once per step: the guide and the auxiliary term share the features.
-        self._features = (batch, self.features(batch))
+        h = self._pool(self.encoders, batch)
+        hc = h if self.c_encoders is None else self._pool(self.c_encoders, batch)
+        self._features = (batch, h, hc)
         try:
             with pyro.validation_enabled(False):  # soft [0, 1] targets are fine for Bernoulli here
                 return super().loss(batch)
@@ -185,7 +205,7 @@ class M2Player(PyroPlayer):
         from the present ones, through c = argmax q(c | x) and the mean of q(z | x, c)."""
         given = given.to(self.device)
         h = self.features(given)
-        probs = torch.softmax(self.classifier(h), -1)
+        probs = torch.softmax(self.c_logits(given), -1)
         if name == self.label:
             return probs
         if name not in self.recipes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,11 +13,11 @@ import torch
 
 from .alpha import allocate, validate_alpha
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .host import PlayerHost
+from .host import HostSpec, PlayerHost
 from .player import Player
 from .progress import progress_bar
 from .rng import derive_seed
-from .runtime import InProcessRuntime, Runtime
+from .runtime import InProcessRuntime, PlayerLost, Runtime, make_runtime
 from .sources import DataSource
 from .spaces import interface
 
@@ -96,14 +97,37 @@ class Game:
             self.plans.setdefault(nj, {})[ni] = (c, shared)
         self.round = 0
         self.last_stats: dict[str, dict[str, torch.Tensor]] = {}
-        self.last_bytes: dict[str, dict[str, int]] = {}
         self.history: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+
+    @classmethod
+    def from_specs(
+        cls,
+        specs: Sequence[HostSpec] | Mapping[str, HostSpec],
+        alpha: Any,
+        *,
+        runtime: str = "inprocess",
+        runtime_options: Mapping[str, Any] | None = None,
+        batch_size: int = 128,
+        seed: int = 0,
+    ) -> Game:
+        """A game whose hosts are built where they live, by ``runtime`` (``inprocess`` or ``ray``)."""
+        rt = make_runtime(runtime, specs=specs, **dict(runtime_options or {}))
+        try:
+            return cls(alpha=alpha, runtime=rt, batch_size=batch_size, seed=seed)
+        except BaseException:
+            rt.close()
+            raise
+
+    @property
+    def players(self) -> dict[str, Any]:
+        """The players (in process) or proxies that run ``sample``/``infer`` where they live."""
+        return self.runtime.players
 
     # -- one round ----------------------------------------------------------------------------------
     def step(self) -> dict[str, dict[str, torch.Tensor]]:
         """Play one round: everyone samples, then everyone learns (simultaneous best responses)."""
         handles = self.runtime.produce(self.plans)
-        self.last_bytes = self.runtime.nbytes(handles)
         requests = {}
         for i, ni in enumerate(self.names):
             synth = [
@@ -133,6 +157,33 @@ class Game:
                 received[i] += b
         return {"sent": sent, "received": received}
 
+    def accounting(self) -> dict[str, Any]:
+        """Bytes exchanged per round and in total so far, next to what exchanging the same players'
+        parameters would cost (FedAvg-style: each player's full parameters to each consumer)."""
+        synth = self.bytes_per_round()
+        params = self.runtime.param_bytes()
+        p_sent = dict.fromkeys(self.names, 0)
+        p_recv = dict.fromkeys(self.names, 0)
+        for producer, consumer in self.interfaces:
+            p_sent[producer] += params[producer]
+            p_recv[consumer] += params[producer]
+        r = self.round
+
+        def total(d: Mapping[str, Mapping[str, int]]) -> dict[str, dict[str, int]]:
+            return {k: {n: v * r for n, v in row.items()} for k, row in d.items()}
+
+        params_round = {"sent": p_sent, "received": p_recv}
+        return {
+            "rounds": r,
+            "synthetic_per_round": synth,
+            "synthetic_total": total(synth),
+            "parameters_per_round": params_round,
+            "parameters_total": total(params_round),
+            "parameter_bytes": params,
+            "synthetic_all_players_per_round": sum(synth["sent"].values()),
+            "parameters_all_players_per_round": sum(p_sent.values()),
+        }
+
     # -- the loop -----------------------------------------------------------------------------------
     def run(
         self,
@@ -144,15 +195,51 @@ class Game:
         checkpoint_path: str | Path | None = None,
         progress: bool = True,
         description: str = "game",
+        max_restarts: int = 0,
     ) -> list[dict[str, Any]]:
-        """Play until ``self.round == rounds`` (so a resumed game continues where it stopped)."""
-        if checkpoint_every and checkpoint_path is None:
-            raise ValueError("checkpoint_every needs a checkpoint_path")
+        """Play until ``self.round == rounds`` (so a resumed game continues where it stopped).
+
+        If a player's process dies (``PlayerLost``), the error names the player and the round. With
+        ``max_restarts > 0`` the lost players are rebuilt and every player goes back to the last
+        checkpoint, so the game replays the same rounds (the result equals an uninterrupted run);
+        otherwise the error is raised and the last checkpoint is intact for ``--resume``.
+        """
+        if (checkpoint_every or max_restarts) and checkpoint_path is None:
+            raise ValueError("checkpoint_every and max_restarts need a checkpoint_path")
+        if max_restarts and not Path(checkpoint_path).is_file():
+            self.save(checkpoint_path)  # a restart point before the first scheduled checkpoint
+        restarts = 0
         with progress_bar(progress) as bar:
             task = bar.add_task(description, total=rounds, completed=self.round)
             t0 = time.perf_counter()
             while self.round < rounds:
-                self.step()
+                try:
+                    self.step()
+                except PlayerLost as e:
+                    where = f"in round {self.round + 1}"
+                    self.events.append(
+                        {"event": "lost", "players": list(e.names), "round": self.round + 1}
+                    )
+                    if restarts >= max_restarts:
+                        hint = (
+                            f"; the last checkpoint is {str(checkpoint_path)!r}"
+                            if checkpoint_path
+                            else ""
+                        )
+                        raise PlayerLost(e.names, f"{e} {where}{hint}") from e
+                    restarts += 1
+                    self.runtime.restart(e.names)
+                    self.load(checkpoint_path)
+                    self.events.append(
+                        {"event": "restarted", "players": list(e.names), "from_round": self.round}
+                    )
+                    warnings.warn(
+                        f"{e} {where}; restarted, replaying from round {self.round} "
+                        f"(restart {restarts} of {max_restarts})",
+                        stacklevel=2,
+                    )
+                    bar.update(task, completed=self.round)
+                    continue
                 r = self.round
                 if eval_every and (r % eval_every == 0 or r == rounds):
                     record = {"round": r, "seconds": time.perf_counter() - t0}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -74,3 +75,29 @@ class PlayerHost:
         self.player.load_state_dict(state["player"])
         self.rng.load(state["rng"])
         self.data_gen.set_state(state["data_gen"])
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """How to build one host where it will live (this process, or a Ray actor's process).
+
+    ``build`` must be picklable (a module-level function or a ``functools.partial`` of one) and
+    returns ``(player, data_source)``. It runs inside the host's process, so a player's private
+    data is read there from its shard description and never travels. ``num_cpus``/``num_gpus`` are
+    the resources a distributed runtime reserves for the host (fractions allowed).
+    """
+
+    name: str
+    build: Callable[[], tuple[Player, DataSource]]
+    seed: int
+    device: str = "cpu"
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def make(self) -> PlayerHost:
+        # Seeded here so that the initial parameters do not depend on the process building them.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            player, source = self.build()
+        return PlayerHost(self.name, player, source, self.seed, self.device)

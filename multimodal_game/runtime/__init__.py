@@ -1,9 +1,9 @@
 """Runtimes: how players are placed in processes and how synthetic batches travel between them."""
 
-from .base import Runtime
+from .base import PlayerLost, PlayerProxy, Runtime
 from .inprocess import InProcessRuntime
 
-__all__ = ["InProcessRuntime", "Runtime", "make_runtime"]
+__all__ = ["InProcessRuntime", "PlayerLost", "PlayerProxy", "Runtime", "make_runtime"]
 
 
 def make_runtime(kind: str, **kwargs) -> Runtime:
@@ -11,7 +11,13 @@ def make_runtime(kind: str, **kwargs) -> Runtime:
     if kind == "inprocess":
         return InProcessRuntime(**kwargs)
     if kind == "ray":
-        from .ray_runtime import RayRuntime
+        try:
+            from .ray_runtime import RayRuntime
+        except ImportError as e:
+            raise RuntimeError(
+                "the Ray runtime needs Ray, which is not installed: "
+                "pip install 'multimodal-game[ray]' (or pip install ray)"
+            ) from e
 
         return RayRuntime(**kwargs)
     raise ValueError(f"unknown runtime {kind!r}; expected 'inprocess' or 'ray'")

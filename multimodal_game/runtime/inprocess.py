@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 
 from ..batch import Batch
-from ..host import PlayerHost, ProducePlan
+from ..host import HostSpec, PlayerHost, ProducePlan
 from ..spaces import Space
 from .base import LearnRequest
 
@@ -23,7 +23,21 @@ def param_bytes_of(player: Any) -> int:
 class InProcessRuntime:
     """Hosts live in this process. Pyro's handler stack is global, so players run sequentially."""
 
-    def __init__(self, hosts: Mapping[str, PlayerHost] | None = None):
+    def __init__(
+        self,
+        hosts: Mapping[str, PlayerHost] | None = None,
+        specs: Sequence[HostSpec] | Mapping[str, HostSpec] | None = None,
+    ):
+        if specs is not None:
+            if hosts:
+                raise ValueError("give hosts or specs, not both")
+            specs = list(specs.values()) if isinstance(specs, Mapping) else list(specs)
+            self.specs = {s.name: s for s in specs}
+            if len(self.specs) != len(specs):
+                raise ValueError(f"player names must be distinct: {[s.name for s in specs]}")
+            hosts = {s.name: s.make() for s in specs}
+        else:
+            self.specs = {}
         self.hosts: dict[str, PlayerHost] = dict(hosts or {})
         self.names = tuple(self.hosts)
 
@@ -43,9 +57,6 @@ class InProcessRuntime:
             out[i] = self.hosts[i].step(own_count, own_weight, [(b, w) for _, b, w in synth])
         return out
 
-    def nbytes(self, handles: Mapping[str, Mapping[str, Batch]]) -> dict[str, dict[str, int]]:
-        return {j: {i: b.nbytes() for i, b in d.items()} for j, d in handles.items()}
-
     def call(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
         host = self.hosts[name]
         with host.rng.active():
@@ -60,6 +71,13 @@ class InProcessRuntime:
     def load_state(self, states: Mapping[str, Any]) -> None:
         for n, h in self.hosts.items():
             h.load_state(states[n])
+
+    def restart(self, names: Sequence[str]) -> None:
+        # A player in this process cannot die alone; rebuilding is still useful after an error.
+        for n in names:
+            if n not in self.specs:
+                raise RuntimeError(f"player {n!r} has no spec to rebuild it from")
+            self.hosts[n] = self.specs[n].make()
 
     def close(self) -> None:
         pass

@@ -1,0 +1,220 @@
+"""The Ray runtime: every player host in its own actor (process), on one machine or a cluster.
+
+What travels: the host specification (a picklable builder; the actor reads its own shard), the
+interface batches (one object per producer and consumer, written once to the object store and read
+by that consumer only), detached statistics, and states for checkpoints. Private data never leaves
+an actor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+
+from ..batch import Batch
+from ..host import HostSpec, ProducePlan
+from ..spaces import Space
+from .base import LearnRequest, PlayerLost, PlayerProxy, _on_cpu
+from .inprocess import param_bytes_of
+
+try:
+    import ray
+    from ray.exceptions import RayActorError
+except ImportError as e:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "the Ray runtime needs Ray: pip install 'multimodal-game[ray]' (or pip install ray)"
+    ) from e
+
+
+def _on_cpu_tree(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {k: _on_cpu_tree(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_on_cpu_tree(v) for v in obj)
+    return _on_cpu(obj)
+
+
+class HostActor:
+    """One player host inside a Ray actor. Built from its spec in the actor's own process."""
+
+    def __init__(self, spec: HostSpec, threads: int | None):
+        if threads:
+            torch.set_num_threads(threads)
+        self.host = spec.make()
+
+    def ping(self) -> int:
+        return os.getpid()
+
+    def space(self) -> Space:
+        return self.host.space
+
+    def produce(self, consumers: Sequence[str], plan: ProducePlan) -> Any:
+        out = self.host.produce(plan)
+        parts = tuple(out[c].to("cpu") for c in consumers)
+        return parts if len(parts) > 1 else parts[0]
+
+    def step(self, own_count: int, own_weight: float, weights: Sequence[float], *batches: Batch):
+        stats = self.host.step(own_count, own_weight, list(zip(batches, weights)))
+        return _on_cpu_tree(stats)
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        with self.host.rng.active():
+            return fn(self.host.player, *args)
+
+    def param_bytes(self) -> int:
+        return param_bytes_of(self.host.player)
+
+    def state(self) -> dict[str, Any]:
+        return _on_cpu_tree(self.host.state())
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        self.host.load_state(state)
+
+
+def init_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
+    """Start a private local Ray on loopback (usage statistics off), or connect to ``address``
+    (``"auto"``, or ``host:port`` of a cluster started with ``ray start``). Returns whether this
+    call started Ray (False when it was already running)."""
+    if ray.is_initialized():
+        return False
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # Workers import the players' modules: give them the driver's import path.
+    paths = [os.getcwd(), *(p for p in sys.path if p)]
+    kwargs: dict[str, Any] = {
+        "runtime_env": {"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}},
+        "log_to_driver": True,
+        "configure_logging": False,
+    }
+    if address is None:
+        kwargs.update(
+            num_cpus=num_cpus or os.cpu_count(),
+            include_dashboard=False,
+            _node_ip_address="127.0.0.1",
+        )
+    else:
+        kwargs["address"] = address
+    ray.init(**kwargs)
+    return True
+
+
+class RayRuntime:
+    """Players in Ray actors. ``address=None`` starts a private local Ray on loopback (usage
+    statistics off) and shuts it down on ``close``; otherwise connects to ``address`` (``"auto"``
+    or ``host:port`` of a cluster started with ``ray start``)."""
+
+    def __init__(
+        self,
+        specs: Sequence[HostSpec] | Mapping[str, HostSpec],
+        address: str | None = None,
+        threads: int | None = None,
+        num_cpus: int | None = None,
+    ):
+        specs = list(specs.values()) if isinstance(specs, Mapping) else list(specs)
+        self.specs = {s.name: s for s in specs}
+        if len(self.specs) != len(specs):
+            raise ValueError(f"player names must be distinct: {[s.name for s in specs]}")
+        self.names = tuple(self.specs)
+        self.threads = threads
+        self._owns_ray = init_ray(address, num_cpus)
+        self._remote = ray.remote(max_restarts=0)(HostActor)
+        self.actors: dict[str, Any] = {}
+        for s in specs:
+            self.actors[s.name] = self._start(s)
+        self._spaces = dict(zip(self.names, self._get([a.space.remote() for a in self._actors()])))
+
+    def _start(self, spec: HostSpec) -> Any:
+        return self._remote.options(
+            num_cpus=spec.num_cpus, num_gpus=spec.num_gpus, name=None
+        ).remote(spec, self.threads)
+
+    def _actors(self) -> list[Any]:
+        return [self.actors[n] for n in self.names]
+
+    def _get(self, refs: Any) -> Any:
+        try:
+            return ray.get(refs)
+        except RayActorError as e:
+            raise PlayerLost(self._dead(), f"{self._describe(self._dead())}: {e}") from e
+
+    def _dead(self) -> list[str]:
+        dead = []
+        for n, a in self.actors.items():
+            try:
+                ray.get(a.ping.remote(), timeout=30)
+            except (RayActorError, ray.exceptions.GetTimeoutError):
+                dead.append(n)
+        return dead
+
+    @staticmethod
+    def _describe(names: Sequence[str]) -> str:
+        return f"player(s) {', '.join(names) or '?'} lost (actor process died)"
+
+    # -- the runtime interface --------------------------------------------------------------------
+    def spaces(self) -> dict[str, Space]:
+        return dict(self._spaces)
+
+    def produce(self, plans: Mapping[str, ProducePlan]) -> dict[str, dict[str, Any]]:
+        handles: dict[str, dict[str, Any]] = {}
+        for j, plan in plans.items():
+            if not plan:
+                continue
+            consumers = list(plan)
+            refs = (
+                self.actors[j]
+                .produce.options(num_returns=len(consumers))
+                .remote(consumers, dict(plan))
+            )
+            refs = refs if isinstance(refs, list) else [refs]
+            handles[j] = dict(zip(consumers, refs))
+        return handles
+
+    def learn(self, requests: Mapping[str, LearnRequest]) -> dict[str, dict[str, torch.Tensor]]:
+        refs = {}
+        for i, (own_count, own_weight, synth) in requests.items():
+            weights = [w for _, _, w in synth]
+            refs[i] = self.actors[i].step.remote(
+                own_count, own_weight, weights, *(h for _, h, _ in synth)
+            )
+        stats = self._get(list(refs.values()))
+        return dict(zip(refs, stats))
+
+    def call(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
+        return self._get(self.actors[name].call.remote(fn, *args))
+
+    @property
+    def players(self) -> dict[str, PlayerProxy]:
+        return {n: PlayerProxy(self, n, self._spaces[n]) for n in self.names}
+
+    def param_bytes(self) -> dict[str, int]:
+        return dict(zip(self.names, self._get([a.param_bytes.remote() for a in self._actors()])))
+
+    def state(self) -> dict[str, Any]:
+        return dict(zip(self.names, self._get([a.state.remote() for a in self._actors()])))
+
+    def load_state(self, states: Mapping[str, Any]) -> None:
+        self._get([self.actors[n].load_state.remote(states[n]) for n in self.names])
+
+    def restart(self, names: Sequence[str]) -> None:
+        for n in names:
+            with contextlib.suppress(Exception):  # it may be gone already
+                ray.kill(self.actors[n], no_restart=True)
+            self.actors[n] = self._start(self.specs[n])
+        self._get([self.actors[n].ping.remote() for n in names])
+
+    def pid(self, name: str) -> int:
+        """The operating-system process of player ``name`` (for fault-injection tests)."""
+        return self._get(self.actors[name].ping.remote())
+
+    def close(self) -> None:
+        for a in self.actors.values():
+            with contextlib.suppress(Exception):
+                ray.kill(a, no_restart=True)
+        self.actors = {}
+        if self._owns_ray:
+            ray.shutdown()
+            self._owns_ray = False
