@@ -91,7 +91,7 @@ def host_specs(
     specs = []
     for k, (name, build) in enumerate(builders.items()):
         res = {
-            "num_cpus": 1.0,
+            "num_cpus": None,
             "num_gpus": 0.0,
             **resources.get("default", {}),
             **resources.get(name, {}),
@@ -107,7 +107,7 @@ def host_specs(
                 build,
                 derive_seed(seed, k),
                 str(device),
-                float(res["num_cpus"]),
+                None if res["num_cpus"] is None else float(res["num_cpus"]),
                 float(res["num_gpus"]),
             )
         )

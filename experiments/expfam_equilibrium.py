@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from functools import partial
 
 import matplotlib
 
@@ -28,12 +29,18 @@ from multimodal_game.expfam import (
     spectral_radius,
     stack_moments,
 )
-from multimodal_game.game import Game
 from multimodal_game.sources import TensorSource
 
-from .common import base_parser, setup, write_json
+from .common import base_parser, host_specs, make_game, runtime_session, setup, write_json
 
-DEFAULTS = {"players": 5, "dim": 2, "examples": 2000, "batch_size": 8192, "rounds": 300}
+DEFAULTS = {
+    "players": 5,
+    "dim": 2,
+    "examples": 2000,
+    "batch_size": 8192,
+    "rounds": 300,
+    "resources": {},  # Ray: per-player {num_cpus, num_gpus}, or "default"
+}
 QUICK = {"rounds": 120, "batch_size": 4096}
 
 
@@ -58,6 +65,29 @@ def sampling_tolerance(alpha, eq_second, counts, batch_size, d, rounds_avg) -> f
     return 5.0 * noise / min_diag / math.sqrt(rounds_avg)
 
 
+def make_problem(cfg: dict, seed: int) -> tuple[torch.Tensor, list[Batch]]:
+    """The random alpha matrix and every player's private data, deterministic in (cfg, seed)."""
+    n, d = cfg["players"], cfg["dim"]
+    gen = torch.Generator().manual_seed(seed)
+    alpha = random_alpha(n, gen)
+    data = []
+    for _ in range(n):
+        centre = 3.0 * torch.randn(d, generator=gen)
+        scale = 0.5 + torch.rand(d, generator=gen)
+        data.append(Batch({"x": centre + scale * torch.randn(cfg["examples"], d, generator=gen)}))
+    return alpha, data
+
+
+def build_host(k: int, cfg: dict, seed: int) -> tuple:
+    """Player k and its private data, built where the player lives."""
+    _, data = make_problem(cfg, seed)
+    return GaussianPlayer(cfg["dim"]), TensorSource(data[k])
+
+
+def _moments(player: GaussianPlayer) -> torch.Tensor:
+    return player.moments().to(torch.float64).cpu()
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = base_parser("expfam_equilibrium", __doc__.splitlines()[0])
     p.add_argument("--players", type=int, help="number of players (default 5)")
@@ -66,13 +96,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.players:
         cfg["players"] = args.players
     n, d = cfg["players"], cfg["dim"]
-    gen = torch.Generator().manual_seed(args.seed)
-    alpha = random_alpha(n, gen)
-    data = []
-    for _ in range(n):
-        centre = 3.0 * torch.randn(d, generator=gen)
-        scale = 0.5 + torch.rand(d, generator=gen)
-        data.append(Batch({"x": centre + scale * torch.randn(cfg["examples"], d, generator=gen)}))
+    alpha, data = make_problem(cfg, args.seed)
     players = {f"player{k}": GaussianPlayer(d) for k in range(n)}
     own = torch.stack([data_moments(pl, b) for pl, b in zip(players.values(), data)])
     closed = equilibrium(alpha, own)
@@ -81,23 +105,24 @@ def main(argv: list[str] | None = None) -> dict:
     exact = best_response_dynamics(alpha, own, init, cfg["rounds"])
     exact_err = [(m - closed).abs().max().item() for m in exact]
 
-    game = Game(
-        players,
-        alpha,
-        {f"player{k}": TensorSource(b) for k, b in enumerate(data)},
-        batch_size=cfg["batch_size"],
-        seed=args.seed,
-        device=device,
-    )
-    t0 = time.perf_counter()
-    game_err, running, avg_from = [], torch.zeros_like(closed), cfg["rounds"] // 2
-    for r in range(cfg["rounds"]):
-        game.step()
-        m = stack_moments(list(game.runtime.players.values()))
-        game_err.append((m - closed).abs().max().item())
-        if r >= avg_from:
-            running += m
-    seconds = time.perf_counter() - t0
+    builders = {f"player{k}": partial(build_host, k, cfg, args.seed) for k in range(n)}
+    with runtime_session(args):
+        game = make_game(
+            host_specs(builders, args.seed, device, cfg.get("resources")),
+            alpha,
+            cfg["batch_size"],
+            args,
+        )
+        t0 = time.perf_counter()
+        game_err, running, avg_from = [], torch.zeros_like(closed), cfg["rounds"] // 2
+        for r in range(cfg["rounds"]):
+            game.step()
+            m = torch.stack([game.call(nm, _moments) for nm in game.names])
+            game_err.append((m - closed).abs().max().item())
+            if r >= avg_from:
+                running += m
+        seconds = time.perf_counter() - t0
+        game.close()
     learned = running / (cfg["rounds"] - avg_from)
     max_abs_error = (learned - closed).abs().max().item()
     tol = sampling_tolerance(
@@ -133,7 +158,7 @@ def main(argv: list[str] | None = None) -> dict:
         "alpha": alpha,
         "closed_form": closed,
         "learned": learned,
-        "learned_final": stack_moments(list(game.runtime.players.values())),
+        "learned_final": m,
         "max_abs_error": max_abs_error,
         "sampling_tolerance": tol,
         "within_tolerance": max_abs_error <= tol,

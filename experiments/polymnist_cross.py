@@ -10,6 +10,7 @@ model on the pooled data of all players.
 from __future__ import annotations
 
 import json
+import math
 import time
 from functools import partial
 from pathlib import Path
@@ -60,6 +61,9 @@ DEFAULTS = {
     },
     "alpha": [],  # empty: own_weight on own data, the rest uniform over players it shares with
     "own_weight": 0.5,
+    # how the rest of a row is spread over the players one shares variables with:
+    # "interface_size" in proportion to the values exchanged per example, or "uniform"
+    "partner_weighting": "uniform",
     "eval_examples": 2000,
     "resources": {},  # Ray: {default = {num_cpus = 1}, style0 = {num_gpus = 0.5}, ...}
 }
@@ -147,14 +151,25 @@ def build_setup(cfg: dict, seed: int):
     return specs, data, train, test, clf_rows
 
 
-def default_alpha(names: list[str], spaces: dict, own_weight: float | None = None) -> torch.Tensor:
-    """``own_weight`` on the diagonal, the rest uniform over the players one shares variables with
-    (``None``: uniform over own data and those players)."""
+def default_alpha(
+    names: list[str],
+    spaces: dict,
+    own_weight: float | None = None,
+    weighting: str = "uniform",
+) -> torch.Tensor:
+    """``own_weight`` on the diagonal, the rest over the players one shares variables with:
+    uniformly, or in proportion to the number of values an example of the interface carries
+    (``interface_size``: a shared image counts more than a shared label). ``own_weight=None``:
+    uniform over own data and those players."""
+    if weighting not in ("uniform", "interface_size"):
+        raise ValueError(f"unknown partner_weighting {weighting!r}; use uniform or interface_size")
     a = torch.zeros(len(names), len(names), dtype=torch.float64)
     for i, ni in enumerate(names):
         for j, nj in enumerate(names):
-            if i != j and interface(spaces[nj], spaces[ni], (nj, ni)):
-                a[i, j] = 1.0
+            shared = interface(spaces[nj], spaces[ni], (nj, ni)) if i != j else ()
+            if shared:
+                size = sum(math.prod(spaces[nj][v].event_shape) for v in shared)
+                a[i, j] = float(size) if weighting == "interface_size" else 1.0
     partners = a.sum(1, keepdim=True)
     if own_weight is None:
         a += torch.eye(len(names), dtype=torch.float64)
@@ -288,7 +303,7 @@ def main(argv: list[str] | None = None) -> dict:
     alpha = (
         torch.tensor(cfg["alpha"], dtype=torch.float64)
         if cfg["alpha"]
-        else default_alpha(names, spaces, cfg["own_weight"])
+        else default_alpha(names, spaces, cfg["own_weight"], cfg["partner_weighting"])
     )
 
     # independent per-style classifiers on held-out real data (never seen by any player)

@@ -84,14 +84,15 @@ class HostSpec:
     ``build`` must be picklable (a module-level function or a ``functools.partial`` of one) and
     returns ``(player, data_source)``. It runs inside the host's process, so a player's private
     data is read there from its shard description and never travels. ``num_cpus``/``num_gpus`` are
-    the resources a distributed runtime reserves for the host (fractions allowed).
+    the resources a distributed runtime reserves for the host (fractions allowed; ``num_cpus=None``:
+    an equal share of the cluster's CPUs, at most one).
     """
 
     name: str
     build: Callable[[], tuple[Player, DataSource]]
     seed: int
     device: str = "cpu"
-    num_cpus: float = 1.0
+    num_cpus: float | None = None
     num_gpus: float = 0.0
     options: Mapping[str, Any] = field(default_factory=dict)
 

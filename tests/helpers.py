@@ -74,3 +74,38 @@ def mixture_data(n: int, k: int = 3, d: int = 2, labelled: float = 0.3, seed: in
 
 def params_of(player) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in player.named_parameters()}
+
+
+def build_mixture_host(data_seed: int) -> tuple:
+    """A HostSpec builder: the player and its private shard, made inside the host's process."""
+    from multimodal_game.sources import TensorSource
+
+    return MixturePlayer(), TensorSource(mixture_data(100, seed=data_seed))
+
+
+def build_label_host() -> tuple:
+    from multimodal_game.expfam import CategoricalPlayer
+    from multimodal_game.sources import TensorSource
+
+    return CategoricalPlayer(3), TensorSource(Batch({"label": torch.tensor([0, 1, 2, 2])}))
+
+
+def three_player_specs(seed: int = 0) -> list:
+    from functools import partial
+
+    from multimodal_game.host import HostSpec
+    from multimodal_game.rng import derive_seed
+
+    builders = {
+        "p0": partial(build_mixture_host, 1),
+        "p1": partial(build_mixture_host, 2),
+        "labels": build_label_host,
+    }
+    # fractional CPUs: three actors fit on a 2-core machine
+    return [
+        HostSpec(n, b, derive_seed(seed, k), num_cpus=0.5)
+        for k, (n, b) in enumerate(builders.items())
+    ]
+
+
+THREE_ALPHA = [[0.5, 0.3, 0.2], [0.3, 0.5, 0.2], [0.25, 0.25, 0.5]]

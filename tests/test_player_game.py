@@ -188,3 +188,14 @@ def test_run_calls_hooks_every_k_rounds():
     assert seen == [2, 4]
     assert [h["r2"] for h in hist] == [4, 8]
     assert set(hist[0]["loss"]) == {"p0", "p1", "labels"}
+
+
+def test_ray_runtime_without_ray_says_how_to_install(monkeypatch):
+    import sys
+
+    from multimodal_game.runtime import make_runtime
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now fails
+    monkeypatch.delitem(sys.modules, "multimodal_game.runtime.ray_runtime", raising=False)
+    with pytest.raises(RuntimeError, match=r"pip install 'multimodal-game\[ray\]'"):
+        make_runtime("ray", specs=[])

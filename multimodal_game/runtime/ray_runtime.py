@@ -123,13 +123,41 @@ class RayRuntime:
         self._owns_ray = init_ray(address, num_cpus)
         self._remote = ray.remote(max_restarts=0)(HostActor)
         self.actors: dict[str, Any] = {}
+        try:
+            self._cpus = self._plan_cpus(specs)
+        except BaseException:
+            self.close()
+            raise
         for s in specs:
             self.actors[s.name] = self._start(s)
         self._spaces = dict(zip(self.names, self._get([a.space.remote() for a in self._actors()])))
 
+    def _plan_cpus(self, specs: Sequence[HostSpec]) -> dict[str, float]:
+        """CPUs per actor; unset ones share the cluster equally. More than the cluster has would
+        leave actors waiting for ever, so that is an error naming the numbers."""
+        res = ray.cluster_resources()
+        total = float(res.get("CPU", 0.0))
+        fixed = sum(s.num_cpus for s in specs if s.num_cpus is not None)
+        unset = [s for s in specs if s.num_cpus is None]
+        share = min(1.0, (total - fixed) / len(unset)) if unset else 0.0
+        if unset and share <= 0:
+            raise ValueError(
+                f"players ask for {fixed} CPUs, the Ray cluster has {total}: none left for "
+                f"{[s.name for s in unset]}"
+            )
+        cpus = {s.name: (share if s.num_cpus is None else float(s.num_cpus)) for s in specs}
+        gpus = sum(s.num_gpus for s in specs)
+        if sum(cpus.values()) > total + 1e-9 or gpus > float(res.get("GPU", 0.0)) + 1e-9:
+            raise ValueError(
+                f"players ask for {sum(cpus.values()):g} CPUs and {gpus:g} GPUs; the Ray cluster has "
+                f"{total:g} CPUs and {res.get('GPU', 0.0):g} GPUs. Use fractions, e.g. "
+                f"resources.default = {{num_cpus = {total / len(specs):.2g}}}"
+            )
+        return cpus
+
     def _start(self, spec: HostSpec) -> Any:
         return self._remote.options(
-            num_cpus=spec.num_cpus, num_gpus=spec.num_gpus, name=None
+            num_cpus=self._cpus[spec.name], num_gpus=spec.num_gpus, name=None
         ).remote(spec, self.threads)
 
     def _actors(self) -> list[Any]:
@@ -139,7 +167,9 @@ class RayRuntime:
         try:
             return ray.get(refs)
         except RayActorError as e:
-            raise PlayerLost(self._dead(), f"{self._describe(self._dead())}: {e}") from e
+            dead = self._dead()
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise PlayerLost(dead, f"{self._describe(dead)}: {first}") from e
 
     def _dead(self) -> list[str]:
         dead = []

@@ -1,0 +1,160 @@
+"""The Ray runtime: same results as in process, faults, proxies. One local Ray for the module."""
+
+import os
+import signal
+
+import pytest
+import torch
+
+ray = pytest.importorskip("ray")
+
+from helpers import THREE_ALPHA, three_player_specs  # noqa: E402
+
+from multimodal_game.batch import Batch  # noqa: E402
+from multimodal_game.game import Game  # noqa: E402
+from multimodal_game.runtime import PlayerLost  # noqa: E402
+from multimodal_game.runtime.ray_runtime import init_ray  # noqa: E402
+
+THREADS = torch.get_num_threads()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    started = init_ray(num_cpus=2)
+    yield
+    if started:
+        ray.shutdown()
+
+
+def game(runtime: str) -> Game:
+    opts = {"threads": THREADS} if runtime == "ray" else {}
+    return Game.from_specs(
+        three_player_specs(), THREE_ALPHA, runtime=runtime, runtime_options=opts, batch_size=32
+    )
+
+
+def _tensors(obj, prefix=""):
+    if torch.is_tensor(obj):
+        yield prefix, obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _tensors(v, f"{prefix}/{k}")
+
+
+def params(g: Game) -> dict[str, dict[str, torch.Tensor]]:
+    """Every tensor of every player's state (parameters and optimiser moments)."""
+    return {n: dict(_tensors(s["player"])) for n, s in g.runtime.state().items()}
+
+
+def assert_same(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for n in a:
+        for k in a[n]:
+            assert torch.equal(a[n][k], b[n][k]), (n, k)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """Parameters after 6 rounds in process: what every Ray run below must reproduce exactly."""
+    g = game("inprocess")
+    g.run(6, progress=False)
+    return params(g)
+
+
+def test_ray_matches_inprocess_bit_exactly(reference):
+    g = game("ray")
+    try:
+        assert g.runtime.pid("p0") != os.getpid() != g.runtime.pid("p1")
+        g.run(6, progress=False)
+        assert_same(params(g), reference)
+        # evaluation through proxies: sample/infer run in the actor, results come back on the CPU
+        s = g.players["p0"].sample(5)
+        assert s.names == ("label", "x") and s["x"].device.type == "cpu"
+        probs = g.players["p1"].infer("label", Batch({"x": torch.zeros(4, 2)}))
+        assert probs.shape == (4, 3) and torch.allclose(probs.sum(-1), torch.ones(4))
+        acc = g.accounting()
+        assert acc["rounds"] == 6
+        sent, recv = acc["synthetic_per_round"]["sent"], acc["synthetic_per_round"]["received"]
+        assert sum(sent.values()) == sum(recv.values()) > 0
+        assert acc["synthetic_total"]["sent"]["p0"] == 6 * sent["p0"]
+        # p0's parameters would go to its two consumers
+        assert acc["parameters_per_round"]["sent"]["p0"] == 2 * acc["parameter_bytes"]["p0"]
+    finally:
+        g.close()
+
+
+def _kill(name: str, at_round: int):
+    done = []
+
+    def hook(g: Game, r: int):
+        if r == at_round and not done:
+            done.append(r)
+            os.kill(g.runtime.pid(name), signal.SIGKILL)
+
+    return hook
+
+
+def test_killed_player_is_restarted_from_checkpoint_and_result_unchanged(tmp_path, reference):
+    g = game("ray")
+    try:
+        with pytest.warns(UserWarning, match="p1.*round 4; restarted, replaying from round 2"):
+            g.run(
+                6,
+                hooks=[_kill("p1", 3)],
+                eval_every=1,
+                checkpoint_every=2,
+                checkpoint_path=tmp_path / "ck.pt",
+                progress=False,
+                max_restarts=1,
+            )
+        assert [e["event"] for e in g.events] == ["lost", "restarted"]
+        assert g.events[0]["players"] == ["p1"]
+        assert_same(params(g), reference)
+    finally:
+        g.close()
+
+
+def test_killed_player_without_restarts_stops_cleanly_and_resume_continues(tmp_path, reference):
+    ck = tmp_path / "ck.pt"
+    g = game("ray")
+    try:
+        with pytest.raises(PlayerLost, match=r"p0.*in round 4.*ck\.pt") as err:
+            g.run(
+                6,
+                hooks=[_kill("p0", 3)],
+                eval_every=1,
+                checkpoint_every=2,
+                checkpoint_path=ck,
+                progress=False,
+            )
+        assert err.value.names == ("p0",)
+    finally:
+        g.close()
+    # the checkpoint of round 2 is intact; a new game resumes from it and ends where it should
+    resumed = game("ray")
+    try:
+        resumed.load(ck)
+        assert resumed.round == 2
+        resumed.run(6, progress=False)
+        assert_same(params(resumed), reference)
+    finally:
+        resumed.close()
+
+
+def test_experiment_runs_on_ray_with_the_same_result(tmp_path):
+    from experiments import expfam_equilibrium
+
+    cfg = tmp_path / "small.toml"
+    cfg.write_text("rounds = 6\nbatch_size = 256\nexamples = 200\n")
+    common = ["--config", str(cfg), "--players", "3", "--no-progress"]
+    local = expfam_equilibrium.main([*common, "--out", str(tmp_path / "a")])
+    remote = expfam_equilibrium.main([*common, "--out", str(tmp_path / "b"), "--runtime", "ray"])
+    assert remote["max_abs_error"] == local["max_abs_error"]
+
+
+def test_asking_for_more_cpus_than_the_cluster_has_is_an_error():
+    import dataclasses
+
+    specs = [dataclasses.replace(s, num_cpus=2.0) for s in three_player_specs()]
+    with pytest.raises(ValueError, match=r"ask for 6 CPUs .* the Ray cluster has 2 CPUs"):
+        Game.from_specs(specs, THREE_ALPHA, runtime="ray")
