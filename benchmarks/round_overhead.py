@@ -1,0 +1,83 @@
+"""A game round against the sum of each player's standalone sample + learn on the same batches.
+
+Three M2 image players on bundled-MNIST shards, alpha uniform. The standalone side calls
+``player.sample`` and ``player.learn`` directly on batches assembled beforehand (the same sizes and
+composition as the game's), so the ratio is what the game's bookkeeping adds: plans, one shared
+draw per producer, projection, merging, per-player random streams.
+"""
+
+from __future__ import annotations
+
+import argparse
+from functools import partial
+from pathlib import Path
+
+import torch
+
+from benchmarks.common import emit
+from benchmarks.player_step import timed
+from benchmarks.runtime import build_mnist_host
+from multimodal_game.batch import Batch
+from multimodal_game.game import Game
+from multimodal_game.host import HostSpec
+
+
+def build_game(n: int, batch: int, width: int, device: str = "cpu") -> Game:
+    specs = [HostSpec(f"p{k}", partial(build_mnist_host, k, n, width), k, device) for k in range(n)]
+    alpha = torch.full((n, n), 1.0 / n, dtype=torch.float64)
+    return Game.from_specs(specs, alpha, batch_size=batch)
+
+
+def standalone_round(game: Game, own: dict[str, Batch]) -> None:
+    """What the players do in a round, called directly: sample once, learn once each."""
+    players = game.players
+    draws = {
+        j: players[j].sample(max(c for c, _ in plan.values())) for j, plan in game.plans.items()
+    }
+    for i, name in enumerate(game.names):
+        parts, weights = [own[name]], [game.weights[name][i]]
+        for j, other in enumerate(game.names):
+            if (other, name) in game.interfaces:
+                count, names = game.plans[other][name]
+                parts.append(draws[other].head(count).project(names))
+                weights.append(game.weights[name][j])
+        players[name].learn(Batch.merge(parts, weights))
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.round_overhead", description=__doc__)
+    ap.add_argument("--players", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--width", type=int, default=8)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.steps, args.warmup = 8, 2
+    game = build_game(args.players, args.batch, args.width)
+    g = torch.Generator().manual_seed(0)
+    own = {
+        n: game.runtime.hosts[n].source.draw(game.counts[n][i], g) for i, n in enumerate(game.names)
+    }
+    # interleave measurements of the two so that machine noise hits both alike
+    t_game, t_alone = [], []
+    for _ in range(3):
+        t_game.append(timed(game.step, args.steps // 3 + 1, args.warmup))
+        t_alone.append(timed(lambda: standalone_round(game, own), args.steps // 3 + 1, args.warmup))
+    tg, ta = min(t_game), min(t_alone)
+    res = {
+        "benchmark": "round_overhead",
+        "threads": torch.get_num_threads(),
+        "config": {k: v for k, v in vars(args).items() if k != "out"},
+        "game_round_s": round(tg, 5),
+        "standalone_sum_s": round(ta, 5),
+        "ratio": round(tg / ta, 3),
+        "target_ratio": 1.05,
+    }
+    return emit(res, args.out)
+
+
+if __name__ == "__main__":
+    main()
