@@ -174,3 +174,40 @@ class LatentRecipe(Recipe):
 
     def variable(self) -> Variable:
         return latent(self.name, self.dim)
+
+
+class _OneHotEncoder(nn.Module):
+    def __init__(self, classes: int, hidden: int):
+        super().__init__()
+        self.classes = classes
+        self.net = nn.Sequential(nn.Linear(classes, hidden), nn.SiLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(nn.functional.one_hot(x, self.classes).to(self.net[0].weight.dtype))
+
+
+@register_modality("categorical")
+class CategoricalRecipe(Recipe):
+    """A categorical variable other than the player's label (e.g. the PolyMNIST style): one-hot
+    encoder, a linear decoder to logits; the player sends a sample."""
+
+    def __init__(self, name: str, classes: int, exchangeable: bool = True):
+        super().__init__(name)
+        if classes < 2:
+            raise ValueError(f"categorical {name!r}: needs at least 2 classes, got {classes}")
+        self.classes, self.exchangeable = int(classes), exchangeable
+
+    def variable(self) -> Variable:
+        return categorical(self.name, self.classes, self.exchangeable)
+
+    def encoder(self, hidden: int) -> nn.Module:
+        return _OneHotEncoder(self.classes, hidden)
+
+    def decoder(self, in_dim: int) -> nn.Module:
+        return nn.Linear(in_dim, self.classes)
+
+    def distribution(self, out: torch.Tensor, decoder: nn.Module) -> dist.Distribution:
+        return dist.Categorical(logits=out)
+
+    def generate(self, out: torch.Tensor, decoder: nn.Module) -> torch.Tensor:
+        return dist.Categorical(logits=out).sample()
