@@ -114,7 +114,13 @@ def host_specs(
     return specs
 
 
-def make_game(specs: list[HostSpec], alpha: Any, batch_size: int, args: argparse.Namespace) -> Game:
+def make_game(
+    specs: list[HostSpec],
+    alpha: Any,
+    batch_size: int,
+    args: argparse.Namespace,
+    warmup_rounds: int = 0,
+) -> Game:
     options = {"address": args.ray_address} if args.runtime == "ray" else {}
     return Game.from_specs(
         specs,
@@ -123,6 +129,7 @@ def make_game(specs: list[HostSpec], alpha: Any, batch_size: int, args: argparse
         runtime_options=options,
         batch_size=batch_size,
         seed=args.seed,
+        warmup_rounds=warmup_rounds,
     )
 
 

@@ -44,15 +44,19 @@ DEFAULTS = {
     ],
     "likelihood": "bernoulli",
     "aux_weight": 50.0,
+    # -log q(c | x) on the player's own generated images: makes its samples carry their label
+    "consistency_weight": 50.0,
     "lr": 1e-3,
     "rounds": 5000,
+    "warmup_rounds": 2000,  # the game's players learn alone first (see Game.warmup_rounds)
     "batch_size": 128,
     "eval_every": 0,
     "checkpoint_every": 1000,
     "discriminative_steps": 2000,
     "central_examples": 0,  # 0: the whole training set
     "test_examples": 10000,
-    "alpha": [],  # empty: uniform
+    "alpha": [],  # empty: own_weight on own data, the rest uniform over the other players
+    "own_weight": 0.5,
     "resources": {},
 }
 QUICK = {
@@ -65,6 +69,7 @@ QUICK = {
         {"width": 12, "hidden": 128, "latent": 16},
     ],
     "rounds": 400,
+    "warmup_rounds": 200,
     "batch_size": 64,
     "checkpoint_every": 400,
     "discriminative_steps": 400,
@@ -92,6 +97,7 @@ def player_spec(cfg: dict, k: int) -> dict:
         "latent": p["latent"],
         "hidden": p["hidden"],
         "aux_weight": cfg["aux_weight"],
+        "consistency_weight": cfg["consistency_weight"],
         "lr": cfg["lr"],
     }
 
@@ -146,7 +152,9 @@ def main(argv: list[str] | None = None) -> dict:
     alpha = (
         torch.tensor(cfg["alpha"], dtype=torch.float64)
         if cfg["alpha"]
-        else torch.full((n, n), 1.0 / n, dtype=torch.float64)
+        else torch.full(
+            (n, n), (1 - cfg["own_weight"]) / max(n - 1, 1), dtype=torch.float64
+        ).fill_diagonal_(cfg["own_weight"] if n > 1 else 1.0)
     )
     acc: dict = {m: {nm: {} for nm in names} for m in ("discriminative", "alone", "game")}
     seconds: dict = {}
@@ -177,7 +185,7 @@ def main(argv: list[str] | None = None) -> dict:
                     nm: partial(build_host, k, cfg, args.seed, L) for k, nm in enumerate(names)
                 }
                 specs = host_specs(builders, args.seed, device, cfg["resources"])
-                game = make_game(specs, a, cfg["batch_size"], args)
+                game = make_game(specs, a, cfg["batch_size"], args, cfg["warmup_rounds"])
                 play(game, f"{method}_L{L}", cfg["rounds"], cfg, args, out)
                 for nm in names:
                     acc[method][nm][L] = accuracy(game.players[nm], xt, yt)

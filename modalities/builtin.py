@@ -20,6 +20,7 @@ M2_KEYS = {
     "optimizer",
     "learning",
     "shared_encoder",
+    "consistency_weight",
 }
 
 
@@ -54,6 +55,7 @@ def build_m2(spec: Mapping[str, Any]) -> M2Player:
         optimizer=spec.get("optimizer", "adam"),
         learning=spec.get("learning", "elbo"),
         shared_encoder=bool(spec.get("shared_encoder", False)),
+        consistency_weight=float(spec.get("consistency_weight", 0.0)),
     )
 
 

@@ -44,6 +44,11 @@ class Recipe:
         """The value the player sends when it samples (the mean, or the mode for binary data)."""
         raise NotImplementedError
 
+    def soft(self, out: torch.Tensor, decoder: nn.Module) -> torch.Tensor | None:
+        """A differentiable stand-in for ``generate`` (for training terms on generated data), or
+        None where there is none (a discrete variable)."""
+        return None
+
 
 class ConvEncoder(nn.Module):
     def __init__(self, channels: int, width: int, hidden: int):
@@ -131,6 +136,9 @@ class ImageRecipe(Recipe):
 
     def generate(self, out: torch.Tensor, decoder: nn.Module) -> torch.Tensor:
         # sigmoid(logits) is the mean for Bernoulli and the location for Laplace/Gaussian here
+        return torch.sigmoid(out)
+
+    def soft(self, out: torch.Tensor, decoder: nn.Module) -> torch.Tensor:
         return torch.sigmoid(out)
 
 

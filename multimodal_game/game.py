@@ -44,6 +44,7 @@ class Game:
         seed: int = 0,
         device: torch.device | str = "cpu",
         runtime: Runtime | None = None,
+        warmup_rounds: int = 0,
     ):
         if runtime is None:
             if players is None or sources is None:
@@ -64,6 +65,12 @@ class Game:
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         self.batch_size = int(batch_size)
+        if warmup_rounds < 0:
+            raise ValueError(f"warmup_rounds must be >= 0, got {warmup_rounds}")
+        # Rounds at the start in which every player learns from its own data only: synthetic
+        # samples of untrained generators are noise (labels that their images do not carry), and
+        # consuming them from round 1 drags every player down before anyone can help anyone.
+        self.warmup_rounds = int(warmup_rounds)
         self.seed = seed
         self.alpha = validate_alpha(alpha, self.names)
         self.spaces = runtime.spaces()
@@ -110,11 +117,18 @@ class Game:
         runtime_options: Mapping[str, Any] | None = None,
         batch_size: int = 128,
         seed: int = 0,
+        warmup_rounds: int = 0,
     ) -> Game:
         """A game whose hosts are built where they live, by ``runtime`` (``inprocess`` or ``ray``)."""
         rt = make_runtime(runtime, specs=specs, **dict(runtime_options or {}))
         try:
-            return cls(alpha=alpha, runtime=rt, batch_size=batch_size, seed=seed)
+            return cls(
+                alpha=alpha,
+                runtime=rt,
+                batch_size=batch_size,
+                seed=seed,
+                warmup_rounds=warmup_rounds,
+            )
         except BaseException:
             rt.close()
             raise
@@ -127,6 +141,11 @@ class Game:
     # -- one round ----------------------------------------------------------------------------------
     def step(self) -> dict[str, dict[str, torch.Tensor]]:
         """Play one round: everyone samples, then everyone learns (simultaneous best responses)."""
+        if self.round < self.warmup_rounds:
+            own_only = {n: (self.batch_size, 1.0, []) for n in self.names}
+            self.last_stats = self.runtime.learn(own_only)
+            self.round += 1
+            return self.last_stats
         handles = self.runtime.produce(self.plans)
         requests = {}
         for i, ni in enumerate(self.names):
@@ -167,14 +186,15 @@ class Game:
         for producer, consumer in self.interfaces:
             p_sent[producer] += params[producer]
             p_recv[consumer] += params[producer]
-        r = self.round
+        r = max(0, self.round - self.warmup_rounds)  # rounds that exchanged samples
 
         def total(d: Mapping[str, Mapping[str, int]]) -> dict[str, dict[str, int]]:
             return {k: {n: v * r for n, v in row.items()} for k, row in d.items()}
 
         params_round = {"sent": p_sent, "received": p_recv}
         return {
-            "rounds": r,
+            "rounds": self.round,
+            "exchange_rounds": r,
             "synthetic_per_round": synth,
             "synthetic_total": total(synth),
             "parameters_per_round": params_round,
@@ -259,6 +279,7 @@ class Game:
             "names": list(self.names),
             "alpha": self.alpha.clone(),
             "batch_size": self.batch_size,
+            "warmup_rounds": self.warmup_rounds,
             "hosts": self.runtime.state(),
             "history": _plain(self.history),
         }
@@ -280,6 +301,11 @@ class Game:
         if state["batch_size"] != self.batch_size:
             raise CheckpointError(
                 f"checkpoint {str(path)!r} used batch_size {state['batch_size']}, not {self.batch_size}"
+            )
+        if state.get("warmup_rounds", 0) != self.warmup_rounds:
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} used warmup_rounds {state.get('warmup_rounds', 0)}, "
+                f"not {self.warmup_rounds}"
             )
         self.runtime.load_state(state["hosts"])
         self.round = int(state["round"])

@@ -199,3 +199,46 @@ def test_ray_runtime_without_ray_says_how_to_install(monkeypatch):
     monkeypatch.delitem(sys.modules, "multimodal_game.runtime.ray_runtime", raising=False)
     with pytest.raises(RuntimeError, match=r"pip install 'multimodal-game\[ray\]'"):
         make_runtime("ray", specs=[])
+
+
+def test_warmup_rounds_learn_from_own_data_only(monkeypatch):
+    g = _game()
+    g2 = Game(
+        {n: p for n, p in g.runtime.players.items()},
+        g.alpha,
+        {n: h.source for n, h in g.runtime.hosts.items()},
+        batch_size=32,
+        warmup_rounds=2,
+    )
+    produced = []
+    monkeypatch.setattr(g2.runtime, "produce", lambda plans: produced.append(1) or {})
+    g2.step()
+    g2.step()
+    assert produced == [] and g2.round == 2  # nobody sampled during the warm-up
+    acc = g2.accounting()
+    assert acc["exchange_rounds"] == 0 and acc["synthetic_total"]["sent"]["p0"] == 0
+    with pytest.raises(ValueError, match="warmup_rounds must be >= 0"):
+        Game(
+            g.runtime.players,
+            g.alpha,
+            {n: h.source for n, h in g.runtime.hosts.items()},
+            warmup_rounds=-1,
+        )
+
+
+def test_consistency_term_trains_decoders_not_the_classifier():
+    from modalities import build_player
+
+    p = build_player(
+        {
+            "variables": [{"name": "x", "recipe": "image", "width": 2}],
+            "latent": 2,
+            "hidden": 8,
+            "consistency_weight": 1.0,
+        }
+    )
+    loss = p.consistency(16)
+    loss.backward()
+    assert all(q.grad is None for q in p.classifier.parameters())
+    assert all(q.grad is None for q in p.c_encoders.parameters())
+    assert any(q.grad is not None and q.grad.abs().sum() > 0 for q in p.decoders.parameters())
