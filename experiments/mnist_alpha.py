@@ -37,6 +37,7 @@ DEFAULTS = {
     "classes": [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]],
     "player": {"width": 16, "hidden": 128, "latent": 16, "lr": 1e-3},
     "rounds": 3000,
+    "warmup_rounds": 1000,  # learn alone first, then exchange (see Game.warmup_rounds)
     "batch_size": 128,
     "eval_every": 0,
     "checkpoint_every": 1000,
@@ -48,6 +49,7 @@ QUICK = {
     "alphas": [0.1, 0.4, 0.7, 1.0],
     "player": {"width": 8, "hidden": 64, "latent": 8, "lr": 2e-3},
     "rounds": 500,
+    "warmup_rounds": 250,
     "batch_size": 64,
     "checkpoint_every": 500,
     "samples": 1000,
@@ -118,6 +120,7 @@ def main(argv: list[str] | None = None) -> dict:
                 alpha,
                 cfg["batch_size"],
                 args,
+                cfg["warmup_rounds"],
             )
             play(game, f"alpha{a:.2f}", cfg["rounds"], cfg, args, out)
             per = []

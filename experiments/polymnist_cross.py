@@ -48,6 +48,7 @@ DEFAULTS = {
     "classifier_fraction": 0.2,  # of the training tuples, held out for the independent classifiers
     "classifier_steps": 1500,
     "rounds": 3000,
+    "warmup_rounds": 1000,  # learn alone first, then exchange (see Game.warmup_rounds)
     "batch_size": 128,
     "eval_every": 500,
     "checkpoint_every": 500,
@@ -57,6 +58,7 @@ DEFAULTS = {
         "hidden": 128,
         "lr": 1e-3,
         "aux_weight": 1000.0,  # ~0.1 x examples per player, as Kingma et al.; 3x28x28 Laplace pixels
+        "consistency_weight": 1000.0,  # generated images must carry their label (M2Player)
         "likelihood": "laplace",
     },
     "alpha": [],  # empty: own_weight on own data, the rest uniform over players it shares with
@@ -69,6 +71,7 @@ DEFAULTS = {
 }
 QUICK = {
     "rounds": 300,
+    "warmup_rounds": 100,
     "batch_size": 64,
     "eval_every": 300,
     "checkpoint_every": 300,
@@ -80,6 +83,7 @@ QUICK = {
         "hidden": 64,
         "lr": 2e-3,
         "aux_weight": 1000.0,
+        "consistency_weight": 1000.0,
         "likelihood": "laplace",
     },
 }
@@ -102,6 +106,7 @@ def m2_spec(variables: list[dict], pcfg: dict) -> dict:
         "hidden": pcfg["hidden"],
         "lr": pcfg["lr"],
         "aux_weight": pcfg["aux_weight"],
+        "consistency_weight": pcfg["consistency_weight"],
     }
 
 
@@ -207,7 +212,8 @@ def build_host(name: str, cfg: dict, seed: int) -> tuple:
 def game_for(names: list[str], alpha, cfg: dict, args, device) -> Game:
     builders = {n: partial(build_host, n, cfg, args.seed) for n in names}
     specs = host_specs(builders, args.seed, device, cfg["resources"])
-    return make_game(specs, alpha, cfg["batch_size"], args)
+    # the alone baseline (alpha = I) has nothing to warm up for; the same rounds either way
+    return make_game(specs, alpha, cfg["batch_size"], args, cfg["warmup_rounds"])
 
 
 @torch.no_grad()

@@ -7,6 +7,7 @@ from experiments import polymnist_cross
 
 TINY = """
 rounds = 2
+warmup_rounds = 1
 batch_size = 16
 eval_every = 2
 checkpoint_every = 2
@@ -72,7 +73,7 @@ def test_fashion_ssl_runs_end_to_end_on_tiny_shards(tmp_path):
 
     cfg = tmp_path / "tiny.toml"
     cfg.write_text(
-        'dataset = "mnist"\nshard_size = 120\nlabelled = [20, 200]\nrounds = 2\nbatch_size = 16\n'
+        'dataset = "mnist"\nshard_size = 120\nlabelled = [20, 200]\nrounds = 2\nwarmup_rounds = 1\nbatch_size = 16\n'
         "discriminative_steps = 2\ncentral_examples = 200\ntest_examples = 50\n"
         "players = [" + ", ".join(["{width = 2, hidden = 8, latent = 2}"] * 4) + "]\n"
     )
@@ -94,7 +95,7 @@ def test_mnist_alpha_runs_end_to_end(tmp_path):
 
     cfg = tmp_path / "tiny.toml"
     cfg.write_text(
-        "alphas = [0.2, 1.0]\nrounds = 2\nbatch_size = 16\nsamples = 30\nclassifier_steps = 2\n"
+        "alphas = [0.2, 1.0]\nrounds = 2\nwarmup_rounds = 1\nbatch_size = 16\nsamples = 30\nclassifier_steps = 2\n"
         "[player]\nwidth = 2\nhidden = 8\nlatent = 2\n"
     )
     out = tmp_path / "run"
