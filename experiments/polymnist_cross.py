@@ -335,9 +335,13 @@ def main(argv: list[str] | None = None) -> dict:
     results: dict = {"players": names, "alpha": alpha, "classifier_accuracy": clf_acc}
     timings = {}
     with runtime_session(args):
-        for tag, a in (("game", alpha), ("alone", torch.eye(len(names), dtype=torch.float64))):
+        # Alone, players do not interact, so only the evaluated (style) players are trained; they
+        # come first in ``names``, so their seeds are those they have in the game.
+        styles = [f"style{k}" for k in range(m)]
+        alone = torch.eye(m, dtype=torch.float64)
+        for tag, pl, a in (("game", names, alpha), ("alone", styles, alone)):
             t0 = time.perf_counter()
-            game = play(game_for(names, a, cfg, args, device), tag, cfg["rounds"], cfg, args, out)
+            game = play(game_for(pl, a, cfg, args, device), tag, cfg["rounds"], cfg, args, out)
             timings[tag] = time.perf_counter() - t0
             results[tag] = evaluate(game.players, style_of, test, clfs, ntest)
             if tag == "game":
