@@ -1,9 +1,20 @@
-"""Shared output of benchmarks: one JSON line on stdout, and the same JSON in ``--out`` if given."""
+"""Shared plumbing of benchmarks: arguments, and one JSON line on stdout (and in ``--out``)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
+
+import torch
+
+
+def parser(name: str, description: str | None) -> argparse.ArgumentParser:
+    """A benchmark's parser with the flags every benchmark takes: ``--quick`` and ``--out``."""
+    p = argparse.ArgumentParser(prog=f"python -m benchmarks.{name}", description=description)
+    p.add_argument("--quick", action="store_true", help="fewer timed steps / rounds")
+    p.add_argument("--out", type=Path, help="also write the JSON to this file")
+    return p
 
 
 def emit(result: dict, out: Path | None) -> dict:
@@ -11,3 +22,10 @@ def emit(result: dict, out: Path | None) -> dict:
     if out:
         out.write_text(json.dumps(result, indent=2))
     return result
+
+
+def report(name: str, args: argparse.Namespace, **fields) -> dict:
+    """Emit ``fields`` with the benchmark's name, torch's thread count and its arguments."""
+    config = {k: v for k, v in vars(args).items() if k != "out"}
+    res = {"benchmark": name, "threads": torch.get_num_threads(), "config": config, **fields}
+    return emit(res, args.out)

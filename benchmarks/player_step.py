@@ -9,15 +9,13 @@ median step time of each and their ratio, for labelled, unlabelled and mixed bat
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
-from pathlib import Path
 
 import torch
 from torch.distributions import Normal
 
-from benchmarks.common import emit
+from benchmarks.common import parser, report
 from datasets.mnist import load_mnist
 from modalities import build_player
 from modalities.m2 import M2Player
@@ -107,13 +105,11 @@ def timed(fn, steps: int, warmup: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.player_step", description=__doc__)
+    ap = parser("player_step", __doc__)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--width", type=int, default=16)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--quick", action="store_true", help="fewer timed steps")
-    ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
     if args.quick:
         args.steps, args.warmup = 8, 2
@@ -135,14 +131,7 @@ def main(argv: list[str] | None = None) -> dict:
                 "ratio": round(t_pyro / t_ref, 3),
             }
         )
-    res = {
-        "benchmark": "player_step",
-        "threads": torch.get_num_threads(),
-        "config": {k: v for k, v in vars(args).items() if k != "out"},
-        "target_ratio": 1.15,
-        "runs": runs,
-    }
-    return emit(res, args.out)
+    return report("player_step", args, target_ratio=1.15, runs=runs)
 
 
 if __name__ == "__main__":

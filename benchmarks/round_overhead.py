@@ -8,13 +8,11 @@ draw per producer, projection, merging, per-player random streams.
 
 from __future__ import annotations
 
-import argparse
 from functools import partial
-from pathlib import Path
 
 import torch
 
-from benchmarks.common import emit
+from benchmarks.common import parser, report
 from benchmarks.player_step import timed
 from benchmarks.runtime import build_mnist_host
 from multimodal_game.batch import Batch
@@ -45,14 +43,12 @@ def standalone_round(game: Game, own: dict[str, Batch]) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.round_overhead", description=__doc__)
+    ap = parser("round_overhead", __doc__)
     ap.add_argument("--players", type=int, default=3)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--width", type=int, default=8)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
     if args.quick:
         args.steps, args.warmup = 8, 2
@@ -67,16 +63,14 @@ def main(argv: list[str] | None = None) -> dict:
         t_game.append(timed(game.step, args.steps // 3 + 1, args.warmup))
         t_alone.append(timed(lambda: standalone_round(game, own), args.steps // 3 + 1, args.warmup))
     tg, ta = min(t_game), min(t_alone)
-    res = {
-        "benchmark": "round_overhead",
-        "threads": torch.get_num_threads(),
-        "config": {k: v for k, v in vars(args).items() if k != "out"},
-        "game_round_s": round(tg, 5),
-        "standalone_sum_s": round(ta, 5),
-        "ratio": round(tg / ta, 3),
-        "target_ratio": 1.05,
-    }
-    return emit(res, args.out)
+    return report(
+        "round_overhead",
+        args,
+        game_round_s=round(tg, 5),
+        standalone_sum_s=round(ta, 5),
+        ratio=round(tg / ta, 3),
+        target_ratio=1.05,
+    )
 
 
 if __name__ == "__main__":

@@ -7,15 +7,13 @@ one actor per player); round time = median of timed rounds after warm-up rounds.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from functools import partial
-from pathlib import Path
 
 import torch
 
-from benchmarks.common import emit
+from benchmarks.common import parser, report
 from datasets.mnist import load_mnist
 from modalities import build_player
 from multimodal_game.batch import Batch
@@ -76,7 +74,7 @@ def measure(runtime: str, n: int, args) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.runtime", description=__doc__)
+    p = parser("runtime", __doc__)
     p.add_argument("--players", type=int, nargs="+", default=[2, 4])
     p.add_argument("--runtimes", nargs="+", default=["inprocess", "ray"])
     p.add_argument("--rounds", type=int, default=20)
@@ -86,8 +84,6 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument(
         "--num-cpus", type=float, help="Ray CPUs reserved per player (default: an equal share)"
     )
-    p.add_argument("--quick", action="store_true", help="fewer rounds")
-    p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
     if args.quick:
         args.rounds, args.warmup = 8, 2
@@ -101,13 +97,7 @@ def main(argv: list[str] | None = None) -> dict:
                 continue
         for n in args.players:
             runs.append(measure(runtime, n, args))
-    res = {
-        "benchmark": "runtime",
-        "threads": torch.get_num_threads(),
-        "config": {k: v for k, v in vars(args).items() if k != "out"},
-        "runs": runs,
-    }
-    return emit(res, args.out)
+    return report("runtime", args, runs=runs)
 
 
 if __name__ == "__main__":

@@ -6,25 +6,18 @@ same size: a flat curve of round time per player means the game adds no per-pair
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
-import torch
-
-from benchmarks.common import emit
+from benchmarks.common import parser, report
 from benchmarks.player_step import timed
 from benchmarks.round_overhead import build_game
 
 
 def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.scaling", description=__doc__)
+    ap = parser("scaling", __doc__)
     ap.add_argument("--players", type=int, nargs="+", default=[2, 4, 8, 16])
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--width", type=int, default=4)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
     if args.quick:
         args.steps = 5
@@ -36,13 +29,7 @@ def main(argv: list[str] | None = None) -> dict:
     base = curve[0]["per_player_s"]
     for c in curve:
         c["per_player_vs_smallest"] = round(c["per_player_s"] / base, 3)
-    res = {
-        "benchmark": "scaling",
-        "threads": torch.get_num_threads(),
-        "config": {k: v for k, v in vars(args).items() if k != "out"},
-        "curve": curve,
-    }
-    return emit(res, args.out)
+    return report("scaling", args, curve=curve)
 
 
 if __name__ == "__main__":

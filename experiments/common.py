@@ -233,5 +233,11 @@ def write_json(path: Path, obj: Any) -> Path:
     return path
 
 
+def write_results(out: Path, results: Any) -> dict:
+    """Write ``out/results.json`` and return what it holds (plain JSON: string keys, lists)."""
+    path = write_json(out / "results.json", results)
+    return json.loads(path.read_text())
+
+
 def say(msg: str) -> None:
     print(msg, file=sys.stdout, flush=True)

@@ -10,7 +10,6 @@ labelled training set (upper bound).
 
 from __future__ import annotations
 
-import json
 import time
 from functools import partial
 
@@ -29,7 +28,7 @@ from modalities import build_player
 from multimodal_game.batch import Batch
 from multimodal_game.sources import TensorSource
 
-from .common import base_parser, host_specs, make_game, play, runtime_session, setup, write_json
+from .common import base_parser, host_specs, make_game, play, runtime_session, setup, write_results
 
 DEFAULTS = {
     "dataset": "fashion",  # or "mnist" (the bundled digits, e.g. for tests)
@@ -222,7 +221,7 @@ def main(argv: list[str] | None = None) -> dict:
         "seconds": seconds,
         "total_seconds": time.perf_counter() - t_start,
     }
-    write_json(out / "results.json", results)
+    saved = write_results(out, results)
 
     fig, axes = plt.subplots(2, 2, figsize=(9, 7), sharey=True)
     for ax, nm in zip(axes.flat, names):
@@ -258,7 +257,7 @@ def main(argv: list[str] | None = None) -> dict:
     Console().print(table)
     print(f"game beats (a) and (b) at L={L0} for {len(beats)}/{n} players: {beats}")
     print(f"wall time {results['total_seconds']:.0f} s; results in {out}/results.json")
-    return json.loads(json.dumps(results, default=str))
+    return saved
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ small alpha_ii lets both generate all digits.
 
 from __future__ import annotations
 
-import json
 import time
 from functools import partial
 
@@ -30,7 +29,7 @@ from multimodal_game.batch import Batch
 from multimodal_game.metrics import features, frechet_distance, train_classifier
 from multimodal_game.sources import TensorSource
 
-from .common import base_parser, host_specs, make_game, play, runtime_session, setup, write_json
+from .common import base_parser, host_specs, make_game, play, runtime_session, setup, write_results
 
 DEFAULTS = {
     "alphas": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
@@ -190,7 +189,7 @@ def main(argv: list[str] | None = None) -> dict:
         "expected_shape": shape,
         "total_seconds": time.perf_counter() - t_start,
     }
-    write_json(out / "results.json", results)
+    saved = write_results(out, results)
     table = Table(
         title=f"MNIST alpha sweep ({'quick' if args.quick else 'full'}, {cfg['rounds']} rounds)"
     )
@@ -204,7 +203,7 @@ def main(argv: list[str] | None = None) -> dict:
     Console().print(table)
     print(f"expected shape: {shape}")
     print(f"wall time {results['total_seconds']:.0f} s; results in {out}/results.json")
-    return json.loads(json.dumps(results, default=str))
+    return saved
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ styles x digits grid per variant.
 
 from __future__ import annotations
 
-import json
 import time
 from functools import partial
 from pathlib import Path
@@ -31,7 +30,8 @@ from modalities import build_player
 from multimodal_game.batch import Batch
 from multimodal_game.sources import TensorSource
 
-from .common import base_parser, host_specs, make_game, play, runtime_session, setup, write_json
+from .common import base_parser, host_specs, make_game, play, runtime_session, setup, write_results
+from .polymnist_cross import data_root
 
 VARIANTS = ("base", "real_cs", "synthetic_cs")
 DEFAULTS = {
@@ -59,12 +59,6 @@ QUICK = {
     "checkpoint_every": 400,
     "test_examples": 500,
 }
-
-
-def data_root(cfg: dict) -> Path:
-    if cfg["data"]:
-        return Path(cfg["data"])
-    return polymnist.ensure_generated(Path("data") / "polymnist-bundled", seed=0).resolve()
 
 
 def main_spec(cfg: dict, with_mask: bool) -> dict:
@@ -212,7 +206,7 @@ def main(argv: list[str] | None = None) -> dict:
             results["seconds"][variant] = time.perf_counter() - t0
     results["total_seconds"] = time.perf_counter() - t_start
     results["paper_reference_avg"] = {"base": 0.9830, "real_cs": 0.9897, "synthetic_cs": 0.9879}
-    write_json(out / "results.json", results)
+    saved = write_results(out, results)
 
     table = Table(
         title=f"PolyMNIST, paper set-up ({'quick' if args.quick else 'full'}, {cfg['rounds']} rounds)"
@@ -224,7 +218,7 @@ def main(argv: list[str] | None = None) -> dict:
         table.add_row(v, *(f"{acc[k]:.4f}" for k in [*(f"m{k}" for k in range(5)), "avg"]))
     Console().print(table)
     print(f"wall time {results['total_seconds']:.0f} s; results in {out}/results.json")
-    return json.loads(json.dumps(results, default=str))
+    return saved
 
 
 if __name__ == "__main__":

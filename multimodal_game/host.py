@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -94,7 +94,6 @@ class HostSpec:
     device: str = "cpu"
     num_cpus: float | None = None
     num_gpus: float = 0.0
-    options: Mapping[str, Any] = field(default_factory=dict)
 
     def make(self) -> PlayerHost:
         # Seeded here so that the initial parameters do not depend on the process building them.
