@@ -6,6 +6,12 @@ player's samples are compared, by feature-space FID, with the whole test set, wi
 and with the other player's digits (averaged over the two players). A baseline model is trained on
 all digits. Expected: alpha_ii = 1 keeps each player to its own digits (poor FID to the whole set);
 small alpha_ii lets both generate all digits.
+
+FID is computed in two feature spaces of the digit classifier: its penultimate layer (the usual
+choice, which also scores image quality) and its class probabilities (which digits are drawn). With
+perfect learners the equilibrium is a mixture: player 0 draws its own digits with probability
+1 / (2 - alpha_ii) (from p0 = a d0 + (1 - a) p1 and its mirror); the run reports the measured
+fraction next to that value.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from rich.table import Table
 from datasets.mnist import load_mnist
 from modalities import build_player
 from multimodal_game.batch import Batch
-from multimodal_game.metrics import features, frechet_distance, train_classifier
+from multimodal_game.metrics import FEATURE_SPACES, features, frechet_distance, train_classifier
 from multimodal_game.sources import TensorSource
 
 from .common import base_parser, host_specs, make_game, play, runtime_session, setup, write_results
@@ -78,10 +84,38 @@ def build_host(classes: list[int] | None, cfg: dict) -> tuple:
     return build_player(spec(cfg)), TensorSource(data)
 
 
-def fid_row(player, clf, real: dict[str, torch.Tensor], n: int) -> dict[str, float]:
-    gen = player.sample(n)["x"].cpu()
-    f = features(clf, gen)
-    return {k: frechet_distance(f, v) for k, v in real.items()}
+def own_fraction_theory(a: float) -> float:
+    """Share of a player's samples from its own digits at the equilibrium of perfect learners."""
+    return 1.0 / (2.0 - a)
+
+
+def evaluate(players: list, clf, real: list[dict], own: list[list[int]], n: int) -> dict:
+    """FIDs (both feature spaces, averaged over players) and own-digit fractions of ``players``.
+
+    ``real[k][space][key]``: real test features that player k's samples are compared with."""
+    per, fractions, counts = [], [], []
+    for k, player in enumerate(players):
+        gen = player.sample(n)["x"].cpu()
+        feats = {sp: features(clf, gen, space=sp) for sp in FEATURE_SPACES}
+        per.append(
+            {
+                sp: {key: frechet_distance(feats[sp], v) for key, v in real[k][sp].items()}
+                for sp in FEATURE_SPACES
+            }
+        )
+        pred = feats["classes"].argmax(-1)
+        counts.append(torch.bincount(pred, minlength=10).tolist())
+        fractions.append(torch.isin(pred, torch.tensor(own[k])).float().mean().item())
+    fid = {
+        sp: {key: float(np.mean([p[sp][key] for p in per])) for key in per[0][sp]}
+        for sp in FEATURE_SPACES
+    }
+    return {
+        "fid": fid,
+        "per_player": per,
+        "generated_classes": counts,
+        "own_fraction": float(np.mean(fractions)),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -101,11 +135,17 @@ def main(argv: list[str] | None = None) -> dict:
         seed=args.seed,
         device=device,
     )
-    f_all = features(clf, xte)
-    f_c = {
-        0: features(clf, xte[torch.isin(yte, torch.tensor(c0))]),
-        1: features(clf, xte[torch.isin(yte, torch.tensor(c1))]),
+    sets = {
+        "all": xte,
+        0: xte[torch.isin(yte, torch.tensor(c0))],
+        1: xte[torch.isin(yte, torch.tensor(c1))],
     }
+    real_f = {k: {sp: features(clf, v, space=sp) for sp in FEATURE_SPACES} for k, v in sets.items()}
+    real = [
+        {sp: {"all": real_f["all"][sp], "own": real_f[k][sp], "other": real_f[1 - k][sp]}
+         for sp in FEATURE_SPACES}
+        for k in (0, 1)
+    ]  # fmt: skip
     rows, grids = [], {}
     with runtime_session(args):
         for a in cfg["alphas"]:
@@ -122,24 +162,11 @@ def main(argv: list[str] | None = None) -> dict:
                 cfg["warmup_rounds"],
             )
             play(game, f"alpha{a:.2f}", cfg["rounds"], cfg, args, out)
-            per = []
-            for k, nm in enumerate(game.names):
-                real = {"all": f_all, "own": f_c[k], "other": f_c[1 - k]}
-                per.append(fid_row(game.players[nm], clf, real, cfg["samples"]))
-            row = {
-                "alpha_ii": a,
-                **{key: float(np.mean([p[key] for p in per])) for key in ("all", "own", "other")},
-            }
-            row["per_player"] = per
-            # which digits each player generates (by the FID classifier)
-            row["generated_classes"] = {
-                nm: torch.bincount(
-                    clf(game.players[nm].sample(500)["x"].to(device)).argmax(-1).cpu(), minlength=10
-                ).tolist()
-                for nm in game.names
-            }
+            players = [game.players[nm] for nm in game.names]
+            row = {"alpha_ii": a, "own_fraction_theory": own_fraction_theory(a)}
+            row.update(evaluate(players, clf, real, [c0, c1], cfg["samples"]))
             rows.append(row)
-            grids[a] = torch.cat([game.players[nm].sample(40)["x"].cpu() for nm in game.names])
+            grids[a] = torch.cat([p.sample(40)["x"].cpu() for p in players])
             game.close()
         builders = {"baseline": partial(build_host, None, cfg)}
         base = make_game(
@@ -149,11 +176,9 @@ def main(argv: list[str] | None = None) -> dict:
             args,
         )
         play(base, "baseline", cfg["rounds"], cfg, args, out)
-        baseline = fid_row(
-            base.players["baseline"],
-            clf,
-            {"all": f_all, "own": f_all, "other": f_all},
-            cfg["samples"],
+        everything = {sp: {"all": real_f["all"][sp]} for sp in FEATURE_SPACES}
+        baseline = evaluate(
+            [base.players["baseline"]], clf, [everything], [list(range(10))], cfg["samples"]
         )
         base.close()
 
@@ -162,27 +187,35 @@ def main(argv: list[str] | None = None) -> dict:
         Image.fromarray((g.numpy() * 255).astype(np.uint8)).resize((560, 448), Image.NEAREST).save(
             out / f"samples_alpha{a:.1f}.png"
         )
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     xs = [r["alpha_ii"] for r in rows]
-    for key, label in (
-        ("all", "whole test set"),
-        ("own", "own digits"),
-        ("other", "other player's digits"),
-    ):
-        ax.plot(xs, [r[key] for r in rows], "o-", label=label)
-    ax.axhline(baseline["all"], color="k", ls="--", label="baseline on all digits")
-    ax.set_xlabel("alpha_ii")
-    ax.set_ylabel("feature-space FID (mean of the two players)")
-    ax.legend(fontsize=8)
+    for ax, sp in zip(axes, FEATURE_SPACES):
+        for key, label in (
+            ("all", "whole test set"),
+            ("own", "own digits"),
+            ("other", "other player's digits"),
+        ):
+            ax.plot(xs, [r["fid"][sp][key] for r in rows], "o-", label=label)
+        ax.axhline(baseline["fid"][sp]["all"], color="k", ls="--", label="baseline on all digits")
+        ax.set_xlabel("alpha_ii")
+        ax.set_ylabel("FID (mean of the two players)")
+        ax.set_title(f"{sp} features of the digit classifier")
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "fid_vs_alpha.png", dpi=120)
     plt.close(fig)
 
     lo, hi = rows[0], rows[-1]
     shape = {
-        "fid_all_decreases_as_alpha_ii_falls": hi["all"] > lo["all"],
-        "fid_other_decreases_as_alpha_ii_falls": hi["other"] > lo["other"],
+        sp: {
+            "fid_all_lower_at_smallest_alpha_ii": lo["fid"][sp]["all"] < hi["fid"][sp]["all"],
+            "fid_other_lower_at_smallest_alpha_ii": lo["fid"][sp]["other"] < hi["fid"][sp]["other"],
+        }
+        for sp in FEATURE_SPACES
     }
+    shape["own_fraction_falls_with_alpha_ii"] = all(
+        a["own_fraction"] >= b["own_fraction"] for a, b in zip(rows[::-1], rows[::-1][1:])
+    )
     results = {
         "rows": rows,
         "baseline": baseline,
@@ -193,13 +226,20 @@ def main(argv: list[str] | None = None) -> dict:
     table = Table(
         title=f"MNIST alpha sweep ({'quick' if args.quick else 'full'}, {cfg['rounds']} rounds)"
     )
-    for col in ("alpha_ii", "FID all", "FID own", "FID other"):
+    cols = [f"FID {key} ({sp[:5]})" for sp in FEATURE_SPACES for key in ("all", "own", "other")]
+    for col in ("alpha_ii", *cols, "own digits", "theory"):
         table.add_column(col, justify="right")
-    for r in rows:
+    for r in rows + [baseline]:
         table.add_row(
-            f"{r['alpha_ii']:.1f}", f"{r['all']:.1f}", f"{r['own']:.1f}", f"{r['other']:.1f}"
+            f"{r['alpha_ii']:.1f}" if "alpha_ii" in r else "baseline",
+            *(
+                f"{r['fid'][sp][key]:.1f}" if key in r["fid"][sp] else ""
+                for sp in FEATURE_SPACES
+                for key in ("all", "own", "other")
+            ),
+            f"{r['own_fraction']:.2f}" if "alpha_ii" in r else "",
+            f"{r['own_fraction_theory']:.2f}" if "alpha_ii" in r else "",
         )
-    table.add_row("baseline", f"{baseline['all']:.1f}", "", "")
     Console().print(table)
     print(f"expected shape: {shape}")
     print(f"wall time {results['total_seconds']:.0f} s; results in {out}/results.json")

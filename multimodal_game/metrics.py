@@ -86,9 +86,22 @@ def predict(clf: nn.Module, x: torch.Tensor, chunk: int = 1000) -> torch.Tensor:
     )
 
 
+FEATURE_SPACES = ("penultimate", "classes")
+
+
 @torch.no_grad()
-def features(clf: DigitClassifier, x: torch.Tensor, chunk: int = 1000) -> torch.Tensor:
+def features(
+    clf: DigitClassifier, x: torch.Tensor, chunk: int = 1000, space: str = "penultimate"
+) -> torch.Tensor:
+    """Features of ``x`` for FID: the classifier's ``penultimate`` layer (the usual choice; it also
+    scores image quality such as blur) or its ``classes`` probabilities (what digits are drawn,
+    nearly blind to quality)."""
+    if space not in FEATURE_SPACES:
+        raise ValueError(f"unknown feature space {space!r}; expected one of {FEATURE_SPACES}")
     dev = next(clf.parameters()).device
-    return torch.cat(
-        [clf.features(x[i : i + chunk].to(dev)).cpu() for i in range(0, len(x), chunk)]
-    )
+
+    def f(xs: torch.Tensor) -> torch.Tensor:
+        h = clf.features(xs.to(dev))
+        return h if space == "penultimate" else torch.softmax(clf.head(h), -1)
+
+    return torch.cat([f(x[i : i + chunk]).cpu() for i in range(0, len(x), chunk)])

@@ -102,8 +102,16 @@ def test_mnist_alpha_runs_end_to_end(tmp_path):
     res = mnist_alpha.main(["--config", str(cfg), "--out", str(out), "--no-progress"])
     assert [r["alpha_ii"] for r in res["rows"]] == [0.2, 1.0]
     for r in res["rows"]:
-        assert all(r[k] >= 0 for k in ("all", "own", "other"))
-        assert sum(r["generated_classes"]["player0"]) == 500
+        for space in ("penultimate", "classes"):
+            assert all(r["fid"][space][k] >= 0 for k in ("all", "own", "other"))
+        assert [sum(c) for c in r["generated_classes"]] == [30, 30]
+        assert 0.0 <= r["own_fraction"] <= 1.0
+    assert [r["own_fraction_theory"] for r in res["rows"]] == [1 / 1.8, 1.0]
+    assert set(res["expected_shape"]) == {
+        "penultimate",
+        "classes",
+        "own_fraction_falls_with_alpha_ii",
+    }
     for png in ("fid_vs_alpha.png", "samples_alpha0.2.png", "samples_alpha1.0.png"):
         assert (out / png).stat().st_size > 500
 

@@ -78,3 +78,43 @@ def test_batch_errors_are_clear():
         Batch({"m0": torch.zeros(2, 1, 28, 28)}).check(space)
     with pytest.raises(ValueError, match="not in the space"):
         Batch({"m9": torch.zeros(2, 3, 28, 28)}).check(space, "p")
+
+
+def test_tensor_source_oversamples_labelled_examples():
+    from multimodal_game.sources import TensorSource
+
+    y = torch.arange(100) % 10
+    lab = torch.zeros(100, dtype=torch.bool)
+    lab[:4] = True  # 4% labelled
+    batch = Batch({"label": y, "x": torch.randn(100, 3)}, {"label": lab})
+    g = torch.Generator().manual_seed(0)
+    uniform = TensorSource(batch)
+    assert sum(int(uniform.draw(64, g).observed("label").sum()) for _ in range(20)) < 20 * 10
+    src = TensorSource(batch, "label", 0.25)
+    for _ in range(5):
+        d = src.draw(64, g)
+        assert int(d.observed("label").sum()) == 16
+        assert set(d["label"][d.observed("label")].tolist()) <= {0, 1, 2, 3}
+    # the same generator state gives the same draw (resumable), also after .to()
+    a = src.draw(8, torch.Generator().manual_seed(3))
+    b = src.to("cpu").draw(8, torch.Generator().manual_seed(3))
+    assert torch.equal(a["x"], b["x"])
+    # a shard already labelled above the fraction is drawn uniformly
+    full = TensorSource(Batch({"label": y}), "label", 0.25)
+    assert full._stratified_count(64) is None
+
+
+def test_tensor_source_errors_name_the_problem():
+    from multimodal_game.sources import TensorSource
+
+    batch = Batch(
+        {"label": torch.zeros(4, dtype=torch.long)}, {"label": torch.zeros(4, dtype=torch.bool)}
+    )
+    with pytest.raises(ValueError, match="nothing to oversample"):
+        TensorSource(batch, "label", 0.5)
+    with pytest.raises(ValueError, match="not a variable"):
+        TensorSource(batch, "digit", 0.5)
+    with pytest.raises(ValueError, match="needs stratify_on"):
+        TensorSource(batch, None, 0.5)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        TensorSource(batch, "label", 1.5)
