@@ -42,6 +42,20 @@ def standalone_round(game: Game, own: dict[str, Batch]) -> None:
         players[name].learn(Batch.merge(parts, weights))
 
 
+def compare(game: Game, steps: int, warmup: int) -> tuple[float, float]:
+    """Median seconds of a game round and of the same work called directly (standalone_round)."""
+    g = torch.Generator().manual_seed(0)
+    own = {
+        n: game.runtime.hosts[n].source.draw(game.counts[n][i], g) for i, n in enumerate(game.names)
+    }
+    # interleave measurements of the two so that machine noise hits both alike
+    t_game, t_alone = [], []
+    for _ in range(3):
+        t_game.append(timed(game.step, steps // 3 + 1, warmup))
+        t_alone.append(timed(lambda: standalone_round(game, own), steps // 3 + 1, warmup))
+    return min(t_game), min(t_alone)
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = parser("round_overhead", __doc__)
     ap.add_argument("--players", type=int, default=3)
@@ -53,16 +67,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.quick:
         args.steps, args.warmup = 8, 2
     game = build_game(args.players, args.batch, args.width)
-    g = torch.Generator().manual_seed(0)
-    own = {
-        n: game.runtime.hosts[n].source.draw(game.counts[n][i], g) for i, n in enumerate(game.names)
-    }
-    # interleave measurements of the two so that machine noise hits both alike
-    t_game, t_alone = [], []
-    for _ in range(3):
-        t_game.append(timed(game.step, args.steps // 3 + 1, args.warmup))
-        t_alone.append(timed(lambda: standalone_round(game, own), args.steps // 3 + 1, args.warmup))
-    tg, ta = min(t_game), min(t_alone)
+    tg, ta = compare(game, args.steps, args.warmup)
     return report(
         "round_overhead",
         args,

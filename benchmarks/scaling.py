@@ -2,13 +2,16 @@
 
 Every player consumes every other one, so the plan grows as n^2 while each player's batch stays the
 same size: a flat curve of round time per player means the game adds no per-pair cost that matters.
+Next to each game round, the same players called directly (sample once, learn once each, on batches
+assembled beforehand; see round_overhead) give the hardware's own curve: n players' parameters and
+optimiser states cycled through the caches one after another cost more per player as n grows, with or
+without the framework, so ``game_vs_direct`` is what the framework adds at each n.
 """
 
 from __future__ import annotations
 
 from benchmarks.common import parser, report
-from benchmarks.player_step import timed
-from benchmarks.round_overhead import build_game
+from benchmarks.round_overhead import build_game, compare
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -24,11 +27,20 @@ def main(argv: list[str] | None = None) -> dict:
     curve = []
     for n in args.players:
         game = build_game(n, args.batch, args.width)
-        t = timed(game.step, args.steps, args.warmup)
-        curve.append({"players": n, "round_s": round(t, 5), "per_player_s": round(t / n, 5)})
-    base = curve[0]["per_player_s"]
+        t, direct = compare(game, args.steps, args.warmup)
+        curve.append(
+            {
+                "players": n,
+                "round_s": round(t, 5),
+                "per_player_s": round(t / n, 5),
+                "direct_per_player_s": round(direct / n, 5),
+                "game_vs_direct": round(t / direct, 3),
+            }
+        )
+    base, base_direct = curve[0]["per_player_s"], curve[0]["direct_per_player_s"]
     for c in curve:
         c["per_player_vs_smallest"] = round(c["per_player_s"] / base, 3)
+        c["direct_per_player_vs_smallest"] = round(c["direct_per_player_s"] / base_direct, 3)
     return report("scaling", args, curve=curve)
 
 

@@ -76,7 +76,6 @@ QUICK = {
     "checkpoint_every": 400,
     "discriminative_steps": 400,
     "central_examples": 10000,
-    "test_examples": 2000,
 }
 
 
