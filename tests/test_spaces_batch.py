@@ -118,3 +118,20 @@ def test_tensor_source_errors_name_the_problem():
         TensorSource(batch, None, 0.5)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         TensorSource(batch, "label", 1.5)
+
+
+def test_merge_drops_empty_parts_with_their_weights():
+    a = Batch({"x": torch.ones(2, 1)})
+    empty = Batch({"x": torch.zeros(0, 1)})
+    c = Batch({"x": torch.full((3, 1), 2.0)})
+    m = Batch.merge([a, empty, c], [0.5, 9.0, 2.0])
+    assert m.weight.tolist() == [0.5, 0.5, 2.0, 2.0, 2.0]
+    assert m.to("cpu") is m  # nothing to move
+
+
+def test_batch_to_compares_devices_not_names():
+    from multimodal_game.batch import _on
+
+    t = torch.zeros(1)
+    assert _on(t, torch.device("cpu"))
+    assert not _on(t, torch.device("meta"))
