@@ -219,6 +219,10 @@ def main(argv: list[str] | None = None) -> dict:
     results = {
         "rows": rows,
         "baseline": baseline,
+        # real digits 0-4 against the whole test set: how large a pure class difference is
+        "real_reference": {
+            sp: frechet_distance(real_f[0][sp], real_f["all"][sp]) for sp in FEATURE_SPACES
+        },
         "expected_shape": shape,
         "total_seconds": time.perf_counter() - t_start,
     }
@@ -226,20 +230,28 @@ def main(argv: list[str] | None = None) -> dict:
     table = Table(
         title=f"MNIST alpha sweep ({'quick' if args.quick else 'full'}, {cfg['rounds']} rounds)"
     )
-    cols = [f"FID {key} ({sp[:5]})" for sp in FEATURE_SPACES for key in ("all", "own", "other")]
+    short = {"penultimate": "pen", "classes": "cls"}
+    cols = [f"{short[sp]} {key}" for sp in FEATURE_SPACES for key in ("all", "own", "other")]
     for col in ("alpha_ii", *cols, "own digits", "theory"):
         table.add_column(col, justify="right")
     for r in rows + [baseline]:
         table.add_row(
             f"{r['alpha_ii']:.1f}" if "alpha_ii" in r else "baseline",
             *(
-                f"{r['fid'][sp][key]:.1f}" if key in r["fid"][sp] else ""
+                (f"{r['fid'][sp][key]:.0f}" if sp == "penultimate" else f"{r['fid'][sp][key]:.3f}")
+                if key in r["fid"][sp]
+                else ""
                 for sp in FEATURE_SPACES
                 for key in ("all", "own", "other")
             ),
             f"{r['own_fraction']:.2f}" if "alpha_ii" in r else "",
             f"{r['own_fraction_theory']:.2f}" if "alpha_ii" in r else "",
         )
+    table.caption = (
+        "FID of real digits 0-4 against the whole test set (the scale of a class-content "
+        "difference): "
+        + ", ".join(f"{short[sp]} {v:.3f}" for sp, v in results["real_reference"].items())
+    )
     Console().print(table)
     print(f"expected shape: {shape}")
     print(f"wall time {results['total_seconds']:.0f} s; results in {out}/results.json")
