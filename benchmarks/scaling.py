@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--warmup", type=int, default=2)
     args = ap.parse_args(argv)
     if args.quick:
-        args.steps = 5
+        args.steps = 10
     # two passes, up then down the player counts, keeping each count's faster pass: the VM's speed
     # drifts over a minute, and one pass would fold that drift into the curve
     best: dict[int, tuple[float, float]] = {}
