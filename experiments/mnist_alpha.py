@@ -84,6 +84,9 @@ def build_host(classes: list[int] | None, cfg: dict) -> tuple:
     return build_player(spec(cfg)), TensorSource(data)
 
 
+TITLES = {"penultimate": "penultimate layer", "classes": "class probabilities"}
+
+
 def own_fraction_theory(a: float) -> float:
     """Share of a player's samples from its own digits at the equilibrium of perfect learners."""
     return 1.0 / (2.0 - a)
@@ -199,7 +202,7 @@ def main(argv: list[str] | None = None) -> dict:
         ax.axhline(baseline["fid"][sp]["all"], color="k", ls="--", label="baseline on all digits")
         ax.set_xlabel("alpha_ii")
         ax.set_ylabel("FID (mean of the two players)")
-        ax.set_title(f"{sp} features of the digit classifier")
+        ax.set_title(f"FID on the digit classifier's {TITLES[sp]}")
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "fid_vs_alpha.png", dpi=120)
