@@ -119,6 +119,17 @@ class M2Player(PyroPlayer):
         onehot = F.one_hot(c, self.k).to(z.dtype).expand(*z.shape[:-1], self.k)
         return flat_apply(self.decoders[name], torch.cat([z, onehot], -1), 1)
 
+    def _parts(self, batch: Batch) -> list[tuple[str, torch.Tensor]]:
+        """Row indices of the labelled and the unlabelled examples (the non-empty ones), found on
+        the host from the batch's CPU masks, so that a CUDA step does not wait for the device."""
+        lab = batch.observed_host(self.label)
+        out = []
+        for part, rows in (("lab", lab), ("unl", ~lab)):
+            idx = rows.nonzero().flatten()
+            if len(idx):
+                out.append((part, idx.to(self.device, non_blocking=True)))
+        return out
+
     # -- Pyro model and guide ---------------------------------------------------------------------
     def model(self, batch: Batch | None, n: int | None = None):
         prior_c = dist.Categorical(logits=self.prior_logits)
@@ -133,11 +144,7 @@ class M2Player(PyroPlayer):
                         f"{name}_unl", r.distribution(self._decode(name, z, c), self.decoders[name])
                     )
             return out
-        lab = batch.observed(self.label)
-        for part, rows in (("lab", lab), ("unl", ~lab)):
-            idx = rows.nonzero().flatten()
-            if len(idx) == 0:
-                continue
+        for part, idx in self._parts(batch):
             zeros = torch.zeros(len(idx), self.latent_dim, device=self.device)
             with weighted_plate(part, batch.weight[idx]):
                 obs_c = batch[self.label][idx] if part == "lab" else None
@@ -154,11 +161,7 @@ class M2Player(PyroPlayer):
     def guide(self, batch: Batch) -> None:
         h = self.features(batch)
         logits = self.c_logits(batch)
-        lab = batch.observed(self.label)
-        for part, rows in (("lab", lab), ("unl", ~lab)):
-            idx = rows.nonzero().flatten()
-            if len(idx) == 0:
-                continue
+        for part, idx in self._parts(batch):
             hp = h[idx]
             with weighted_plate(part, batch.weight[idx]):
                 if part == "lab":

@@ -16,9 +16,13 @@ class Batch:
     a missing modality); the stored value of a missing entry is a valid placeholder (zeros), never
     NaN, so that masked likelihoods stay finite. ``weight[k]`` scales example ``k``'s contribution
     to a player's loss.
+
+    Where it is known without asking the device, a batch also keeps a CPU copy of each presence
+    mask (``observed_host``): players that route labelled and unlabelled rows differently need the
+    row indices on the host, and reading a CUDA mask back would stall the device every step.
     """
 
-    __slots__ = ("data", "present", "weight")
+    __slots__ = ("data", "present", "weight", "host")
 
     def __init__(
         self,
@@ -42,17 +46,22 @@ class Batch:
             raise ValueError(
                 f"presence masks given for variables not in the batch: {sorted(unknown)}"
             )
+        host: dict[str, torch.Tensor] = {}
         for name in self.data:
             m = present.get(name)
             if m is None:
                 m = torch.ones(n, dtype=torch.bool, device=device)
+                host[name] = m if m.device.type == "cpu" else torch.ones(n, dtype=torch.bool)
             elif m.shape != (n,) or m.dtype != torch.bool:
                 raise ValueError(
                     f"presence mask of {name!r} must be a bool tensor of shape ({n},), "
                     f"got {m.dtype} {tuple(m.shape)}"
                 )
+            elif m.device.type == "cpu":
+                host[name] = m
             present[name] = m
         self.present = present
+        self.host = host
         if weight is None:
             weight = torch.ones(n, device=device)
         elif weight.shape != (n,):
@@ -65,6 +74,7 @@ class Batch:
         data: dict[str, torch.Tensor],
         present: dict[str, torch.Tensor],
         weight: torch.Tensor,
+        host: dict[str, torch.Tensor],
     ) -> Batch:
         """A batch derived from valid ones (index, project, merge, to): no checks, no copies.
 
@@ -72,7 +82,7 @@ class Batch:
         about a tenth of a millisecond per producer-consumer pair per round (it shows at 16
         players, 240 pairs)."""
         b = cls.__new__(cls)
-        b.data, b.present, b.weight = data, present, weight
+        b.data, b.present, b.weight, b.host = data, present, weight, host
         return b
 
     # -- basic access -----------------------------------------------------------------------------
@@ -106,6 +116,15 @@ class Batch:
             return self.present[name]
         return torch.zeros(len(self), dtype=torch.bool, device=self.device)
 
+    def observed_host(self, name: str) -> torch.Tensor:
+        """``observed(name)`` as a CPU tensor: free where the batch knows it (sources, samples and
+        everything derived from them), otherwise read back from the device (a synchronisation)."""
+        if name in self.host:
+            return self.host[name]
+        if name in self.present:
+            return self.present[name].cpu()
+        return torch.zeros(len(self), dtype=torch.bool)
+
     # -- transformations --------------------------------------------------------------------------
     def project(self, names: Iterable[str]) -> Batch:
         """Only the variables in ``names`` (those the batch carries); shares storage with ``self``."""
@@ -115,14 +134,22 @@ class Batch:
         if len(keep) == len(self.data):
             return self
         return Batch._trusted(
-            {n: self.data[n] for n in keep}, {n: self.present[n] for n in keep}, self.weight
+            {n: self.data[n] for n in keep},
+            {n: self.present[n] for n in keep},
+            self.weight,
+            {n: self.host[n] for n in keep if n in self.host},
         )
 
-    def index(self, idx: torch.Tensor | slice) -> Batch:
+    def index(self, idx: torch.Tensor | slice, host_idx: torch.Tensor | None = None) -> Batch:
+        """Rows ``idx``; ``host_idx``, the same indices on the CPU, keeps the host masks known when
+        ``idx`` lives on the device."""
+        if host_idx is None and (isinstance(idx, slice) or idx.device.type == "cpu"):
+            host_idx = idx
         return Batch._trusted(
             {k: v[idx] for k, v in self.data.items()},
             {k: v[idx] for k, v in self.present.items()},
             self.weight[idx],
+            {} if host_idx is None else {k: v[host_idx] for k, v in self.host.items()},
         )
 
     def head(self, n: int) -> Batch:
@@ -136,12 +163,13 @@ class Batch:
             {k: v.to(device, non_blocking=non_blocking) for k, v in self.data.items()},
             {k: v.to(device, non_blocking=non_blocking) for k, v in self.present.items()},
             self.weight.to(device, non_blocking=non_blocking),
+            self.host,
         )
 
     def with_weight(self, weight: torch.Tensor | float) -> Batch:
         if not torch.is_tensor(weight):
             weight = torch.full((len(self),), float(weight), device=self.device)
-        return Batch(self.data, self.present, weight)
+        return Batch._trusted(self.data, self.present, weight, self.host)
 
     def nbytes(self) -> int:
         """Bytes of the variable values (what travels between players)."""
@@ -181,33 +209,46 @@ class Batch:
                         f"merge: variable {k!r} has per-example shape {tuple(ref.shape[1:])} "
                         f"({ref.dtype}) in one part and {tuple(v.shape[1:])} ({v.dtype}) in another"
                     )
-        data, present = {}, {}
+        data, present, host = {}, {}, {}
         for k, ref in names.items():
-            vals, masks = [], []
+            vals, masks, hosts = [], [], []
             for p in parts:
                 if k in p.data:
                     vals.append(p.data[k])
                     masks.append(p.present[k])
+                    hosts.append(p.host.get(k))
                 else:
                     vals.append(ref.new_zeros((len(p), *ref.shape[1:])))
                     masks.append(torch.zeros(len(p), dtype=torch.bool, device=ref.device))
+                    hosts.append(torch.zeros(len(p), dtype=torch.bool))
             data[k] = torch.cat(vals)
             present[k] = torch.cat(masks)
+            if all(h is not None for h in hosts):
+                host[k] = torch.cat(hosts) if present[k].device.type != "cpu" else present[k]
         weight = torch.cat([p.weight for p in parts])
         if weights is not None:
             # one multiply for all parts (a multiply per part costs more at 16 players)
             scale = torch.tensor([float(w) for w in weights], dtype=weight.dtype)
             scale = scale.repeat_interleave(torch.tensor([len(p) for p in parts]))
             weight = weight * scale.to(weight.device, non_blocking=True)
-        return Batch._trusted(data, present, weight)
+        return Batch._trusted(data, present, weight, host)
 
     # -- (de)serialisation for checkpoints and the object store -------------------------------------
     def state(self) -> dict[str, dict[str, torch.Tensor] | torch.Tensor]:
-        return {"data": dict(self.data), "present": dict(self.present), "weight": self.weight}
+        return {
+            "data": dict(self.data),
+            "present": dict(self.present),
+            "weight": self.weight,
+            "host": dict(self.host),
+        }
 
     @classmethod
     def from_state(cls, state: Mapping) -> Batch:
-        return cls(state["data"], state["present"], state["weight"])
+        b = cls(state["data"], state["present"], state["weight"])
+        for k, m in state.get("host", {}).items():
+            if k in b.data and m.shape == (len(b),) and m.dtype == torch.bool:
+                b.host.setdefault(k, m.cpu())
+        return b
 
 
 def _on(t: torch.Tensor, device: torch.device) -> bool:

@@ -75,7 +75,7 @@ class TensorSource:
                     m[torch.randint(len(m), (n - k,), generator=generator)],
                 ]
             )
-        return self.batch.index(idx.to(self.batch.device))
+        return self.batch.index(idx.to(self.batch.device), host_idx=idx)
 
     def _stratified_count(self, n: int) -> int | None:
         """How many observed examples a draw of ``n`` holds, or None for a uniform draw."""

@@ -135,3 +135,31 @@ def test_batch_to_compares_devices_not_names():
     t = torch.zeros(1)
     assert _on(t, torch.device("cpu"))
     assert not _on(t, torch.device("meta"))
+
+
+def test_host_masks_follow_draws_merges_and_moves():
+    """The CPU copy of each presence mask (read by players to split rows without a device sync)
+    stays equal to the mask through every operation a round performs."""
+    from multimodal_game.sources import TensorSource
+
+    lab = torch.arange(50) % 7 == 0
+    src = TensorSource(
+        Batch({"label": torch.arange(50) % 10, "x": torch.randn(50, 2)}, {"label": lab})
+    )
+    g = torch.Generator().manual_seed(1)
+    own = src.draw(12, g)
+    synth = Batch({"label": torch.zeros(5, dtype=torch.long)})  # a sample: fully labelled
+    other = Batch({"x": torch.randn(3, 2)})  # no label at all
+    merged = Batch.merge([own, synth.head(4).project(["label"]), other], [0.5, 1.0, 2.0]).to("cpu")
+    back = Batch.from_state(merged.state())
+    for b in (own, merged, merged.index(torch.tensor([0, 13, 17])), back, merged.with_weight(1.0)):
+        for name in ("label", "x"):
+            assert name in b.host
+            assert torch.equal(b.observed_host(name), b.observed(name))
+    assert (
+        merged.observed_host("label")[12:16].all() and not merged.observed_host("label")[16:].any()
+    )
+    # unknown host copy (as for masks handed in on a GPU): read back from the mask
+    blind = Batch._trusted(merged.data, merged.present, merged.weight, {})
+    assert torch.equal(blind.observed_host("label"), merged.observed("label"))
+    assert not blind.observed_host("missing").any()
