@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -29,3 +32,20 @@ def report(name: str, args: argparse.Namespace, **fields) -> dict:
     config = {k: v for k, v in vars(args).items() if k != "out"}
     res = {"benchmark": name, "threads": torch.get_num_threads(), "config": config, **fields}
     return emit(res, args.out)
+
+
+def alternate(fns: Sequence[Callable[[], object]], steps: int, warmup: int) -> list[float]:
+    """Median seconds of each of ``fns``, called in turn step by step.
+
+    The shared VM's speed drifts by 10-20% over seconds; timing one function's steps and then the
+    other's folds that drift into their ratio, alternating cancels most of it."""
+    for _ in range(warmup):
+        for fn in fns:
+            fn()
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(steps):
+        for fn, ts in zip(fns, times):
+            t = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t)
+    return [statistics.median(ts) for ts in times]

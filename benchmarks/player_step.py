@@ -9,13 +9,10 @@ median step time of each and their ratio, for labelled, unlabelled and mixed bat
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import torch
 from torch.distributions import Normal
 
-from benchmarks.common import parser, report
+from benchmarks.common import alternate, parser, report
 from datasets.mnist import load_mnist
 from modalities import build_player
 from modalities.m2 import M2Player
@@ -93,17 +90,6 @@ def step_reference(p: M2Player, batch: Batch, opt: torch.optim.Optimizer) -> tor
     return loss.detach()
 
 
-def timed(fn, steps: int, warmup: int) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(steps):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
 def main(argv: list[str] | None = None) -> dict:
     ap = parser("player_step", __doc__)
     ap.add_argument("--batch", type=int, default=256)
@@ -116,12 +102,15 @@ def main(argv: list[str] | None = None) -> dict:
     runs = []
     for kind in ("labelled", "unlabelled", "mixed"):
         batch = make_batch(args.batch, kind)
-        # interleave the two so that machine noise hits both alike
         pyro_p, ref_p = make_player(args.width), make_player(args.width)
         ref_opt = torch.optim.Adam(ref_p.parameters(), lr=ref_p.lr)
-        t_pyro = timed(lambda p=pyro_p, b=batch: p.learn(b), args.steps, args.warmup)
-        t_ref = timed(
-            lambda p=ref_p, b=batch, o=ref_opt: step_reference(p, b, o), args.steps, args.warmup
+        t_pyro, t_ref = alternate(
+            [
+                lambda p=pyro_p, b=batch: p.learn(b),
+                lambda p=ref_p, b=batch, o=ref_opt: step_reference(p, b, o),
+            ],
+            args.steps,
+            args.warmup,
         )
         runs.append(
             {

@@ -8,13 +8,11 @@ draw per producer, projection, merging, per-player random streams.
 
 from __future__ import annotations
 
-import statistics
-import time
 from functools import partial
 
 import torch
 
-from benchmarks.common import parser, report
+from benchmarks.common import alternate, parser, report
 from benchmarks.runtime import build_mnist_host
 from multimodal_game.batch import Batch
 from multimodal_game.game import Game
@@ -49,20 +47,8 @@ def compare(game: Game, steps: int, warmup: int) -> tuple[float, float]:
     own = {
         n: game.runtime.hosts[n].source.draw(game.counts[n][i], g) for i, n in enumerate(game.names)
     }
-    # alternate the two round by round so that machine noise (a shared VM drifts by 10-20% over
-    # seconds) hits both alike
-    for _ in range(warmup):
-        game.step()
-        standalone_round(game, own)
-    t_game, t_alone = [], []
-    for _ in range(steps):
-        t = time.perf_counter()
-        game.step()
-        t_game.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        standalone_round(game, own)
-        t_alone.append(time.perf_counter() - t)
-    return statistics.median(t_game), statistics.median(t_alone)
+    tg, ta = alternate([game.step, lambda: standalone_round(game, own)], steps, warmup)
+    return tg, ta
 
 
 def main(argv: list[str] | None = None) -> dict:
