@@ -47,8 +47,7 @@ def compare(game: Game, steps: int, warmup: int) -> tuple[float, float]:
     own = {
         n: game.runtime.hosts[n].source.draw(game.counts[n][i], g) for i, n in enumerate(game.names)
     }
-    tg, ta = alternate([game.step, lambda: standalone_round(game, own)], steps, warmup)
-    return tg, ta
+    return tuple(alternate([game.step, lambda: standalone_round(game, own)], steps, warmup))
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -2,9 +2,10 @@
 
 Model: c ~ Cat(pi), z ~ N(0, I), x_v ~ p_v(x_v | z, c) for every observed variable v.
 Guide: q(c | x) from the mean of per-variable classifier features over the present variables
-(enumerated exactly for unlabelled rows), q(z | x, c) from the mean of per-variable encoder features. A variable missing in an example is left out of the
-likelihood and of the encoder mean, so one class covers image-style players ({c, m_k}), partial
-views ({c, s}, {c, m0, m1}) and any user recipe.
+(enumerated exactly for unlabelled rows), q(z | x, c) from the mean of per-variable encoder
+features. A variable missing in an example is left out of the likelihood and of the encoder means,
+so one class covers image-style players ({c, m_k}), partial views ({c, s}, {c, m0, m1}) and any
+user recipe.
 """
 
 from __future__ import annotations
@@ -89,8 +90,12 @@ class M2Player(PyroPlayer):
         """Logits of q(c | x) from the variables present in each example (the prior if none)."""
         if self._features is not None and self._features[0] is batch:
             return self.classifier(self._features[2])
-        enc = self.encoders if self.c_encoders is None else self.c_encoders
-        return self.classifier(self._pool(enc, batch))
+        return self.classifier(self._pool(self._q_c_encoders, batch))
+
+    @property
+    def _q_c_encoders(self) -> nn.ModuleDict:
+        """The encoders that q(c | x) reads: its own, or those of q(z | x, c) when shared."""
+        return self.encoders if self.c_encoders is None else self.c_encoders
 
     def _pool(self, encoders: nn.ModuleDict, batch: Batch, call=None) -> torch.Tensor:
         """Mean of the encoders' features over the variables present in each example (0 if none).
@@ -197,8 +202,8 @@ class M2Player(PyroPlayer):
         M2 decoders readily ignore c (z explains the image), so the pairs (c, x) the player samples
         carry the label only by chance (measured: 10-25% after a few hundred steps with 100 labels),
         and a consumer learns label noise from them. This term, with gradients into the decoders
-        and q(c | x), makes generated images carry their class (as InfoGAN's mutual-information
-        term does)."""
+        only, makes generated images carry their class (as InfoGAN's mutual-information term
+        does)."""
         c = torch.randint(self.k, (n,), device=self.device)
         z = torch.randn(n, self.latent_dim, device=self.device)
         gen = {}
@@ -211,14 +216,13 @@ class M2Player(PyroPlayer):
         # q(c | x) is held fixed here: only the decoders learn from this term, so they must make
         # images that the classifier trained on real labels recognises (training both lets them
         # agree on a private code that no other classifier reads).
-        enc = self.encoders if self.c_encoders is None else self.c_encoders
-        h = self._pool(enc, Batch(gen), call=_frozen)
+        h = self._pool(self._q_c_encoders, Batch(gen), call=_frozen)
         return F.cross_entropy(_frozen(self.classifier, h), c)
 
     def loss(self, batch: Batch) -> torch.Tensor:
         # Encode once per step: the guide and the auxiliary term share the features.
         h = self._pool(self.encoders, batch)
-        hc = h if self.c_encoders is None else self._pool(self.c_encoders, batch)
+        hc = h if self.c_encoders is None else self._pool(self._q_c_encoders, batch)
         self._features = (batch, h, hc)
         try:
             with pyro.validation_enabled(False):  # soft [0, 1] targets are fine for Bernoulli here

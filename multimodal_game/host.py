@@ -101,3 +101,12 @@ class HostSpec:
             torch.manual_seed(self.seed)
             player, source = self.build()
         return PlayerHost(self.name, player, source, self.seed, self.device)
+
+
+def specs_by_name(specs: Sequence[HostSpec] | Mapping[str, HostSpec]) -> dict[str, HostSpec]:
+    """The specs keyed by player name (in order); two specs with one name are an error."""
+    specs = list(specs.values()) if isinstance(specs, Mapping) else list(specs)
+    by_name = {s.name: s for s in specs}
+    if len(by_name) != len(specs):
+        raise ValueError(f"player names must be distinct: {[s.name for s in specs]}")
+    return by_name

@@ -54,7 +54,7 @@ class TensorSource:
                     f"stratify_on={stratify_on!r} is not a variable of the batch "
                     f"({sorted(batch.data)})"
                 )
-            seen = batch.observed(stratify_on).cpu()
+            seen = batch.observed_host(stratify_on)
             if self.min_observed_fraction and not seen.any():
                 raise ValueError(f"no example observes {stratify_on!r}; nothing to oversample")
             self._observed, self._missing = seen.nonzero()[:, 0], (~seen).nonzero()[:, 0]

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from ..batch import Batch
-from ..host import HostSpec, PlayerHost, ProducePlan
+from ..host import HostSpec, PlayerHost, ProducePlan, specs_by_name
 from ..spaces import Space
 from .base import LearnRequest
 
@@ -31,11 +31,8 @@ class InProcessRuntime:
         if specs is not None:
             if hosts:
                 raise ValueError("give hosts or specs, not both")
-            specs = list(specs.values()) if isinstance(specs, Mapping) else list(specs)
-            self.specs = {s.name: s for s in specs}
-            if len(self.specs) != len(specs):
-                raise ValueError(f"player names must be distinct: {[s.name for s in specs]}")
-            hosts = {s.name: s.make() for s in specs}
+            self.specs = specs_by_name(specs)
+            hosts = {n: s.make() for n, s in self.specs.items()}
         else:
             self.specs = {}
         self.hosts: dict[str, PlayerHost] = dict(hosts or {})

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from ..batch import Batch
-from ..host import HostSpec, ProducePlan
+from ..host import HostSpec, ProducePlan, specs_by_name
 from ..spaces import Space
 from .base import LearnRequest, PlayerLost, PlayerProxy, _on_cpu
 from .inprocess import param_bytes_of
@@ -114,10 +114,8 @@ class RayRuntime:
         threads: int | None = None,
         num_cpus: int | None = None,
     ):
-        specs = list(specs.values()) if isinstance(specs, Mapping) else list(specs)
-        self.specs = {s.name: s for s in specs}
-        if len(self.specs) != len(specs):
-            raise ValueError(f"player names must be distinct: {[s.name for s in specs]}")
+        self.specs = specs_by_name(specs)
+        specs = list(self.specs.values())
         self.names = tuple(self.specs)
         self.threads = threads
         self._owns_ray = init_ray(address, num_cpus)
