@@ -27,17 +27,17 @@ def build_game(n: int, batch: int, width: int, device: str = "cpu") -> Game:
 
 def standalone_round(game: Game, own: dict[str, Batch]) -> None:
     """What the players do in a round, called directly: sample once, learn once each."""
-    players = game.players
+    players = game.runtime.local_players
+    plan = game.plan()
     draws = {
-        j: players[j].sample(max(c for c, _ in plan.values())) for j, plan in game.plans.items()
+        j: players[j].sample(max(t.count for t in plan.requests_for(j))) for j in plan.producers
     }
-    for i, name in enumerate(game.names):
-        parts, weights = [own[name]], [game.weights[name][i]]
-        for j, other in enumerate(game.names):
-            if (other, name) in game.interfaces:
-                count, names = game.plans[other][name]
-                parts.append(draws[other].head(count).project(names))
-                weights.append(game.weights[name][j])
+    for name in game.names:
+        learn = plan.learn[name]
+        parts, weights = [own[name]], [learn.own_weight]
+        for t in learn.transfers:
+            parts.append(draws[t.producer].head(t.count).project(t.variables))
+            weights.append(t.weight)
         players[name].learn(Batch.merge(parts, weights))
 
 
@@ -45,7 +45,7 @@ def compare(game: Game, steps: int, warmup: int) -> tuple[float, float]:
     """Median seconds of a game round and of the same work called directly (standalone_round)."""
     g = torch.Generator().manual_seed(0)
     own = {
-        n: game.runtime.hosts[n].source.draw(game.counts[n][i], g) for i, n in enumerate(game.names)
+        n: game.runtime.hosts[n].source.draw(game.plan().learn[n].own_count, g) for n in game.names
     }
     return tuple(alternate([game.step, lambda: standalone_round(game, own)], steps, warmup))
 

@@ -18,6 +18,7 @@ import torch
 
 from multimodal_game.device import CHOICES, resolve_device
 from multimodal_game.game import Game
+from multimodal_game.handlers import attach_standard
 from multimodal_game.host import HostSpec
 from multimodal_game.rng import derive_seed
 
@@ -146,8 +147,8 @@ def play(
     ck = out / f"{tag}.ckpt"
     if args.resume and ck.is_file():
         game.load(ck)
-    game.run(
-        rounds,
+    attach_standard(
+        game,
         hooks=hooks,
         eval_every=cfg.get("eval_every", 0),
         checkpoint_every=cfg.get("checkpoint_every", 0),
@@ -156,6 +157,7 @@ def play(
         description=tag,
         max_restarts=args.max_restarts,
     )
+    game.run(rounds)
     return game
 
 

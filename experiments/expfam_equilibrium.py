@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> dict:
     tol = sampling_tolerance(
         alpha,
         closed[:, d:],
-        [game.counts[nm] for nm in game.names],
+        [game.plan().counts(nm) for nm in game.names],
         cfg["batch_size"],
         d,
         cfg["rounds"] - avg_from,

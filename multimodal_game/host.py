@@ -10,11 +10,13 @@ import torch
 
 from .batch import Batch
 from .player import Player
-from .rng import RngStream
+from .policy import LearnPlan, Transfer
+from .rng import RngStream, derive_seed
 from .sources import DataSource
 
-# plan entry: consumer name -> (number of examples, interface variable names)
-ProducePlan = Mapping[str, tuple[int, tuple[str, ...]]]
+# The evaluation stream's seed is derived from the training seed at this index, far from any
+# player index, so the two streams never coincide.
+_EVAL_STREAM = 1_000_000
 
 
 class PlayerHost:
@@ -22,6 +24,8 @@ class PlayerHost:
 
     Only two things leave a host: synthetic samples restricted to each consumer's interface
     (``produce``) and detached learning statistics (``step``). The private data never does.
+    Training (``produce``, ``step``) runs on the training stream ``rng``; evaluation (``call``)
+    on its own stream ``eval_rng``, so that evaluating a player never changes its trajectory.
     """
 
     def __init__(
@@ -41,39 +45,49 @@ class PlayerHost:
         self.data_gen = torch.Generator()
         self.data_gen.manual_seed(int(seed) ^ 0x5DEECE66D)
         self.rng = RngStream(seed, self.device)
+        self.eval_rng = RngStream(derive_seed(seed, _EVAL_STREAM), self.device)
         self.space = player.space
 
-    def produce(self, plan: ProducePlan) -> dict[str, Batch]:
-        """One joint draw, shared by all consumers; each gets its first ``n`` rows on its interface."""
-        if not plan:
+    def produce(self, transfers: Sequence[Transfer]) -> dict[str, Batch]:
+        """One joint draw, shared by all consumers; each gets its first ``count`` rows on its
+        interface."""
+        if not transfers:
             return {}
-        n = max(count for count, _ in plan.values())
+        n = max(t.count for t in transfers)
         with self.rng.active(), torch.no_grad():
             draw = self.player.sample(n)
         draw.check(self.space, self.name)
-        return {c: draw.head(count).project(names) for c, (count, names) in plan.items()}
+        return {t.consumer: draw.head(t.count).project(t.variables) for t in transfers}
 
-    def step(
-        self, own_count: int, own_weight: float, synthetic: Sequence[tuple[Batch, float]]
-    ) -> dict[str, torch.Tensor]:
-        """One learning step on own data mixed with the synthetic batches, weighted by alpha."""
+    def step(self, plan: LearnPlan, synthetic: Sequence[Batch] = ()) -> dict[str, torch.Tensor]:
+        """One learning step on own data mixed with the synthetic batches (in the order of
+        ``plan.transfers``), each part weighted as the plan says."""
         with self.rng.active():
-            own = self.source.draw(own_count, self.data_gen)
-            parts = [own] + [b.to(self.device) for b, _ in synthetic]
-            weights = [own_weight] + [w for _, w in synthetic]
+            own = self.source.draw(plan.own_count, self.data_gen)
+            parts = [own] + [b.to(self.device) for b in synthetic]
+            weights = [plan.own_weight] + [t.weight for t in plan.transfers]
             batch = Batch.merge(parts, weights)
             return dict(self.player.learn(batch))
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(player, *args)`` on the evaluation stream (inputs moved to the player's device)."""
+        args = tuple(a.to(self.device) if isinstance(a, Batch) else a for a in args)
+        with self.eval_rng.active():
+            return fn(self.player, *args)
 
     def state(self) -> dict[str, Any]:
         return {
             "player": self.player.state_dict(),
             "rng": self.rng.state(),
+            "eval_rng": self.eval_rng.state(),
             "data_gen": self.data_gen.get_state(),
         }
 
     def load_state(self, state: Mapping[str, Any]) -> None:
         self.player.load_state_dict(state["player"])
         self.rng.load(state["rng"])
+        if "eval_rng" in state:
+            self.eval_rng.load(state["eval_rng"])
         self.data_gen.set_state(state["data_gen"])
 
 

@@ -73,7 +73,9 @@ def test_gaussian_game_with_samples_reaches_closed_form_within_sampling_error():
         if r >= rounds - avg:
             acc += stack_moments(list(players.values()))
     err = (acc / avg - eq).abs().max().item()
-    tol = sampling_tolerance(alpha, eq[:, d:], [game.counts[k] for k in game.names], batch, d, avg)
+    tol = sampling_tolerance(
+        alpha, eq[:, d:], [game.plan().counts(k) for k in game.names], batch, d, avg
+    )
     assert err <= tol, (err, tol)
     # and the dynamics really moved: the initial state was far off
     assert (stack_moments([GaussianPlayer(d) for _ in range(n)]) - eq).abs().max() > 10 * tol

@@ -113,10 +113,11 @@ def test_players_of_every_kind_play_one_game():
     game = Game({"image": image, "labels": labels, "mask": mask}, alpha, sources, batch_size=16)
     assert game.interfaces[("mask", "image")] == ("label",)
     before = {
-        n: [q.detach().clone() for q in p.parameters()] for n, p in game.runtime.players.items()
+        n: [q.detach().clone() for q in p.parameters()]
+        for n, p in game.runtime.local_players.items()
     }
-    game.run(3, progress=False)
-    for n, p in game.runtime.players.items():
+    game.run(3)
+    for n, p in game.runtime.local_players.items():
         assert torch.isfinite(game.last_stats[n]["loss"])
         assert any(not torch.equal(a, b) for a, b in zip(before[n], p.parameters())), n
     s = mask.sample(4)
@@ -159,7 +160,7 @@ def test_own_modality_from_a_file_outside_the_package(tmp_path, monkeypatch):
             batch_size=8,
         )
         assert game.interfaces[("signal", "image")] == ("label",)
-        game.run(2, progress=False)
+        game.run(2)
         assert all(torch.isfinite(s["loss"]) for s in game.last_stats.values())
         assert sig.sample(3)["wave"].shape == (3, 8)
     finally:

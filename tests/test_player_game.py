@@ -6,6 +6,7 @@ from multimodal_game.batch import Batch
 from multimodal_game.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from multimodal_game.expfam import CategoricalPlayer
 from multimodal_game.game import Game
+from multimodal_game.handlers import attach_standard
 from multimodal_game.player import Player
 from multimodal_game.sources import TensorSource
 from multimodal_game.spaces import Space, real
@@ -88,20 +89,24 @@ def _game(seed=0, batch_size=32):
 
 def test_game_round_mixes_sources_by_alpha_and_shares_draws():
     g = _game()
-    assert g.counts["p0"] == [16, 10, 6] and sum(g.counts["labels"]) == 32
+    plan = g.plan()
+    assert plan.counts("p0") == [16, 10, 6] and sum(plan.counts("labels")) == 32
     assert g.interfaces[("labels", "p0")] == ("label",)
     assert g.interfaces[("p1", "p0")] == ("label", "x")
     # p0 is consumed by p1 (10 rows) and labels (8 rows): one draw of 10, shared
-    assert g.plans["p0"] == {"p1": (10, ("label", "x")), "labels": (8, ("label",))}
-    before = params_of(g.runtime.players["p0"])
+    assert {(t.consumer, t.count, t.variables) for t in plan.requests_for("p0")} == {
+        ("p1", 10, ("label", "x")),
+        ("labels", 8, ("label",)),
+    }
+    before = params_of(g.runtime.local_players["p0"])
     stats = g.step()
     assert all(torch.isfinite(s["loss"]) for s in stats.values())
-    after = params_of(g.runtime.players["p0"])
+    after = params_of(g.runtime.local_players["p0"])
     assert any(not torch.equal(before[k], after[k]) for k in before)
     sent = g.bytes_per_round()["sent"]
     assert sent["labels"] == 2 * 6 * 8  # 6 int64 labels to each of p0 and p1
     # only the interface travels: the label-only player receives labels, never x
-    handles = g.runtime.produce(g.plans)
+    handles = g.runtime.produce({p: plan.requests_for(p) for p in plan.producers})
     assert handles["p0"]["labels"].names == ("label",)
 
 
@@ -125,20 +130,22 @@ class _RealPlayer(CategoricalPlayer):
 def test_resume_continues_the_exact_trajectory(tmp_path):
     k = 3
     straight = _game()
-    straight.run(2 * k, progress=False)
+    straight.run(2 * k)
     first = _game()
-    first.run(k, progress=False, checkpoint_every=k, checkpoint_path=tmp_path / "ck.pt")
+    attach_standard(first, checkpoint_every=k, checkpoint_path=tmp_path / "ck.pt", progress=False)
+    first.run(k)
     resumed = _game(seed=0)
     resumed.load(tmp_path / "ck.pt")
     assert resumed.round == k
-    resumed.run(2 * k, progress=False)
+    resumed.run(2 * k)
     for name in ("p0", "p1"):
-        a = params_of(straight.runtime.players[name])
-        b = params_of(resumed.runtime.players[name])
+        a = params_of(straight.runtime.local_players[name])
+        b = params_of(resumed.runtime.local_players[name])
         for key in a:
             assert torch.equal(a[key], b[key]), (name, key)
     assert torch.equal(
-        straight.runtime.players["labels"].probs, resumed.runtime.players["labels"].probs
+        straight.runtime.local_players["labels"].probs,
+        resumed.runtime.local_players["labels"].probs,
     )
 
 
@@ -167,7 +174,7 @@ def test_checkpoint_is_atomic_and_corruption_is_reported(tmp_path, monkeypatch):
 
 def test_checkpoint_of_another_game_is_refused(tmp_path):
     g = _game()
-    g.run(1, progress=False)
+    g.run(1)
     g.save(tmp_path / "ck.pt")
     torch.manual_seed(0)
     other = Game(
@@ -182,9 +189,10 @@ def test_checkpoint_of_another_game_is_refused(tmp_path):
 def test_run_calls_hooks_every_k_rounds():
     g = _game()
     seen = []
-    hist = g.run(
-        4, eval_every=2, hooks=[lambda game, r: seen.append(r) or {"r2": r * 2}], progress=False
+    attach_standard(
+        g, eval_every=2, hooks=[lambda game, r: seen.append(r) or {"r2": r * 2}], progress=False
     )
+    hist = g.run(4)
     assert seen == [2, 4]
     assert [h["r2"] for h in hist] == [4, 8]
     assert set(hist[0]["loss"]) == {"p0", "p1", "labels"}
@@ -204,7 +212,7 @@ def test_ray_runtime_without_ray_says_how_to_install(monkeypatch):
 def test_warmup_rounds_learn_from_own_data_only(monkeypatch):
     g = _game()
     g2 = Game(
-        {n: p for n, p in g.runtime.players.items()},
+        {n: p for n, p in g.runtime.local_players.items()},
         g.alpha,
         {n: h.source for n, h in g.runtime.hosts.items()},
         batch_size=32,
@@ -219,7 +227,7 @@ def test_warmup_rounds_learn_from_own_data_only(monkeypatch):
     assert acc["exchange_rounds"] == 0 and acc["synthetic_total"]["sent"]["p0"] == 0
     with pytest.raises(ValueError, match="warmup_rounds must be >= 0"):
         Game(
-            g.runtime.players,
+            g.runtime.local_players,
             g.alpha,
             {n: h.source for n, h in g.runtime.hosts.items()},
             warmup_rounds=-1,

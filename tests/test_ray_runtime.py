@@ -12,6 +12,7 @@ from helpers import THREE_ALPHA, three_player_specs  # noqa: E402
 
 from multimodal_game.batch import Batch  # noqa: E402
 from multimodal_game.game import Game  # noqa: E402
+from multimodal_game.handlers import attach_standard  # noqa: E402
 from multimodal_game.runtime import PlayerLost  # noqa: E402
 from multimodal_game.runtime.ray_runtime import init_ray  # noqa: E402
 
@@ -57,7 +58,7 @@ def assert_same(a: dict, b: dict) -> None:
 def reference():
     """Parameters after 6 rounds in process: what every Ray run below must reproduce exactly."""
     g = game("inprocess")
-    g.run(6, progress=False)
+    g.run(6)
     return params(g)
 
 
@@ -65,7 +66,7 @@ def test_ray_matches_inprocess_bit_exactly(reference):
     g = game("ray")
     try:
         assert g.runtime.pid("p0") != os.getpid() != g.runtime.pid("p1")
-        g.run(6, progress=False)
+        g.run(6)
         assert_same(params(g), reference)
         # evaluation through proxies: sample/infer run in the actor, results come back on the CPU
         s = g.players["p0"].sample(5)
@@ -98,8 +99,8 @@ def test_killed_player_is_restarted_from_checkpoint_and_result_unchanged(tmp_pat
     g = game("ray")
     try:
         with pytest.warns(UserWarning, match="p1.*round 4; restarted, replaying from round 2"):
-            g.run(
-                6,
+            attach_standard(
+                g,
                 hooks=[_kill("p1", 3)],
                 eval_every=1,
                 checkpoint_every=2,
@@ -107,6 +108,7 @@ def test_killed_player_is_restarted_from_checkpoint_and_result_unchanged(tmp_pat
                 progress=False,
                 max_restarts=1,
             )
+            g.run(6)
         assert [e["event"] for e in g.events] == ["lost", "restarted"]
         assert g.events[0]["players"] == ["p1"]
         assert_same(params(g), reference)
@@ -119,14 +121,15 @@ def test_killed_player_without_restarts_stops_cleanly_and_resume_continues(tmp_p
     g = game("ray")
     try:
         with pytest.raises(PlayerLost, match=r"p0.*in round 4.*ck\.pt") as err:
-            g.run(
-                6,
+            attach_standard(
+                g,
                 hooks=[_kill("p0", 3)],
                 eval_every=1,
                 checkpoint_every=2,
                 checkpoint_path=ck,
                 progress=False,
             )
+            g.run(6)
         assert err.value.names == ("p0",)
     finally:
         g.close()
@@ -135,7 +138,7 @@ def test_killed_player_without_restarts_stops_cleanly_and_resume_continues(tmp_p
     try:
         resumed.load(ck)
         assert resumed.round == 2
-        resumed.run(6, progress=False)
+        resumed.run(6)
         assert_same(params(resumed), reference)
     finally:
         resumed.close()

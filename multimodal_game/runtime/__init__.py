@@ -1,9 +1,16 @@
 """Runtimes: how players are placed in processes and how synthetic batches travel between them."""
 
-from .base import PlayerLost, PlayerProxy, Runtime
+from .base import LearnRequest, PlayerHandle, PlayerLost, Runtime
 from .inprocess import InProcessRuntime
 
-__all__ = ["InProcessRuntime", "PlayerLost", "PlayerProxy", "Runtime", "make_runtime"]
+__all__ = [
+    "InProcessRuntime",
+    "LearnRequest",
+    "PlayerHandle",
+    "PlayerLost",
+    "Runtime",
+    "make_runtime",
+]
 
 
 def make_runtime(kind: str, **kwargs) -> Runtime:

@@ -1,18 +1,31 @@
-"""The runtime interface the game drives."""
+"""The runtime interface the game drives, its typed requests, and the player handle."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
 
 from ..batch import Batch
-from ..host import ProducePlan
+from ..policy import LearnPlan, Transfer
 from ..spaces import Space
 
-# learn request of one player: (own count, own weight, [(producer, handle, weight), ...])
-LearnRequest = tuple[int, float, Sequence[tuple[str, Any, float]]]
+
+@dataclass(frozen=True)
+class LearnRequest:
+    """One player's learning step: its plan and, per transfer of the plan (same order), the
+    handle of the synthetic batch that ``Runtime.produce`` returned for it."""
+
+    plan: LearnPlan
+    handles: tuple[Any, ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(self.handles) != len(self.plan.transfers):
+            raise ValueError(
+                f"{len(self.plan.transfers)} transfers in the plan, {len(self.handles)} handles"
+            )
 
 
 class PlayerLost(RuntimeError):
@@ -34,16 +47,17 @@ class Runtime(Protocol):
 
     def spaces(self) -> dict[str, Space]: ...
 
-    def produce(self, plans: Mapping[str, ProducePlan]) -> dict[str, dict[str, Any]]: ...
+    def produce(self, requests: Mapping[str, Sequence[Transfer]]) -> dict[str, dict[str, Any]]:
+        """producer -> consumer -> handle of the batch sampled for that consumer."""
 
     def learn(self, requests: Mapping[str, LearnRequest]) -> dict[str, dict[str, torch.Tensor]]: ...
 
     def call(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run ``fn(player, *args)`` where the player lives and return its (small) result."""
+        """Run ``fn(player, *args)`` where the player lives, on its evaluation random stream, and
+        return its result on the CPU."""
 
     @property
-    def players(self) -> dict[str, Any]:
-        """Objects with the player's ``sample``/``infer``/``space`` (the players, or proxies)."""
+    def players(self) -> dict[str, PlayerHandle]: ...
 
     def param_bytes(self) -> dict[str, int]: ...
 
@@ -57,23 +71,30 @@ class Runtime(Protocol):
     def close(self) -> None: ...
 
 
-def _on_cpu(x: Any) -> Any:
+def on_cpu(x: Any) -> Any:
+    """Tensors and batches (also inside dicts, lists, tuples) moved to the CPU."""
     if isinstance(x, Batch) or torch.is_tensor(x):
         return x.to("cpu")
+    if isinstance(x, Mapping):
+        return {k: on_cpu(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(on_cpu(v) for v in x)
     return x
 
 
 def _sample(player: Any, n: int, given: Batch | None) -> Batch:
-    return _on_cpu(player.sample(n, given))
+    return player.sample(n, given)
 
 
 def _infer(player: Any, name: str, given: Batch) -> torch.Tensor:
-    return _on_cpu(player.infer(name, given))
+    return player.infer(name, given)
 
 
-class PlayerProxy:
-    """Stands for a player that lives in another process: ``sample`` and ``infer`` run there and
-    their (CPU) results come back. Used by evaluation code, which never touches parameters."""
+class PlayerHandle:
+    """Stands for a player wherever it lives (this process or a Ray actor): ``sample``, ``infer``
+    and ``call`` run there, on the player's evaluation random stream, and return CPU results.
+    Evaluation code uses handles and never touches parameters, so it runs unchanged on every
+    runtime and never perturbs training."""
 
     device = torch.device("cpu")
 
@@ -85,3 +106,10 @@ class PlayerProxy:
 
     def infer(self, name: str, given: Batch) -> torch.Tensor:
         return self._runtime.call(self.name, _infer, name, given)
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(player, *args)`` where the player lives (``fn`` must be picklable for Ray)."""
+        return self._runtime.call(self.name, fn, *args)
+
+    def __repr__(self) -> str:
+        return f"PlayerHandle({self.name!r})"

@@ -8,9 +8,10 @@ from typing import Any
 import torch
 
 from ..batch import Batch
-from ..host import HostSpec, PlayerHost, ProducePlan, specs_by_name
+from ..host import HostSpec, PlayerHost, specs_by_name
+from ..policy import Transfer
 from ..spaces import Space
-from .base import LearnRequest
+from .base import LearnRequest, PlayerHandle, on_cpu
 
 
 def param_bytes_of(player: Any) -> int:
@@ -42,22 +43,22 @@ class InProcessRuntime:
         return {n: h.space for n, h in self.hosts.items()}
 
     @property
-    def players(self) -> dict[str, Any]:
+    def players(self) -> dict[str, PlayerHandle]:
+        return {n: PlayerHandle(self, n, h.space) for n, h in self.hosts.items()}
+
+    @property
+    def local_players(self) -> dict[str, Any]:
+        """The player objects themselves (this runtime only), e.g. to inspect parameters."""
         return {n: h.player for n, h in self.hosts.items()}
 
-    def produce(self, plans: Mapping[str, ProducePlan]) -> dict[str, dict[str, Batch]]:
-        return {j: self.hosts[j].produce(plan) for j, plan in plans.items()}
+    def produce(self, requests: Mapping[str, Sequence[Transfer]]) -> dict[str, dict[str, Batch]]:
+        return {j: self.hosts[j].produce(ts) for j, ts in requests.items()}
 
     def learn(self, requests: Mapping[str, LearnRequest]) -> dict[str, dict[str, torch.Tensor]]:
-        out = {}
-        for i, (own_count, own_weight, synth) in requests.items():
-            out[i] = self.hosts[i].step(own_count, own_weight, [(b, w) for _, b, w in synth])
-        return out
+        return {i: self.hosts[i].step(r.plan, r.handles) for i, r in requests.items()}
 
     def call(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
-        host = self.hosts[name]
-        with host.rng.active():
-            return fn(host.player, *args)
+        return on_cpu(self.hosts[name].call(fn, *args))
 
     def param_bytes(self) -> dict[str, int]:
         return {n: param_bytes_of(h.player) for n, h in self.hosts.items()}

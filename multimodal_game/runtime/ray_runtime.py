@@ -17,9 +17,10 @@ from typing import Any
 import torch
 
 from ..batch import Batch
-from ..host import HostSpec, ProducePlan, specs_by_name
+from ..host import HostSpec, specs_by_name
+from ..policy import LearnPlan, Transfer
 from ..spaces import Space
-from .base import LearnRequest, PlayerLost, PlayerProxy, _on_cpu
+from .base import LearnRequest, PlayerHandle, PlayerLost, on_cpu
 from .inprocess import param_bytes_of
 
 try:
@@ -29,14 +30,6 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         "the Ray runtime needs Ray: pip install 'multimodal-game[ray]' (or pip install ray)"
     ) from e
-
-
-def _on_cpu_tree(obj: Any) -> Any:
-    if isinstance(obj, Mapping):
-        return {k: _on_cpu_tree(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_on_cpu_tree(v) for v in obj)
-    return _on_cpu(obj)
 
 
 class HostActor:
@@ -53,24 +46,22 @@ class HostActor:
     def space(self) -> Space:
         return self.host.space
 
-    def produce(self, consumers: Sequence[str], plan: ProducePlan) -> Any:
-        out = self.host.produce(plan)
-        parts = tuple(out[c].to("cpu") for c in consumers)
+    def produce(self, transfers: Sequence[Transfer]) -> Any:
+        out = self.host.produce(transfers)
+        parts = tuple(out[t.consumer].to("cpu") for t in transfers)
         return parts if len(parts) > 1 else parts[0]
 
-    def step(self, own_count: int, own_weight: float, weights: Sequence[float], *batches: Batch):
-        stats = self.host.step(own_count, own_weight, list(zip(batches, weights)))
-        return _on_cpu_tree(stats)
+    def step(self, plan: LearnPlan, *batches: Batch):
+        return on_cpu(self.host.step(plan, batches))
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        with self.host.rng.active():
-            return fn(self.host.player, *args)
+        return on_cpu(self.host.call(fn, *args))
 
     def param_bytes(self) -> int:
         return param_bytes_of(self.host.player)
 
     def state(self) -> dict[str, Any]:
-        return _on_cpu_tree(self.host.state())
+        return on_cpu(self.host.state())
 
     def load_state(self, state: Mapping[str, Any]) -> None:
         self.host.load_state(state)
@@ -186,28 +177,19 @@ class RayRuntime:
     def spaces(self) -> dict[str, Space]:
         return dict(self._spaces)
 
-    def produce(self, plans: Mapping[str, ProducePlan]) -> dict[str, dict[str, Any]]:
+    def produce(self, requests: Mapping[str, Sequence[Transfer]]) -> dict[str, dict[str, Any]]:
         handles: dict[str, dict[str, Any]] = {}
-        for j, plan in plans.items():
-            if not plan:
+        for j, transfers in requests.items():
+            if not transfers:
                 continue
-            consumers = list(plan)
-            refs = (
-                self.actors[j]
-                .produce.options(num_returns=len(consumers))
-                .remote(consumers, dict(plan))
-            )
+            transfers = list(transfers)
+            refs = self.actors[j].produce.options(num_returns=len(transfers)).remote(transfers)
             refs = refs if isinstance(refs, list) else [refs]
-            handles[j] = dict(zip(consumers, refs))
+            handles[j] = {t.consumer: ref for t, ref in zip(transfers, refs)}
         return handles
 
     def learn(self, requests: Mapping[str, LearnRequest]) -> dict[str, dict[str, torch.Tensor]]:
-        refs = {}
-        for i, (own_count, own_weight, synth) in requests.items():
-            weights = [w for _, _, w in synth]
-            refs[i] = self.actors[i].step.remote(
-                own_count, own_weight, weights, *(h for _, h, _ in synth)
-            )
+        refs = {i: self.actors[i].step.remote(r.plan, *r.handles) for i, r in requests.items()}
         stats = self._get(list(refs.values()))
         return dict(zip(refs, stats))
 
@@ -215,8 +197,8 @@ class RayRuntime:
         return self._get(self.actors[name].call.remote(fn, *args))
 
     @property
-    def players(self) -> dict[str, PlayerProxy]:
-        return {n: PlayerProxy(self, n, self._spaces[n]) for n in self.names}
+    def players(self) -> dict[str, PlayerHandle]:
+        return {n: PlayerHandle(self, n, self._spaces[n]) for n in self.names}
 
     def param_bytes(self) -> dict[str, int]:
         return dict(zip(self.names, self._get([a.param_bytes.remote() for a in self._actors()])))

@@ -1,0 +1,66 @@
+"""Round events and handler registration for the game loop (in the spirit of ignite's ``Engine``).
+
+The loop fires ``STARTED`` before the first round it plays, ``ROUND_COMPLETED`` after every round,
+``COMPLETED`` at the end and ``PLAYER_LOST`` when a player's process died. Checkpointing,
+evaluation, progress, logging and restarts are handlers attached to those events.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+class Event(str, enum.Enum):
+    STARTED = "started"
+    ROUND_COMPLETED = "round_completed"
+    COMPLETED = "completed"
+    PLAYER_LOST = "player_lost"
+
+
+Handler = Callable[..., Any]
+
+
+@dataclass
+class _Registration:
+    handler: Handler
+    every: int
+    final: bool
+
+
+class EventSource:
+    """Keeps handlers per event and fires them in the order they were added."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[Event, list[_Registration]] = {e: [] for e in Event}
+
+    def add_handler(
+        self, event: Event, handler: Handler, *, every: int = 1, final: bool = True
+    ) -> Handler:
+        """Call ``handler(game, **info)`` on ``event``. For ``ROUND_COMPLETED``: every ``every``
+        rounds (``game.round % every == 0``) and, with ``final``, after the last round of ``run``."""
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        self._handlers[Event(event)].append(_Registration(handler, int(every), bool(final)))
+        return handler
+
+    def remove_handler(self, event: Event, handler: Handler) -> None:
+        self._handlers[Event(event)] = [
+            r for r in self._handlers[Event(event)] if r.handler is not handler
+        ]
+
+    def has_handler(self, event: Event) -> bool:
+        return bool(self._handlers[Event(event)])
+
+    def fire(self, event: Event, *, round: int = 0, last: int = 0, **info: Any) -> list[Any]:
+        """Call the handlers due at ``round`` (``last``: the final round of this run)."""
+        out = []
+        for r in list(self._handlers[Event(event)]):
+            if event is Event.ROUND_COMPLETED and not (
+                round % r.every == 0 or (r.final and round == last)
+            ):
+                continue
+            out.append(r.handler(self, **info))
+        return out

@@ -1,0 +1,217 @@
+"""Handlers for the game loop: checkpoints, evaluation, progress and restart of lost players.
+
+Attach them with :meth:`attach`, e.g. ``Checkpointer(path).attach(game, every=100)``; the loop in
+:meth:`multimodal_game.game.Game.run` knows none of them.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from .events import Event
+from .runtime import PlayerLost
+
+if TYPE_CHECKING:
+    from .game import Game
+
+Hook = Callable[["Game", int], Mapping[str, Any] | None]
+
+
+class Checkpointer:
+    """Writes the game's checkpoint (atomically) every ``every`` rounds and after the last one."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def attach(self, game: Game, every: int) -> Checkpointer:
+        game.add_handler(Event.ROUND_COMPLETED, self, every=every)
+        return self
+
+    def __call__(self, game: Game) -> None:
+        game.save(self.path)
+
+
+class Evaluator:
+    """Every ``every`` rounds appends a record to ``game.history``: the round, seconds since the
+    run started, each player's last loss, and whatever each hook ``hook(game, round)`` returns.
+
+    Hooks evaluate through ``game.players``: their sampling uses each host's evaluation stream,
+    so evaluating never changes the training trajectory."""
+
+    def __init__(self, hooks: Sequence[Hook] = ()):
+        self.hooks = list(hooks)
+        self.t0 = time.perf_counter()
+
+    def attach(self, game: Game, every: int) -> Evaluator:
+        game.add_handler(Event.STARTED, self._start)
+        game.add_handler(Event.ROUND_COMPLETED, self, every=every)
+        return self
+
+    def _start(self, game: Game, **_: Any) -> None:
+        self.t0 = time.perf_counter()
+
+    def __call__(self, game: Game) -> None:
+        record: dict[str, Any] = {"round": game.round, "seconds": time.perf_counter() - self.t0}
+        record["loss"] = game.losses()
+        for hook in self.hooks:
+            record.update(hook(game, game.round) or {})
+        game.history.append(record)
+
+
+class RestartOnLoss:
+    """Handles ``PLAYER_LOST``: rebuilds the lost players and puts every player back to the last
+    checkpoint (the game then replays the same rounds), up to ``max_restarts`` times; after that,
+    or with ``max_restarts=0``, the loss is raised with the round and the last checkpoint."""
+
+    def __init__(self, path: str | Path | None, max_restarts: int = 0):
+        if max_restarts and path is None:
+            raise ValueError("restarting lost players needs a checkpoint path")
+        self.path = None if path is None else Path(path)
+        self.max_restarts = int(max_restarts)
+        self.restarts = 0
+
+    def attach(self, game: Game) -> RestartOnLoss:
+        game.add_handler(Event.STARTED, self._start)
+        game.add_handler(Event.PLAYER_LOST, self)
+        return self
+
+    def _start(self, game: Game, **_: Any) -> None:
+        if self.max_restarts and not self.path.is_file():
+            game.save(self.path)  # a restart point before the first scheduled checkpoint
+
+    def __call__(self, game: Game, error: PlayerLost) -> bool:
+        where = f"in round {game.round + 1}"
+        game.events.append({"event": "lost", "players": list(error.names), "round": game.round + 1})
+        if self.restarts >= self.max_restarts:
+            hint = f"; the last checkpoint is {str(self.path)!r}" if self.path else ""
+            raise PlayerLost(error.names, f"{error} {where}{hint}") from error
+        self.restarts += 1
+        game.runtime.restart(error.names)
+        game.load(self.path)
+        game.events.append(
+            {"event": "restarted", "players": list(error.names), "from_round": game.round}
+        )
+        warnings.warn(
+            f"{error} {where}; restarted, replaying from round {game.round} "
+            f"(restart {self.restarts} of {self.max_restarts})",
+            stacklevel=2,
+        )
+        return True
+
+
+class Progress:
+    """Progress of a run: a rich bar with the players' mean loss in a terminal; without one (a log
+    file, CI, a cluster job) a plain line every ``every`` rounds with round, seconds, ETA and each
+    player's loss, so that a redirected run is never silent."""
+
+    def __init__(self, description: str = "game", stream: TextIO | None = None, every: int = 0):
+        self.description = description
+        self.stream = stream
+        self.every = every
+        self._bar: Any = None
+        self._task: Any = None
+        self._t0 = 0.0
+        self._start_round = 0
+        self._total = 0
+
+    @property
+    def interactive(self) -> bool:
+        stream = self.stream or sys.stdout
+        return bool(getattr(stream, "isatty", lambda: False)())
+
+    def attach(self, game: Game) -> Progress:
+        game.add_handler(Event.STARTED, self._start)
+        game.add_handler(Event.ROUND_COMPLETED, self._round)
+        game.add_handler(Event.COMPLETED, self._end)
+        return self
+
+    def _start(self, game: Game, rounds: int = 0, **_: Any) -> None:
+        self._t0, self._start_round, self._total = time.perf_counter(), game.round, rounds
+        if self.interactive:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+            from rich.progress import Progress as RichProgress
+
+            self._bar = RichProgress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[loss]}"),
+            )
+            self._bar.start()
+            self._task = self._bar.add_task(
+                self.description, total=rounds, completed=game.round, loss=""
+            )
+        else:
+            self._line(game, "start")
+
+    def _round(self, game: Game) -> None:
+        if self._bar is not None:
+            if game.round % 10 == 0 or game.round == self._total:
+                losses = game.losses()
+                mean = sum(losses.values()) / max(len(losses), 1)
+                self._bar.update(self._task, completed=game.round, loss=f"loss {mean:.4g}")
+            else:
+                self._bar.update(self._task, completed=game.round)
+            return
+        every = self.every or max(1, self._total // 20)
+        if game.round % every == 0 or game.round == self._total:
+            self._line(game)
+
+    def _end(self, game: Game, **_: Any) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+    def _line(self, game: Game, what: str = "") -> None:
+        elapsed = time.perf_counter() - self._t0
+        done = game.round - self._start_round
+        left = self._total - game.round
+        eta = f"{elapsed / done * left:.0f}s" if done > 0 else "?"
+        if what == "start":
+            text = f"[{self.description}] round {game.round}/{self._total}: starting"
+        else:
+            losses = " ".join(f"{n}={v:.4g}" for n, v in game.losses().items())
+            text = (
+                f"[{self.description}] round {game.round}/{self._total} "
+                f"{elapsed:.0f}s eta {eta} loss {losses}"
+            )
+        print(text, file=self.stream or sys.stdout, flush=True)
+
+
+def attach_standard(
+    game: Game,
+    *,
+    checkpoint_path: str | Path | None = None,
+    checkpoint_every: int = 0,
+    eval_every: int = 0,
+    hooks: Sequence[Hook] = (),
+    progress: bool = True,
+    description: str = "game",
+    max_restarts: int = 0,
+) -> Game:
+    """The handlers an experiment usually wants: progress, evaluation every ``eval_every`` rounds,
+    checkpoints every ``checkpoint_every`` rounds, and restart of lost players (or a message
+    naming the last checkpoint when there is none to do)."""
+    if (checkpoint_every or max_restarts) and checkpoint_path is None:
+        raise ValueError("checkpoint_every and max_restarts need a checkpoint_path")
+    if progress:
+        Progress(description).attach(game)
+    if eval_every:
+        Evaluator(hooks).attach(game, eval_every)
+    if checkpoint_every:
+        Checkpointer(checkpoint_path).attach(game, checkpoint_every)
+    RestartOnLoss(checkpoint_path, max_restarts).attach(game)
+    return game
