@@ -18,7 +18,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
-import torch.nn.functional as F
 from rich.console import Console
 from rich.table import Table
 
@@ -120,19 +119,6 @@ def build_host(k: int, cfg: dict, seed: int, n_labelled: int) -> tuple:
     return build_player(player_spec(cfg, k)), source
 
 
-def train_discriminative(player, x, y, steps: int, batch: int, seed: int, device) -> None:
-    """Method (a)/(d): the player's q(c | x) network alone, cross-entropy on labelled examples."""
-    player.to(device)
-    g = torch.Generator().manual_seed(seed)
-    for _ in range(steps):
-        idx = torch.randint(len(y), (batch,), generator=g)
-        logits = player.c_logits(Batch({"x": x[idx].to(device)}))
-        loss = F.cross_entropy(logits, y[idx].to(device))
-        player.optim.zero_grad(set_to_none=True)
-        loss.backward()
-        player.optim.step()
-
-
 @torch.no_grad()
 def accuracy(player, x: torch.Tensor, y: torch.Tensor) -> float:
     correct = 0
@@ -167,16 +153,11 @@ def main(argv: list[str] | None = None) -> dict:
             for k, nm in enumerate(names):
                 torch.manual_seed(args.seed + k)
                 p = build_player(player_spec(cfg, k))
-                b = shard_batch(cfg, args.seed, k, L)
-                lab = b.observed("label")
-                train_discriminative(
-                    p,
-                    b["x"][lab],
-                    b["label"][lab],
+                p.to(device).fit_classifier(
+                    shard_batch(cfg, args.seed, k, L),
                     cfg["discriminative_steps"],
                     cfg["batch_size"],
                     args.seed,
-                    device,
                 )
                 acc["discriminative"][nm][L] = accuracy(p, xt, yt)
             seconds[f"discriminative_{L}"] = time.perf_counter() - t0
@@ -204,8 +185,11 @@ def main(argv: list[str] | None = None) -> dict:
         for k, nm in enumerate(names):
             torch.manual_seed(args.seed + k)
             p = build_player(player_spec(cfg, k))
-            train_discriminative(
-                p, x, y, 2 * cfg["discriminative_steps"], cfg["batch_size"], args.seed, device
+            p.to(device).fit_classifier(
+                Batch({"label": y, "x": x}),
+                2 * cfg["discriminative_steps"],
+                cfg["batch_size"],
+                args.seed,
             )
             acc["central"][nm] = accuracy(p, xt, yt)
         seconds["central"] = time.perf_counter() - t0

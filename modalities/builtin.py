@@ -7,7 +7,7 @@ from typing import Any
 
 from .m2 import LabelPlayer, M2Player
 from .recipes import LabelRecipe
-from .registry import build_recipe, register_player_kind
+from .registry import build_recipe, observable_modalities, register_player_kind
 
 M2_KEYS = {
     "kind",
@@ -45,8 +45,16 @@ def build_m2(spec: Mapping[str, Any]) -> M2Player:
     variables = spec.get("variables")
     if not variables:
         raise ValueError("m2 player spec needs 'variables': a list of {name, recipe, ...} tables")
+    recipes = [build_recipe(v) for v in variables]
+    for r in recipes:
+        if not r.observable:
+            raise ValueError(
+                f"variable {r.name!r}: recipe {r.recipe_name!r} cannot be an observed variable of "
+                f"an m2 player (set the label with the 'label' table and the latent size with "
+                f"'latent'); observable recipes: {observable_modalities()}"
+            )
     return M2Player(
-        [build_recipe(v) for v in variables],
+        recipes,
         label=_label(spec),
         latent_dim=int(spec.get("latent", 16)),
         hidden=int(spec.get("hidden", 128)),

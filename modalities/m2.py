@@ -1,17 +1,30 @@
 """Semi-supervised players in the spirit of Kingma et al.'s M2, over any set of registered recipes.
 
-Model: c ~ Cat(pi), z ~ N(0, I), x_v ~ p_v(x_v | z, c) for every observed variable v.
-Guide: q(c | x) from the mean of per-variable classifier features over the present variables
-(enumerated exactly for unlabelled rows), q(z | x, c) from the mean of per-variable encoder
+Generative story (``model``, told once and used by learning, sampling, the sleep phase and the
+consistency term through :meth:`M2Player.decode`):
+
+    c ~ Cat(pi)                      the label
+    z ~ N(0, I)                      a private latent
+    x_v ~ p_v(x_v | z, c)            every observed variable v (image, digit mask, ...)
+
+Guide: q(c | x) from the mean of per-variable classifier features over the variables present
+(enumerated exactly for unlabelled rows), then q(z | x, c) from the mean of per-variable encoder
 features. A variable missing in an example is left out of the likelihood and of the encoder means,
 so one class covers image-style players ({c, m_k}), partial views ({c, s}, {c, m0, m1}) and any
 user recipe.
+
+Objectives, combined in :meth:`M2Player.objectives`: ``elbo`` (-ELBO, Pyro), ``classifier``
+(``aux_weight`` x -log q(c | x) on labelled rows, M2's auxiliary term) and ``consistency``
+(``consistency_weight`` x -log q(c | x) on the player's own generated images, gradients into the
+decoders only). The consistency term changes the player's utility: it is no longer a
+log-likelihood, so the game's equilibrium theory does not cover players that use it.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import pyro
 import pyro.distributions as dist
@@ -35,6 +48,33 @@ def _frozen(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def mlp(i: int, h: int, o: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(i, h), nn.SiLU(), nn.Linear(h, o))
+
+
+class Features(NamedTuple):
+    """Encoder features of a batch: ``z`` feeds q(z | x, c), ``c`` feeds q(c | x)."""
+
+    z: torch.Tensor
+    c: torch.Tensor
+
+
+class Emission:
+    """p(x_v | z, c) for one variable: the decoder's output read by the variable's recipe."""
+
+    __slots__ = ("recipe", "out", "decoder")
+
+    def __init__(self, recipe: Recipe, out: torch.Tensor, decoder: nn.Module):
+        self.recipe, self.out, self.decoder = recipe, out, decoder
+
+    def distribution(self) -> dist.Distribution:
+        return self.recipe.distribution(self.out, self.decoder)
+
+    def value(self) -> torch.Tensor:
+        """What the player sends when it samples (see ``Recipe.generate``)."""
+        return self.recipe.generate(self.out, self.decoder)
+
+    def soft(self) -> torch.Tensor | None:
+        """A differentiable stand-in for ``value`` (None for discrete variables)."""
+        return self.recipe.soft(self.out, self.decoder)
 
 
 class M2Player(PyroPlayer):
@@ -77,20 +117,92 @@ class M2Player(PyroPlayer):
         self.classifier = mlp(hidden, hidden, self.k)
         self.z_net = mlp(hidden + self.k, hidden, 2 * latent_dim)
         self.prior_logits = nn.Parameter(torch.zeros(self.k))
-        self._features: tuple[Batch, torch.Tensor, torch.Tensor] | None = None
 
-    # -- networks ---------------------------------------------------------------------------------
-    def features(self, batch: Batch) -> torch.Tensor:
-        """Input of q(z | x, c): mean of the encoder features over the variables present."""
-        if self._features is not None and self._features[0] is batch:
-            return self._features[1]
-        return self._pool(self.encoders, batch)
+    # -- the generative story ---------------------------------------------------------------------
+    def prior_c(self) -> dist.Distribution:
+        return dist.Categorical(logits=self.prior_logits)
 
-    def c_logits(self, batch: Batch) -> torch.Tensor:
+    def prior_z(self, n: int) -> dist.Distribution:
+        return dist.Normal(torch.zeros(n, self.latent_dim, device=self.device), 1.0).to_event(1)
+
+    def decode(
+        self, c: torch.Tensor, z: torch.Tensor, names: Sequence[str] | None = None
+    ) -> dict[str, Emission]:
+        """p(x_v | z, c) for each variable in ``names`` (default: all). ``c`` may carry an
+        enumeration dimension (shape (k, 1) against z of shape (n, d))."""
+        onehot = F.one_hot(c, self.k).to(z.dtype).expand(*z.shape[:-1], self.k)
+        h = torch.cat([z, onehot], -1)
+        return {
+            name: Emission(
+                self.recipes[name], flat_apply(self.decoders[name], h, 1), self.decoders[name]
+            )
+            for name in (self.recipes if names is None else names)
+        }
+
+    def model(
+        self, batch: Batch | None = None, features: Features | None = None, n: int | None = None
+    ) -> dict[str, torch.Tensor] | None:
+        """The story on the labelled and the unlabelled rows of ``batch`` (each its own plate);
+        ``batch=None``: ``n`` examples observing nothing (the sleep phase's dreams)."""
+        prior_c = self.prior_c()  # one node for both parts: their gradients meet there
+        if batch is None:
+            return self._story(prior_c, "unl", torch.ones(n, device=self.device))
+        for part, idx in self._parts(batch):
+            labels = batch[self.label][idx] if part == "lab" else None
+            observed = {
+                v: (batch[v][idx], batch.observed(v)[idx]) for v in self.recipes if v in batch.data
+            }
+            self._story(prior_c, part, batch.weight[idx], labels, observed)
+        return None
+
+    def _story(
+        self,
+        prior_c: dist.Distribution,
+        part: str,
+        weight: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        observed: Mapping[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """c ~ p(c); z ~ p(z); x_v ~ p(x_v | z, c), each x_v observed where its mask says so
+        (``observed=None``: every variable sampled)."""
+        with weighted_plate(part, weight):
+            c = pyro.sample(f"c_{part}", prior_c, obs=labels)
+            z = pyro.sample(f"z_{part}", self.prior_z(len(weight)))
+            values = {self.label: c}
+            for name, emission in self.decode(
+                c, z, None if observed is None else list(observed)
+            ).items():
+                value, present = (None, None) if observed is None else observed[name]
+                with (
+                    poutine.mask(mask=present) if present is not None else contextlib.nullcontext()
+                ):
+                    values[name] = pyro.sample(f"{name}_{part}", emission.distribution(), obs=value)
+        return values
+
+    # -- the guide --------------------------------------------------------------------------------
+    def encode(self, batch: Batch) -> Features:
+        """Features of the variables present in each example, for q(z | x, c) and q(c | x)."""
+        h = self._pool(self.encoders, batch)
+        hc = h if self.c_encoders is None else self._pool(self.c_encoders, batch)
+        return Features(h, hc)
+
+    def c_logits(self, batch: Batch, features: Features | None = None) -> torch.Tensor:
         """Logits of q(c | x) from the variables present in each example (the prior if none)."""
-        if self._features is not None and self._features[0] is batch:
-            return self.classifier(self._features[2])
-        return self.classifier(self._pool(self._q_c_encoders, batch))
+        h = self._pool(self._q_c_encoders, batch) if features is None else features.c
+        return self.classifier(h)
+
+    def guide(self, batch: Batch, features: Features | None = None, n: int | None = None) -> None:
+        """q(c | x) (enumerated where the label is missing), then q(z | x, c)."""
+        features = self.encode(batch) if features is None else features
+        logits = self.c_logits(batch, features)
+        for part, idx in self._parts(batch):
+            with weighted_plate(part, batch.weight[idx]):
+                if part == "lab":
+                    c = batch[self.label][idx]
+                else:
+                    q_c = dist.Categorical(logits=logits[idx])
+                    c = pyro.sample("c_unl", q_c, infer={"enumerate": "parallel"})
+                pyro.sample(f"z_{part}", self.q_z(features.z[idx], c))
 
     @property
     def _q_c_encoders(self) -> nn.ModuleDict:
@@ -113,16 +225,13 @@ class M2Player(PyroPlayer):
             return torch.zeros(len(batch), hidden, device=self.device)
         return total / count.clamp_min(1.0)
 
-    def _q_z(self, h: torch.Tensor, c: torch.Tensor) -> dist.Distribution:
+    def q_z(self, h: torch.Tensor, c: torch.Tensor) -> dist.Distribution:
+        """q(z | x, c) from encoder features ``h`` (``Features.z``) and the class ``c``."""
         onehot = F.one_hot(c, self.k).to(h.dtype)
         shape = torch.broadcast_shapes(onehot.shape[:-1], h.shape[:-1])  # enumerated c: (k, 1)
         inp = torch.cat([h.expand(*shape, h.shape[-1]), onehot.expand(*shape, self.k)], -1)
         loc, log_scale = self.z_net(inp).chunk(2, -1)
         return dist.Normal(loc, F.softplus(log_scale) + 1e-4).to_event(1)
-
-    def _decode(self, name: str, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        onehot = F.one_hot(c, self.k).to(z.dtype).expand(*z.shape[:-1], self.k)
-        return flat_apply(self.decoders[name], torch.cat([z, onehot], -1), 1)
 
     def _parts(self, batch: Batch) -> list[tuple[str, torch.Tensor]]:
         """Row indices of the labelled and the unlabelled examples (the non-empty ones), found on
@@ -135,80 +244,44 @@ class M2Player(PyroPlayer):
                 out.append((part, idx.to(self.device, non_blocking=True)))
         return out
 
-    # -- Pyro model and guide ---------------------------------------------------------------------
-    def model(self, batch: Batch | None, n: int | None = None):
-        prior_c = dist.Categorical(logits=self.prior_logits)
-        if batch is None:
-            zeros = torch.zeros(n, self.latent_dim, device=self.device)
-            with weighted_plate("unl", torch.ones(n, device=self.device)):
-                c = pyro.sample("c_unl", prior_c)
-                z = pyro.sample("z_unl", dist.Normal(zeros, 1.0).to_event(1))
-                out = {self.label: c}
-                for name, r in self.recipes.items():
-                    out[name] = pyro.sample(
-                        f"{name}_unl", r.distribution(self._decode(name, z, c), self.decoders[name])
-                    )
-            return out
-        for part, idx in self._parts(batch):
-            zeros = torch.zeros(len(idx), self.latent_dim, device=self.device)
-            with weighted_plate(part, batch.weight[idx]):
-                obs_c = batch[self.label][idx] if part == "lab" else None
-                c = pyro.sample(f"c_{part}", prior_c, obs=obs_c)
-                z = pyro.sample(f"z_{part}", dist.Normal(zeros, 1.0).to_event(1))
-                for name, r in self.recipes.items():
-                    if name not in batch.data:
-                        continue
-                    present = batch.observed(name)[idx]
-                    d = r.distribution(self._decode(name, z, c), self.decoders[name])
-                    with poutine.mask(mask=present):
-                        pyro.sample(f"{name}_{part}", d, obs=batch[name][idx])
+    # -- the objectives ---------------------------------------------------------------------------
+    def objectives(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """-ELBO, the weighted classifier term and the weighted consistency term (those with a
+        positive weight), each summed over the batch's weighted examples."""
+        features = self.encode(batch)  # once per step: the guide and the classifier term share it
+        with pyro.validation_enabled(False):  # soft [0, 1] targets are fine for Bernoulli here
+            terms = {"elbo": self.elbo(batch, features)}
+        if self.aux_weight:
+            terms["classifier"] = self.aux_weight * self.classifier_loss(batch, features)
+        if self.consistency_weight:
+            terms["consistency"] = (
+                self.consistency_weight * batch.weight.sum() * self.consistency_loss(len(batch))
+            )
+        terms.update(self.sleep_terms(batch))
+        return terms
 
-    def guide(self, batch: Batch) -> None:
-        h = self.features(batch)
-        logits = self.c_logits(batch)
-        for part, idx in self._parts(batch):
-            hp = h[idx]
-            with weighted_plate(part, batch.weight[idx]):
-                if part == "lab":
-                    c = batch[self.label][idx]
-                else:
-                    c = pyro.sample(
-                        "c_unl",
-                        dist.Categorical(logits=logits[idx]),
-                        infer={"enumerate": "parallel"},
-                    )
-                pyro.sample(f"z_{part}", self._q_z(hp, c))
-
-    def extra_loss(self, batch: Batch) -> torch.Tensor | None:
-        """Auxiliary supervised term of M2: -aux_weight * log q(c | x) on labelled rows with data."""
-        if self.aux_weight == 0:
-            return None
-        logits = self.c_logits(batch)
+    def classifier_loss(self, batch: Batch, features: Features | None = None) -> torch.Tensor:
+        """-sum of weight x log q(c | x) over labelled examples that observe some variable."""
+        logits = self.c_logits(batch, features)
         has_data = torch.zeros(len(batch), dtype=torch.bool, device=logits.device)
         for name in self.recipes:
             has_data |= batch.observed(name)
         rows = batch.observed(self.label) & has_data
         logq = -F.cross_entropy(logits, batch[self.label], reduction="none")
-        total = -self.aux_weight * (batch.weight * rows * logq).sum()
-        if self.consistency_weight:
-            total = total + self.consistency_weight * batch.weight.sum() * self.consistency(
-                len(batch)
-            )
-        return total
+        return -(batch.weight * rows * logq).sum()
 
-    def consistency(self, n: int) -> torch.Tensor:
+    def consistency_loss(self, n: int) -> torch.Tensor:
         """Mean -log q(c | x) over ``n`` examples generated for classes c drawn uniformly.
 
         M2 decoders readily ignore c (z explains the image), so the pairs (c, x) the player samples
-        carry the label only by chance (measured: 10-25% after a few hundred steps with 100 labels),
-        and a consumer learns label noise from them. This term, with gradients into the decoders
-        only, makes generated images carry their class (as InfoGAN's mutual-information term
-        does)."""
+        can carry the label only by chance, and a consumer learns label noise from them. This term,
+        with gradients into the decoders only, makes generated images carry their class (as
+        InfoGAN's mutual-information term does)."""
         c = torch.randint(self.k, (n,), device=self.device)
         z = torch.randn(n, self.latent_dim, device=self.device)
         gen = {}
-        for name, r in self.recipes.items():
-            x = r.soft(self._decode(name, z, c), self.decoders[name])
+        for name, emission in self.decode(c, z).items():
+            x = emission.soft()
             if x is not None:
                 gen[name] = x
         if not gen:
@@ -219,16 +292,26 @@ class M2Player(PyroPlayer):
         h = self._pool(self._q_c_encoders, Batch(gen), call=_frozen)
         return F.cross_entropy(_frozen(self.classifier, h), c)
 
-    def loss(self, batch: Batch) -> torch.Tensor:
-        # Encode once per step: the guide and the auxiliary term share the features.
-        h = self._pool(self.encoders, batch)
-        hc = h if self.c_encoders is None else self._pool(self._q_c_encoders, batch)
-        self._features = (batch, h, hc)
-        try:
-            with pyro.validation_enabled(False):  # soft [0, 1] targets are fine for Bernoulli here
-                return super().loss(batch)
-        finally:
-            self._features = None
+    def fit_classifier(
+        self, data: Batch, steps: int, batch_size: int = 128, seed: int = 0
+    ) -> torch.Tensor:
+        """Train q(c | x) alone on ``data``'s labelled examples (mean cross-entropy, this player's
+        optimiser): the discriminative baseline of the same architecture. Returns the last loss."""
+        rows = data.observed(self.label).nonzero().flatten()
+        if len(rows) == 0:
+            raise ValueError("fit_classifier needs labelled examples; the batch has none")
+        inputs = {v: data[v][rows] for v in self.recipes if v in data.data}
+        labels = data[self.label][rows]
+        g = torch.Generator().manual_seed(seed)
+        loss = torch.zeros(())
+        for _ in range(steps):
+            idx = torch.randint(len(labels), (batch_size,), generator=g)
+            logits = self.c_logits(Batch({v: x[idx].to(self.device) for v, x in inputs.items()}))
+            loss = F.cross_entropy(logits, labels[idx].to(self.device))
+            self.optim.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optim.step()
+        return loss.detach()
 
     # -- sampling and inference -------------------------------------------------------------------
     @torch.no_grad()
@@ -237,20 +320,18 @@ class M2Player(PyroPlayer):
             c = given[self.label].to(self.device)
             n = len(c)
         else:
-            c = dist.Categorical(logits=self.prior_logits).sample((n,))
+            c = self.prior_c().sample((n,))
         z = torch.randn(n, self.latent_dim, device=self.device)
-        out = {self.label: c}
-        for name, r in self.recipes.items():
-            out[name] = r.generate(self._decode(name, z, c), self.decoders[name])
-        return Batch(out)
+        values = {name: emission.value() for name, emission in self.decode(c, z).items()}
+        return Batch({self.label: c, **values})
 
     @torch.no_grad()
     def infer(self, name: str, given: Batch) -> torch.Tensor:
         """``label``: q(c | present variables), shape (n, k). Another variable: its reconstruction
         from the present ones, through c = argmax q(c | x) and the mean of q(z | x, c)."""
         given = given.to(self.device)
-        h = self.features(given)
-        probs = torch.softmax(self.c_logits(given), -1)
+        features = self.encode(given)
+        probs = torch.softmax(self.c_logits(given, features), -1)
         if name == self.label:
             return probs
         if name not in self.recipes:
@@ -260,8 +341,8 @@ class M2Player(PyroPlayer):
             if self.label in given.data and bool(given.observed(self.label).all())
             else probs.argmax(-1)
         )
-        z = self._q_z(h, c).mean
-        return self.recipes[name].generate(self._decode(name, z, c), self.decoders[name])
+        z = self.q_z(features.z, c).mean
+        return self.decode(c, z, [name])[name].value()
 
 
 class LabelPlayer(PyroPlayer):

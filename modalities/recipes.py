@@ -24,6 +24,8 @@ class Recipe:
     """How to encode, decode and score one variable. Subclasses set ``kind`` and the networks."""
 
     recipe_name = "?"
+    # False for recipes that describe a player's label or latent rather than data it observes
+    observable = True
 
     def __init__(self, name: str):
         self.name = name
@@ -160,7 +162,9 @@ class DigitMaskRecipe(ImageRecipe):
 
 @register_modality("label")
 class LabelRecipe(Recipe):
-    """The class variable: categorical with ``classes`` values."""
+    """The class variable: categorical with ``classes`` values (an m2 player's ``label`` table)."""
+
+    observable = False
 
     def __init__(self, name: str = "label", classes: int = 10, exchangeable: bool = True):
         super().__init__(name)
@@ -172,7 +176,9 @@ class LabelRecipe(Recipe):
 
 @register_modality("latent")
 class LatentRecipe(Recipe):
-    """A private continuous latent variable of ``dim`` dimensions (standard normal prior)."""
+    """A private continuous latent variable of ``dim`` dimensions (an m2 player's ``latent``)."""
+
+    observable = False
 
     def __init__(self, name: str = "z", dim: int = 16):
         super().__init__(name)

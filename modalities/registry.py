@@ -41,6 +41,11 @@ def registered_modalities() -> list[str]:
     return sorted(_RECIPES)
 
 
+def observable_modalities() -> list[str]:
+    """Registered recipes that a player can observe as data (not label or latent recipes)."""
+    return sorted(n for n, cls in _RECIPES.items() if getattr(cls, "observable", True))
+
+
 def get_recipe(name: str) -> type:
     try:
         return _RECIPES[name]

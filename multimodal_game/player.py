@@ -67,11 +67,13 @@ def weighted_plate(name: str, weight: torch.Tensor, dim: int = -1) -> Iterator[p
 class PyroPlayer(PyroModule):
     """Base class: subclasses write ``model(batch)`` and ``guide(batch)`` in Pyro.
 
-    Learning is one SVI step on ``TraceEnum_ELBO`` (exact enumeration of missing categorical
-    variables, which guides mark with ``infer={"enumerate": "parallel"}``), plus optional
-    ``extra_loss`` terms (e.g. an auxiliary classifier loss), with a plain ``torch.optim`` optimiser
-    over this module's own parameters. With ``learning="symmetric"`` the guide is also trained on the
-    player's own samples (the sleep phase of wake-sleep), as in the paper's reference code.
+    Learning is one step on the sum of named ``objectives``: -ELBO by ``TraceEnum_ELBO`` (exact
+    enumeration of missing categorical variables, which guides mark with
+    ``infer={"enumerate": "parallel"}``) and any terms a subclass adds (e.g. an auxiliary classifier
+    loss), with a plain ``torch.optim`` optimiser over this module's own parameters. With
+    ``learning="symmetric"`` the guide is also trained on the player's own samples: the sleep phase
+    of wake-sleep, a term ``-log q(hidden | observables)`` on dreamt examples. This is the
+    project's rule, not the paper authors' symmetric equilibrium learning.
     """
 
     learning_rules = ("elbo", "symmetric")
@@ -100,17 +102,13 @@ class PyroPlayer(PyroModule):
         self._optim: torch.optim.Optimizer | None = None
 
     # -- to be written by subclasses --------------------------------------------------------------
-    def model(self, batch: Batch | None, n: int | None = None) -> Mapping[str, torch.Tensor] | None:
+    def model(self, batch: Batch | None, *args: Any, n: int | None = None) -> Any:
         """The generative model. ``batch=None``: sample ``n`` examples observing nothing, along the
-        sites of unobserved examples, and return the sampled observables."""
+        sites of unobserved examples, and return the sampled observables (the sleep phase)."""
         raise NotImplementedError
 
-    def guide(self, batch: Batch) -> None:
+    def guide(self, batch: Batch, *args: Any) -> None:
         raise NotImplementedError
-
-    def extra_loss(self, batch: Batch) -> torch.Tensor | None:
-        """Additional differentiable loss summed over the batch (weighted), or None."""
-        return None
 
     def sample(self, n: int, given: Batch | None = None) -> Batch:
         raise NotImplementedError
@@ -136,28 +134,46 @@ class PyroPlayer(PyroModule):
                 self._optim = torch.optim.SGD(params, lr=self.lr, momentum=0.9)
         return self._optim
 
+    def elbo(self, batch: Batch, *args: Any) -> torch.Tensor:
+        """-ELBO of ``model`` and ``guide`` on ``batch`` (summed over weighted examples); ``args``
+        go to both (e.g. encoder features computed once per step)."""
+        return self._elbo.differentiable_loss(self.model, self.guide, batch, *args)
+
+    def objectives(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """The named terms of one step's loss, each summed over the batch's weighted examples.
+        Subclasses add their own terms (e.g. an auxiliary classifier loss) after ``elbo``."""
+        return {"elbo": self.elbo(batch), **self.sleep_terms(batch)}
+
+    def sleep_terms(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """``{"sleep": ...}`` under ``learning="symmetric"``, else nothing."""
+        if self.learning != "symmetric":
+            return {}
+        return {"sleep": self.sleep_loss(self.sleep_batch or len(batch))}
+
     def loss(self, batch: Batch) -> torch.Tensor:
-        """Differentiable loss of one step, normalised by the batch's total weight."""
-        loss = self._elbo.differentiable_loss(self.model, self.guide, batch)
-        extra = self.extra_loss(batch)
-        if extra is not None:
-            loss = loss + extra
-        if self.learning == "symmetric":
-            loss = loss + self.sleep_loss(self.sleep_batch or len(batch))
-        return loss / batch.weight.sum().clamp_min(1e-12)
+        """The step's loss: -ELBO plus the other objectives, normalised by the total weight."""
+        return self._combine(self.objectives(batch), batch)
+
+    @staticmethod
+    def _combine(terms: Mapping[str, torch.Tensor], batch: Batch) -> torch.Tensor:
+        rest = [v for k, v in terms.items() if k != "elbo"]
+        total = terms["elbo"] + sum(rest[1:], rest[0]) if rest else terms["elbo"]
+        return total / batch.weight.sum().clamp_min(1e-12)
 
     def sleep_loss(self, n: int) -> torch.Tensor:
         """-log q(hidden | observables) on the player's own joint samples (no gradient to the model).
 
-        Convention: ``model(None, n)`` runs the path of fully unobserved examples (the same site
+        Convention: ``model(None, n=n)`` runs the path of fully unobserved examples (the same site
         names as for unlabelled data) and returns the sampled observables as a dict. The guide is
         replayed on that trace with ``sleep_hidden`` marked missing, so it scores q at the dreamt
         values of the hidden variables.
         """
         with torch.no_grad(), poutine.trace() as tr:
-            values = self.model(None, n)
+            values = self.model(None, n=n)
         if not isinstance(values, Mapping):
-            raise TypeError(f"{type(self).__name__}.model(None, n) must return the sampled values")
+            raise TypeError(
+                f"{type(self).__name__}.model(None, n=n) must return the sampled values"
+            )
         hidden = self.sleep_hidden
         present = {
             k: torch.full((n,), k not in hidden, dtype=torch.bool, device=v.device)
@@ -178,14 +194,17 @@ class PyroPlayer(PyroModule):
         return tuple(n for n, v in self.space.items() if v.kind == "categorical")
 
     def learn(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """One optimiser step; returns the loss and each objective (normalised by the total
+        weight), detached and still on the device: reading them would wait for it."""
         batch = batch.to(self.device)
-        loss = self.loss(batch)
+        terms = self.objectives(batch)
+        loss = self._combine(terms, batch)
         opt = self.optim
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        # Detached, still on the device: reading it would force a host-device synchronisation.
-        return {"loss": loss.detach()}
+        total = batch.weight.sum().clamp_min(1e-12)
+        return {"loss": loss.detach(), **{k: (v / total).detach() for k, v in terms.items()}}
 
     # -- state ------------------------------------------------------------------------------------
     def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]

@@ -245,7 +245,7 @@ def test_consistency_term_trains_decoders_not_the_classifier():
             "consistency_weight": 1.0,
         }
     )
-    loss = p.consistency(16)
+    loss = p.consistency_loss(16)
     loss.backward()
     assert all(q.grad is None for q in p.classifier.parameters())
     assert all(q.grad is None for q in p.c_encoders.parameters())
