@@ -161,3 +161,25 @@ def test_asking_for_more_cpus_than_the_cluster_has_is_an_error():
     specs = [dataclasses.replace(s, num_cpus=2.0) for s in three_player_specs()]
     with pytest.raises(ValueError, match=r"ask for 6 CPUs .* the Ray cluster has 2 CPUs"):
         Game.from_specs(specs, THREE_ALPHA, runtime="ray")
+
+
+def _sampling_hook(g, r):
+    s = g.players["p0"].sample(5)
+    return {"x": float(s["x"].sum()), "p": float(g.players["p1"].infer("label", s).sum())}
+
+
+def test_a_sampling_evaluation_hook_leaves_the_ray_trajectory_bit_identical(reference):
+    g = game("ray")
+    try:
+        attach_standard(g, eval_every=1, hooks=[_sampling_hook], progress=False)
+        g.run(6)
+        assert len(g.history) == 6
+        assert_same(params(g), reference)
+        # the handles are the same kind as in process, and evaluation draws agree there too
+        local = game("inprocess")
+        attach_standard(local, eval_every=1, hooks=[_sampling_hook], progress=False)
+        local.run(6)
+        assert type(g.players["p0"]) is type(local.players["p0"])
+        assert [h["x"] for h in g.history] == [h["x"] for h in local.history]
+    finally:
+        g.close()
