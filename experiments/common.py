@@ -1,14 +1,23 @@
-"""Shared plumbing of experiment CLIs: arguments, seeds, run folders, JSON and tables."""
+"""The experiment skeleton: arguments, config, run folder, hosts, games, results.
+
+An experiment is a ``body(run) -> results`` function plus its defaults; :func:`run_experiment`
+parses the command line, resolves the config (defaults, ``--quick``, ``--config``, then command-line
+overrides), writes ``config.json`` with what will run, and calls the body with a :class:`Run` that
+builds games from host builders, plays them with checkpoints and resume, and writes the results.
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import random
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +26,21 @@ import tomllib
 import torch
 
 from multimodal_game.device import CHOICES, resolve_device
+from multimodal_game.events import Event
 from multimodal_game.game import Game
 from multimodal_game.handlers import attach_standard
 from multimodal_game.host import HostSpec
 from multimodal_game.rng import derive_seed
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A command-line option that overrides config key ``key`` (applied before config.json)."""
+
+    flag: str
+    key: str
+    type: Callable[[str], Any]
+    help: str
 
 
 def base_parser(name: str, description: str) -> argparse.ArgumentParser:
@@ -35,7 +55,7 @@ def base_parser(name: str, description: str) -> argparse.ArgumentParser:
     p.add_argument(
         "--resume", action="store_true", help="continue from the run folder's checkpoints"
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars or lines")
     p.add_argument(
         "--runtime",
         choices=("inprocess", "ray"),
@@ -115,50 +135,139 @@ def host_specs(
     return specs
 
 
-def make_game(
-    specs: list[HostSpec],
-    alpha: Any,
-    batch_size: int,
-    args: argparse.Namespace,
-    warmup_rounds: int = 0,
-) -> Game:
-    options = {"address": args.ray_address} if args.runtime == "ray" else {}
-    return Game.from_specs(
-        specs,
-        alpha,
-        runtime=args.runtime,
-        runtime_options=options,
-        batch_size=batch_size,
-        seed=args.seed,
-        warmup_rounds=warmup_rounds,
-    )
+class Run:
+    """One run of an experiment: its config, device, run folder, and the games it plays."""
+
+    def __init__(
+        self, name: str, args: argparse.Namespace, cfg: dict, device: torch.device, out: Path
+    ):
+        self.name, self.args, self.cfg, self.device, self.out = name, args, cfg, device, out
+        self.seed = args.seed
+        self.t0 = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+
+    @property
+    def size(self) -> str:
+        return "quick" if self.args.quick else "full"
+
+    def game(
+        self,
+        tag: str,
+        builders: Mapping[str, Callable[[], Any]],
+        alpha: Any,
+        *,
+        warmup_rounds: int = 0,
+        rounds: int | None = None,
+        hooks: Sequence[Callable] = (),
+        on_round: Callable[[Game], Any] | None = None,
+    ) -> Game:
+        """Build the hosts where they live, then play ``rounds`` (default ``cfg["rounds"]``) with
+        the checkpoint ``<out>/<tag>.ckpt`` (picked up by ``--resume``); ``on_round(game)`` runs after
+        every round. The caller closes the game."""
+        t0 = time.perf_counter()
+        specs = host_specs(builders, self.seed, self.device, self.cfg.get("resources"))
+        options = {"address": self.args.ray_address} if self.args.runtime == "ray" else {}
+        game = Game.from_specs(
+            specs,
+            alpha,
+            runtime=self.args.runtime,
+            runtime_options=options,
+            batch_size=self.cfg["batch_size"],
+            seed=self.seed,
+            warmup_rounds=warmup_rounds,
+        )
+        try:
+            ck = self.out / f"{tag}.ckpt"
+            if self.args.resume and ck.is_file():
+                game.load(ck)
+            attach_standard(
+                game,
+                hooks=hooks,
+                eval_every=self.cfg.get("eval_every", 0),
+                checkpoint_every=self.cfg.get("checkpoint_every", 0),
+                checkpoint_path=ck,
+                progress=not self.args.no_progress,
+                description=tag,
+                max_restarts=self.args.max_restarts,
+            )
+            if on_round is not None:
+                game.add_handler(Event.ROUND_COMPLETED, on_round)
+            game.run(self.cfg["rounds"] if rounds is None else rounds)
+        except BaseException:
+            game.close()
+            raise
+        self.seconds[tag] = time.perf_counter() - t0
+        return game
+
+    @contextlib.contextmanager
+    def timed(self, tag: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        yield
+        self.seconds[tag] = time.perf_counter() - t0
+
+    def finish(self, results: dict, summary: str = "") -> dict:
+        """Add timings, write ``results.json``, print ``summary`` and where the results are."""
+        results = {
+            **results,
+            "seconds": self.seconds,
+            "total_seconds": time.perf_counter() - self.t0,
+        }
+        saved = write_results(self.out, results)
+        if summary:
+            say(summary)
+        say(f"wall time {results['total_seconds']:.0f} s; results in {self.out}/results.json")
+        return saved
 
 
-def play(
-    game: Game,
-    tag: str,
-    rounds: int,
-    cfg: Mapping[str, Any],
-    args: argparse.Namespace,
-    out: Path,
-    hooks=(),
-) -> Game:
-    """Run ``game`` for ``rounds`` with the run folder's checkpoint ``<tag>.ckpt`` (resumable)."""
-    ck = out / f"{tag}.ckpt"
-    if args.resume and ck.is_file():
-        game.load(ck)
-    attach_standard(
-        game,
-        hooks=hooks,
-        eval_every=cfg.get("eval_every", 0),
-        checkpoint_every=cfg.get("checkpoint_every", 0),
-        checkpoint_path=ck,
-        progress=not args.no_progress,
-        description=tag,
-        max_restarts=args.max_restarts,
+def run_experiment(
+    name: str,
+    doc: str,
+    defaults: Mapping[str, Any],
+    quick: Mapping[str, Any] | None,
+    body: Callable[[Run], dict],
+    argv: Sequence[str] | None = None,
+    flags: Sequence[Flag] = (),
+) -> dict:
+    """Parse ``argv``, resolve the config (command-line overrides included), write
+    ``config.json``, seed everything and run ``body`` (inside a Ray session with ``--runtime ray``)."""
+    p = base_parser(name, doc.strip().splitlines()[0])
+    for f in flags:
+        p.add_argument(f.flag, dest=f"set_{f.key}", type=f.type, help=f.help)
+    args = p.parse_args(argv)
+    cfg = load_config(defaults, args, quick)
+    for f in flags:
+        value = getattr(args, f"set_{f.key}")
+        if value is not None:
+            cfg[f.key] = value
+    device = resolve_device(args.device)
+    out = run_folder(name, args)
+    write_json(
+        out / "config.json",
+        {**cfg, "seed": args.seed, "device": str(device), "quick": bool(args.quick)},
     )
-    game.run(rounds)
-    return game
+    seed_everything(args.seed)
+    with runtime_session(args):
+        return body(Run(name, args, cfg, device, out))
+
+
+def memo(fn: Callable) -> Callable:
+    """Cache ``fn``'s result per process for arguments that are plain data (configs, seeds):
+    every host built in one process reads its data once."""
+    cache: dict[str, Any] = {}
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any) -> Any:
+        key = json.dumps(args, sort_keys=True, default=str)
+        if key not in cache:
+            cache[key] = fn(*args)
+        return cache[key]
+
+    return wrapper
+
+
+def builders(fn: Callable, names: Sequence[str], *args: Any) -> dict[str, Callable[[], Any]]:
+    """``{name: partial(fn, name, *args)}``: picklable host builders for :meth:`Run.game`."""
+    return {n: partial(fn, n, *args) for n in names}
 
 
 def seed_everything(seed: int) -> None:
@@ -200,17 +309,6 @@ def run_folder(name: str, args: argparse.Namespace) -> Path:
     return out
 
 
-def setup(name: str, args: argparse.Namespace, defaults: Mapping, quick: Mapping | None = None):
-    """Resolve config, device and run folder; write the resolved config; seed everything."""
-    cfg = load_config(defaults, args, quick)
-    device = resolve_device(args.device)
-    out = run_folder(name, args)
-    cfg_record = {**cfg, "seed": args.seed, "device": str(device), "quick": bool(args.quick)}
-    write_json(out / "config.json", cfg_record)
-    seed_everything(args.seed)
-    return cfg, device, out
-
-
 def _jsonable(obj: Any) -> Any:
     if isinstance(obj, Mapping):
         return {str(k): _jsonable(v) for k, v in obj.items()}
@@ -239,6 +337,22 @@ def write_results(out: Path, results: Any) -> dict:
     """Write ``out/results.json`` and return what it holds (plain JSON: string keys, lists)."""
     path = write_json(out / "results.json", results)
     return json.loads(path.read_text())
+
+
+def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A rich table rendered to text (printed by :meth:`Run.finish`)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=title)
+    for c in columns:
+        t.add_column(str(c))
+    for r in rows:
+        t.add_row(*(str(v) for v in r))
+    console = Console(width=160, record=True)
+    with console.capture() as cap:
+        console.print(t)
+    return cap.get()
 
 
 def say(msg: str) -> None:

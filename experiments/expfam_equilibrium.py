@@ -9,16 +9,13 @@ per round. Both are compared with ``equilibrium(alpha, own moments)``.
 from __future__ import annotations
 
 import math
-import time
-from functools import partial
+from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
-from rich.console import Console
-from rich.table import Table
 
 from multimodal_game.batch import Batch
 from multimodal_game.expfam import (
@@ -31,7 +28,7 @@ from multimodal_game.expfam import (
 )
 from multimodal_game.sources import TensorSource
 
-from .common import base_parser, host_specs, make_game, runtime_session, setup, write_json
+from .common import Flag, Run, builders, run_experiment, table
 
 DEFAULTS = {
     "players": 5,
@@ -78,69 +75,37 @@ def make_problem(cfg: dict, seed: int) -> tuple[torch.Tensor, list[Batch]]:
     return alpha, data
 
 
-def build_host(k: int, cfg: dict, seed: int) -> tuple:
-    """Player k and its private data, built where the player lives."""
+def build_host(name: str, cfg: dict, seed: int) -> tuple:
+    """Player ``name`` and its private data, built where the player lives."""
     _, data = make_problem(cfg, seed)
-    return GaussianPlayer(cfg["dim"]), TensorSource(data[k])
+    return GaussianPlayer(cfg["dim"]), TensorSource(data[int(name.removeprefix("player"))])
 
 
 def _moments(player: GaussianPlayer) -> torch.Tensor:
     return player.moments().to(torch.float64).cpu()
 
 
-def main(argv: list[str] | None = None) -> dict:
-    p = base_parser("expfam_equilibrium", __doc__.splitlines()[0])
-    p.add_argument("--players", type=int, help="number of players (default 5)")
-    args = p.parse_args(argv)
-    cfg, device, out = setup("expfam_equilibrium", args, DEFAULTS, QUICK)
-    if args.players:
-        cfg["players"] = args.players
-    n, d = cfg["players"], cfg["dim"]
-    alpha, data = make_problem(cfg, args.seed)
-    players = {f"player{k}": GaussianPlayer(d) for k in range(n)}
-    own = torch.stack([data_moments(pl, b) for pl, b in zip(players.values(), data)])
-    closed = equilibrium(alpha, own)
-    init = stack_moments(list(players.values()))
+class MomentTracker:
+    """After every round: the players' moments, their error to the closed form, and their running
+    sum over the second half of the rounds."""
 
-    exact = best_response_dynamics(alpha, own, init, cfg["rounds"])
-    exact_err = [(m - closed).abs().max().item() for m in exact]
+    def __init__(self, closed: torch.Tensor, avg_from: int):
+        self.closed, self.avg_from = closed, avg_from
+        self.errors: list[float] = []
+        self.sum = torch.zeros_like(closed)
+        self.last = closed
 
-    builders = {f"player{k}": partial(build_host, k, cfg, args.seed) for k in range(n)}
-    with runtime_session(args):
-        game = make_game(
-            host_specs(builders, args.seed, device, cfg.get("resources")),
-            alpha,
-            cfg["batch_size"],
-            args,
-        )
-        t0 = time.perf_counter()
-        game_err, running, avg_from = [], torch.zeros_like(closed), cfg["rounds"] // 2
-        for r in range(cfg["rounds"]):
-            game.step()
-            m = torch.stack([game.call(nm, _moments) for nm in game.names])
-            game_err.append((m - closed).abs().max().item())
-            if r >= avg_from:
-                running += m
-        seconds = time.perf_counter() - t0
-        game.close()
-    learned = running / (cfg["rounds"] - avg_from)
-    max_abs_error = (learned - closed).abs().max().item()
-    tol = sampling_tolerance(
-        alpha,
-        closed[:, d:],
-        [game.plan().counts(nm) for nm in game.names],
-        cfg["batch_size"],
-        d,
-        cfg["rounds"] - avg_from,
-    )
-    rho = spectral_radius(alpha)
-    first_below = next((t for t, e in enumerate(exact_err) if e < 1e-8), None)
+    def __call__(self, game) -> None:
+        self.last = torch.stack([game.call(nm, _moments) for nm in game.names])
+        self.errors.append((self.last - self.closed).abs().max().item())
+        if game.round > self.avg_from:
+            self.sum += self.last
 
+
+def plot(exact_err: list, game_err: list, rho: float, batch_size: int, out: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.semilogy(exact_err, label="exact best responses")
-    ax.semilogy(
-        range(1, len(game_err) + 1), game_err, label=f"game, {cfg['batch_size']} samples/round"
-    )
+    ax.semilogy(range(1, len(game_err) + 1), game_err, label=f"game, {batch_size} samples/round")
     ax.semilogy(
         [exact_err[0] * rho**t for t in range(len(exact_err))],
         "--",
@@ -154,44 +119,52 @@ def main(argv: list[str] | None = None) -> dict:
     fig.savefig(out / "convergence.png", dpi=120)
     plt.close(fig)
 
+
+def body(run: Run) -> dict:
+    cfg = run.cfg
+    n, d, rounds = cfg["players"], cfg["dim"], cfg["rounds"]
+    alpha, data = make_problem(cfg, run.seed)
+    players = [GaussianPlayer(d) for _ in range(n)]
+    own = torch.stack([data_moments(pl, b) for pl, b in zip(players, data)])
+    closed = equilibrium(alpha, own)
+    exact = best_response_dynamics(alpha, own, stack_moments(players), rounds)
+    exact_err = [(m - closed).abs().max().item() for m in exact]
+    avg_from = rounds // 2
+    tracker = MomentTracker(closed, avg_from)
+    names = [f"player{k}" for k in range(n)]
+    game = run.game("game", builders(build_host, names, cfg, run.seed), alpha, on_round=tracker)
+    counts = [game.plan().counts(nm) for nm in names]
+    game.close()
+    learned = tracker.sum / (rounds - avg_from)
+    max_abs_error = (learned - closed).abs().max().item()
+    tol = sampling_tolerance(alpha, closed[:, d:], counts, cfg["batch_size"], d, rounds - avg_from)
+    rho = spectral_radius(alpha)
+    first_below = next((t for t, e in enumerate(exact_err) if e < 1e-8), None)
+    plot(exact_err, tracker.errors, rho, cfg["batch_size"], run.out)
     results = {
-        "alpha": alpha,
-        "closed_form": closed,
-        "learned": learned,
-        "learned_final": m,
-        "max_abs_error": max_abs_error,
-        "sampling_tolerance": tol,
-        "within_tolerance": max_abs_error <= tol,
-        "rounds": cfg["rounds"],
-        "averaged_rounds": cfg["rounds"] - avg_from,
-        "spectral_radius": rho,
-        "exact_error_per_round": exact_err,
-        "game_error_per_round": game_err,
+        "alpha": alpha, "closed_form": closed, "learned": learned, "learned_final": tracker.last,
+        "max_abs_error": max_abs_error, "sampling_tolerance": tol, "within_tolerance": max_abs_error <= tol,
+        "rounds": rounds, "averaged_rounds": rounds - avg_from, "spectral_radius": rho,
+        "exact_error_per_round": exact_err, "game_error_per_round": tracker.errors,
         "exact_rounds_to_1e-8": first_below,
-        "game_seconds": seconds,
-    }
-    write_json(out / "results.json", results)
-    table = Table(title="exponential-family game")
-    for col in (
+    }  # fmt: skip
+    row = [n, rounds, f"{rho:.4f}", first_below, f"{max_abs_error:.3g}", f"{tol:.3g}"]
+    cols = [
         "players",
         "rounds",
         "rho(A)",
         "exact: rounds to 1e-8",
         "game max_abs_error",
         "tolerance",
-    ):
-        table.add_column(col)
-    table.add_row(
-        str(n),
-        str(cfg["rounds"]),
-        f"{rho:.4f}",
-        str(first_below),
-        f"{max_abs_error:.3g}",
-        f"{tol:.3g}",
-    )
-    Console().print(table)
-    print(f"results written to {out}/results.json and {out}/convergence.png")
-    return results
+    ]
+    return run.finish(results, table("exponential-family game", cols, [row]))
+
+
+FLAGS = (Flag("--players", "players", int, "number of players (default 5)"),)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    return run_experiment("expfam_equilibrium", __doc__, DEFAULTS, QUICK, body, argv, FLAGS)
 
 
 if __name__ == "__main__":

@@ -10,24 +10,23 @@ labelled training set (upper bound).
 
 from __future__ import annotations
 
-import time
-from functools import partial
+from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
-from rich.console import Console
-from rich.table import Table
 
 from datasets.mnist import load_fashion_mnist, load_mnist
 from datasets.shards import make_shards
 from modalities import build_player
 from multimodal_game.batch import Batch
+from multimodal_game.evaluation import accuracy
+from multimodal_game.policy import FixedAlpha, OwnPlusPartners
 from multimodal_game.sources import TensorSource
 
-from .common import base_parser, host_specs, make_game, play, runtime_session, setup, write_results
+from .common import Run, builders, run_experiment, table
 
 DEFAULTS = {
     "dataset": "fashion",  # or "mnist" (the bundled digits, e.g. for tests)
@@ -113,109 +112,27 @@ def shard_batch(cfg: dict, seed: int, k: int, n_labelled: int) -> Batch:
     return Batch({"label": y[rows], "x": x[rows]}, {"label": shard.labelled})
 
 
-def build_host(k: int, cfg: dict, seed: int, n_labelled: int) -> tuple:
-    """Player k and its shard, built where the player lives."""
+def build_host(name: str, cfg: dict, seed: int, n_labelled: int) -> tuple:
+    """Player ``name`` and its shard, built where the player lives."""
+    k = int(name.removeprefix("player"))
     source = TensorSource(shard_batch(cfg, seed, k, n_labelled), "label", cfg["labelled_fraction"])
     return build_player(player_spec(cfg, k)), source
 
 
-@torch.no_grad()
-def accuracy(player, x: torch.Tensor, y: torch.Tensor) -> float:
-    correct = 0
-    for i in range(0, len(y), 1000):
-        probs = player.infer("label", Batch({"x": x[i : i + 1000].to(player.device)}))
-        correct += (probs.argmax(-1).cpu() == y[i : i + 1000]).sum().item()
-    return correct / len(y)
+def discriminative(cfg: dict, k: int, data: Batch, steps: int, run: Run, test: tuple) -> float:
+    """Method (a)/(d): player k's q(c | x) network alone, trained on ``data``'s labels."""
+    torch.manual_seed(run.seed + k)
+    p = build_player(player_spec(cfg, k)).to(run.device)
+    p.fit_classifier(data, steps, cfg["batch_size"], run.seed)
+    return accuracy(p, {"x": test[0].to(run.device)}, test[1])
 
 
-def main(argv: list[str] | None = None) -> dict:
-    ap = base_parser("fashion_ssl", __doc__.splitlines()[0])
-    args = ap.parse_args(argv)
-    cfg, device, out = setup("fashion_ssl", args, DEFAULTS, QUICK)
-    t_start = time.perf_counter()
-    xt, yt = load(cfg, "test")
-    xt, yt = xt[: cfg["test_examples"]], yt[: cfg["test_examples"]]
-    n = len(cfg["players"])
-    names = [f"player{k}" for k in range(n)]
-    alpha = (
-        torch.tensor(cfg["alpha"], dtype=torch.float64)
-        if cfg["alpha"]
-        else torch.full(
-            (n, n), (1 - cfg["own_weight"]) / max(n - 1, 1), dtype=torch.float64
-        ).fill_diagonal_(cfg["own_weight"] if n > 1 else 1.0)
-    )
-    acc: dict = {m: {nm: {} for nm in names} for m in ("discriminative", "alone", "game")}
-    seconds: dict = {}
-    with runtime_session(args):
-        for L in cfg["labelled"]:
-            # (a) discriminative on the shard's labels
-            t0 = time.perf_counter()
-            for k, nm in enumerate(names):
-                torch.manual_seed(args.seed + k)
-                p = build_player(player_spec(cfg, k))
-                p.to(device).fit_classifier(
-                    shard_batch(cfg, args.seed, k, L),
-                    cfg["discriminative_steps"],
-                    cfg["batch_size"],
-                    args.seed,
-                )
-                acc["discriminative"][nm][L] = accuracy(p, xt, yt)
-            seconds[f"discriminative_{L}"] = time.perf_counter() - t0
-            # (b) alone, semi-supervised, and (c) the game: same shards, same seeds
-            for method, a in (("alone", torch.eye(n, dtype=torch.float64)), ("game", alpha)):
-                t0 = time.perf_counter()
-                builders = {
-                    nm: partial(build_host, k, cfg, args.seed, L) for k, nm in enumerate(names)
-                }
-                specs = host_specs(builders, args.seed, device, cfg["resources"])
-                game = make_game(specs, a, cfg["batch_size"], args, cfg["warmup_rounds"])
-                play(game, f"{method}_L{L}", cfg["rounds"], cfg, args, out)
-                for nm in names:
-                    acc[method][nm][L] = accuracy(game.players[nm], xt, yt)
-                if method == "game":
-                    acc.setdefault("exchange", {})[L] = game.accounting()
-                game.close()
-                seconds[f"{method}_{L}"] = time.perf_counter() - t0
-        # (d) every architecture on the full labelled training set
-        t0 = time.perf_counter()
-        x, y = load(cfg, "train")
-        if cfg["central_examples"]:
-            x, y = x[: cfg["central_examples"]], y[: cfg["central_examples"]]
-        acc["central"] = {}
-        for k, nm in enumerate(names):
-            torch.manual_seed(args.seed + k)
-            p = build_player(player_spec(cfg, k))
-            p.to(device).fit_classifier(
-                Batch({"label": y, "x": x}),
-                2 * cfg["discriminative_steps"],
-                cfg["batch_size"],
-                args.seed,
-            )
-            acc["central"][nm] = accuracy(p, xt, yt)
-        seconds["central"] = time.perf_counter() - t0
-
-    exchange = acc.pop("exchange", {})
-    L0 = min(cfg["labelled"])
-    beats = [
-        nm
-        for nm in names
-        if acc["game"][nm][L0] > max(acc["alone"][nm][L0], acc["discriminative"][nm][L0])
-    ]
-    results = {
-        "accuracy": acc,
-        "game_beats_both_alone_at_smallest_L": beats,
-        "exchange": exchange,
-        "seconds": seconds,
-        "total_seconds": time.perf_counter() - t_start,
-    }
-    saved = write_results(out, results)
-
+def plot(acc: dict, cfg: dict, names: list[str], out: Path) -> None:
     fig, axes = plt.subplots(2, 2, figsize=(9, 7), sharey=True)
     for ax, nm in zip(axes.flat, names):
         for method, style in (("discriminative", "o-"), ("alone", "s-"), ("game", "^-")):
-            ax.plot(
-                cfg["labelled"], [acc[method][nm][L] for L in cfg["labelled"]], style, label=method
-            )
+            ys = [acc[method][nm][L] for L in cfg["labelled"]]
+            ax.plot(cfg["labelled"], ys, style, label=method)
         ax.axhline(acc["central"][nm], color="k", ls="--", label="central (all labels)")
         ax.set_xscale("log")
         ax.set_title(f"{nm} (width {cfg['players'][names.index(nm)]['width']})")
@@ -226,25 +143,65 @@ def main(argv: list[str] | None = None) -> dict:
     fig.savefig(out / "accuracy_vs_labels.png", dpi=120)
     plt.close(fig)
 
-    table = Table(
-        title=f"{cfg['dataset']} semi-supervised shards ({'quick' if args.quick else 'full'})"
-    )
-    table.add_column("player")
-    table.add_column("L", justify="right")
-    for m in ("discriminative", "alone", "game", "central"):
-        table.add_column(m)
-    for nm in names:
-        for L in cfg["labelled"]:
-            table.add_row(
-                nm,
-                str(L),
-                *(f"{acc[m][nm][L]:.3f}" for m in ("discriminative", "alone", "game")),
-                f"{acc['central'][nm]:.3f}",
-            )
-    Console().print(table)
-    print(f"game beats (a) and (b) at L={L0} for {len(beats)}/{n} players: {beats}")
-    print(f"wall time {results['total_seconds']:.0f} s; results in {out}/results.json")
-    return saved
+
+def summary(acc: dict, cfg: dict, names: list[str], beats: list[str], run: Run) -> str:
+    methods = ("discriminative", "alone", "game")
+    rows = [
+        [nm, L, *(f"{acc[m][nm][L]:.3f}" for m in methods), f"{acc['central'][nm]:.3f}"]
+        for nm in names
+        for L in cfg["labelled"]
+    ]
+    title = f"{cfg['dataset']} semi-supervised shards ({run.size})"
+    text = table(title, ["player", "L", *methods, "central"], rows)
+    L0 = min(cfg["labelled"])
+    return text + f"game beats (a) and (b) at L={L0} for {len(beats)}/{len(names)} players: {beats}"
+
+
+def body(run: Run) -> dict:
+    cfg = run.cfg
+    xt, yt = load(cfg, "test")
+    test = (xt[: cfg["test_examples"]], yt[: cfg["test_examples"]])
+    names = [f"player{k}" for k in range(len(cfg["players"]))]
+    acc: dict = {m: {nm: {} for nm in names} for m in ("discriminative", "alone", "game")}
+    exchange = {}
+    for L in cfg["labelled"]:
+        with run.timed(f"discriminative_{L}"):
+            for k, nm in enumerate(names):
+                data = shard_batch(cfg, run.seed, k, L)
+                acc["discriminative"][nm][L] = discriminative(
+                    cfg, k, data, cfg["discriminative_steps"], run, test
+                )
+        alone = torch.eye(len(names), dtype=torch.float64)
+        for method, alpha in (("alone", alone), ("game", policy(cfg))):
+            hosts = builders(build_host, names, cfg, run.seed, L)
+            game = run.game(f"{method}_L{L}", hosts, alpha, warmup_rounds=cfg["warmup_rounds"])
+            for nm in names:
+                acc[method][nm][L] = accuracy(game.players[nm], {"x": test[0]}, test[1])
+            if method == "game":
+                exchange[L] = game.accounting()
+            game.close()
+    with run.timed("central"):
+        x, y = load(cfg, "train")
+        n = cfg["central_examples"] or len(y)
+        everything = Batch({"label": y[:n], "x": x[:n]})
+        steps = 2 * cfg["discriminative_steps"]
+        acc["central"] = {
+            nm: discriminative(cfg, k, everything, steps, run, test) for k, nm in enumerate(names)
+        }
+    L0 = min(cfg["labelled"])
+    best_alone = {nm: max(acc["alone"][nm][L0], acc["discriminative"][nm][L0]) for nm in names}
+    beats = [nm for nm in names if acc["game"][nm][L0] > best_alone[nm]]
+    plot(acc, cfg, names, run.out)
+    results = {"accuracy": acc, "game_beats_both_alone_at_smallest_L": beats, "exchange": exchange}
+    return run.finish(results, summary(acc, cfg, names, beats, run))
+
+
+def policy(cfg: dict):
+    return FixedAlpha(cfg["alpha"]) if cfg["alpha"] else OwnPlusPartners(cfg["own_weight"])
+
+
+def main(argv: list[str] | None = None) -> dict:
+    return run_experiment("fashion_ssl", __doc__, DEFAULTS, QUICK, body, argv)
 
 
 if __name__ == "__main__":

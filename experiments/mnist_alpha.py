@@ -16,8 +16,7 @@ fraction next to that value.
 
 from __future__ import annotations
 
-import time
-from functools import partial
+from pathlib import Path
 
 import matplotlib
 
@@ -25,17 +24,20 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from PIL import Image
-from rich.console import Console
-from rich.table import Table
 
 from datasets.mnist import load_mnist
 from modalities import build_player
 from multimodal_game.batch import Batch
-from multimodal_game.metrics import FEATURE_SPACES, features, frechet_distance, train_classifier
+from multimodal_game.evaluation import (
+    FEATURE_SPACES,
+    features,
+    frechet_distance,
+    save_grid,
+    train_classifier,
+)
 from multimodal_game.sources import TensorSource
 
-from .common import base_parser, host_specs, make_game, play, runtime_session, setup, write_results
+from .common import Run, builders, run_experiment, table
 
 DEFAULTS = {
     "alphas": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
@@ -72,9 +74,10 @@ def spec(cfg: dict) -> dict:
     }
 
 
-def build_host(classes: list[int] | None, cfg: dict) -> tuple:
-    """A player over digits ``classes`` (None: all digits) with its private labelled images."""
+def build_host(name: str, cfg: dict) -> tuple:
+    """Player ``name`` over its digits (``baseline``: all digits) with its private labelled images."""
     x, y = load_mnist("bundled", "train")
+    classes = {"player0": cfg["classes"][0], "player1": cfg["classes"][1]}.get(name)
     rows = (
         torch.ones_like(y, dtype=torch.bool)
         if classes is None
@@ -121,83 +124,40 @@ def evaluate(players: list, clf, real: list[dict], own: list[list[int]], n: int)
     }
 
 
-def main(argv: list[str] | None = None) -> dict:
-    ap = base_parser("mnist_alpha", __doc__.splitlines()[0])
-    args = ap.parse_args(argv)
-    cfg, device, out = setup("mnist_alpha", args, DEFAULTS, QUICK)
-    t_start = time.perf_counter()
-    c0, c1 = cfg["classes"]
+def real_features(cfg: dict, run: Run) -> tuple:
+    """The FID feature space (a digit classifier trained on real training digits) and the real
+    test features each player's samples are compared with: the whole set, its own digits, the
+    other player's digits."""
     xtr, ytr = load_mnist("bundled", "train")
     xte, yte = load_mnist("bundled", "test")
     xte = xte[:, None].float() / 255
-    # the FID feature space: a digit classifier trained on real training digits
     clf = train_classifier(
         xtr[:, None].float() / 255,
         ytr,
         steps=cfg["classifier_steps"],
-        seed=args.seed,
-        device=device,
+        seed=run.seed,
+        device=run.device,
     )
+    c0, c1 = cfg["classes"]
     sets = {
         "all": xte,
         0: xte[torch.isin(yte, torch.tensor(c0))],
         1: xte[torch.isin(yte, torch.tensor(c1))],
     }
-    real_f = {k: {sp: features(clf, v, space=sp) for sp in FEATURE_SPACES} for k, v in sets.items()}
-    real = [
-        {sp: {"all": real_f["all"][sp], "own": real_f[k][sp], "other": real_f[1 - k][sp]}
-         for sp in FEATURE_SPACES}
+    f = {k: {sp: features(clf, v, space=sp) for sp in FEATURE_SPACES} for k, v in sets.items()}
+    per_player = [
+        {sp: {"all": f["all"][sp], "own": f[k][sp], "other": f[1 - k][sp]} for sp in FEATURE_SPACES}
         for k in (0, 1)
-    ]  # fmt: skip
-    rows, grids = [], {}
-    with runtime_session(args):
-        for a in cfg["alphas"]:
-            alpha = torch.tensor([[a, 1 - a], [1 - a, a]], dtype=torch.float64)
-            builders = {
-                "player0": partial(build_host, c0, cfg),
-                "player1": partial(build_host, c1, cfg),
-            }
-            game = make_game(
-                host_specs(builders, args.seed, device, cfg["resources"]),
-                alpha,
-                cfg["batch_size"],
-                args,
-                cfg["warmup_rounds"],
-            )
-            play(game, f"alpha{a:.2f}", cfg["rounds"], cfg, args, out)
-            players = [game.players[nm] for nm in game.names]
-            row = {"alpha_ii": a, "own_fraction_theory": own_fraction_theory(a)}
-            row.update(evaluate(players, clf, real, [c0, c1], cfg["samples"]))
-            rows.append(row)
-            grids[a] = torch.cat([p.sample(40)["x"].cpu() for p in players])
-            game.close()
-        builders = {"baseline": partial(build_host, None, cfg)}
-        base = make_game(
-            host_specs(builders, args.seed, device, cfg["resources"]),
-            [[1.0]],
-            cfg["batch_size"],
-            args,
-        )
-        play(base, "baseline", cfg["rounds"], cfg, args, out)
-        everything = {sp: {"all": real_f["all"][sp]} for sp in FEATURE_SPACES}
-        baseline = evaluate(
-            [base.players["baseline"]], clf, [everything], [list(range(10))], cfg["samples"]
-        )
-        base.close()
+    ]
+    return clf, f, per_player
 
-    for a in (min(cfg["alphas"]), max(cfg["alphas"])):
-        g = grids[a].view(8, 10, 28, 28).permute(0, 2, 1, 3).reshape(8 * 28, 10 * 28)
-        Image.fromarray((g.numpy() * 255).astype(np.uint8)).resize((560, 448), Image.NEAREST).save(
-            out / f"samples_alpha{a:.1f}.png"
-        )
+
+def plot(rows: list[dict], baseline: dict, out: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     xs = [r["alpha_ii"] for r in rows]
+    keys = (("all", "whole test set"), ("own", "own digits"), ("other", "other player's digits"))
     for ax, sp in zip(axes, FEATURE_SPACES):
-        for key, label in (
-            ("all", "whole test set"),
-            ("own", "own digits"),
-            ("other", "other player's digits"),
-        ):
+        for key, label in keys:
             ax.plot(xs, [r["fid"][sp][key] for r in rows], "o-", label=label)
         ax.axhline(baseline["fid"][sp]["all"], color="k", ls="--", label="baseline on all digits")
         ax.set_xlabel("alpha_ii")
@@ -208,8 +168,10 @@ def main(argv: list[str] | None = None) -> dict:
     fig.savefig(out / "fid_vs_alpha.png", dpi=120)
     plt.close(fig)
 
+
+def expected_shape(rows: list[dict]) -> dict:
     lo, hi = rows[0], rows[-1]
-    shape = {
+    shape: dict = {
         sp: {
             "fid_all_lower_at_smallest_alpha_ii": lo["fid"][sp]["all"] < hi["fid"][sp]["all"],
             "fid_other_lower_at_smallest_alpha_ii": lo["fid"][sp]["other"] < hi["fid"][sp]["other"],
@@ -219,46 +181,77 @@ def main(argv: list[str] | None = None) -> dict:
     shape["own_fraction_falls_with_alpha_ii"] = all(
         a["own_fraction"] >= b["own_fraction"] for a, b in zip(rows[::-1], rows[::-1][1:])
     )
+    return shape
+
+
+def summary(results: dict, cfg: dict, run: Run) -> str:
+    short = {"penultimate": "pen", "classes": "cls"}
+    keys = ("all", "own", "other")
+    cols = [f"{short[sp]} {key}" for sp in FEATURE_SPACES for key in keys]
+
+    def fid(r: dict, sp: str, key: str) -> str:
+        if key not in r["fid"][sp]:
+            return ""
+        return f"{r['fid'][sp][key]:.0f}" if sp == "penultimate" else f"{r['fid'][sp][key]:.3f}"
+
+    rows = [
+        [
+            f"{r['alpha_ii']:.1f}" if "alpha_ii" in r else "baseline",
+            *(fid(r, sp, key) for sp in FEATURE_SPACES for key in keys),
+            f"{r['own_fraction']:.2f}" if "alpha_ii" in r else "",
+            f"{r['own_fraction_theory']:.2f}" if "alpha_ii" in r else "",
+        ]
+        for r in results["rows"] + [results["baseline"]]
+    ]
+    title = f"MNIST alpha sweep ({run.size}, {cfg['rounds']} rounds)"
+    ref = ", ".join(f"{short[sp]} {v:.3f}" for sp, v in results["real_reference"].items())
+    text = table(title, ["alpha_ii", *cols, "own digits", "theory"], rows)
+    return (
+        text
+        + f"FID of real digits 0-4 against the whole test set: {ref}\nexpected shape: {results['expected_shape']}"
+    )
+
+
+def body(run: Run) -> dict:
+    cfg = run.cfg
+    clf, real_f, real = real_features(cfg, run)
+    names = ["player0", "player1"]
+    rows = []
+    for a in cfg["alphas"]:
+        alpha = torch.tensor([[a, 1 - a], [1 - a, a]], dtype=torch.float64)
+        game = run.game(
+            f"alpha{a:.2f}",
+            builders(build_host, names, cfg),
+            alpha,
+            warmup_rounds=cfg["warmup_rounds"],
+        )
+        players = [game.players[nm] for nm in names]
+        row = {"alpha_ii": a, "own_fraction_theory": own_fraction_theory(a)}
+        rows.append({**row, **evaluate(players, clf, real, cfg["classes"], cfg["samples"])})
+        if a in (min(cfg["alphas"]), max(cfg["alphas"])):
+            grid = torch.cat([p.sample(40)["x"] for p in players]).view(8, 10, 1, 28, 28)
+            save_grid(grid, run.out / f"samples_alpha{a:.1f}.png")
+        game.close()
+    base = run.game("baseline", builders(build_host, ["baseline"], cfg), [[1.0]])
+    everything = [{sp: {"all": real_f["all"][sp]} for sp in FEATURE_SPACES}]
+    baseline = evaluate(
+        [base.players["baseline"]], clf, everything, [list(range(10))], cfg["samples"]
+    )
+    base.close()
+    plot(rows, baseline, run.out)
+    # real digits 0-4 against the whole test set: how large a pure class difference is
+    reference = {sp: frechet_distance(real_f[0][sp], real_f["all"][sp]) for sp in FEATURE_SPACES}
     results = {
         "rows": rows,
         "baseline": baseline,
-        # real digits 0-4 against the whole test set: how large a pure class difference is
-        "real_reference": {
-            sp: frechet_distance(real_f[0][sp], real_f["all"][sp]) for sp in FEATURE_SPACES
-        },
-        "expected_shape": shape,
-        "total_seconds": time.perf_counter() - t_start,
+        "real_reference": reference,
+        "expected_shape": expected_shape(rows),
     }
-    saved = write_results(out, results)
-    table = Table(
-        title=f"MNIST alpha sweep ({'quick' if args.quick else 'full'}, {cfg['rounds']} rounds)"
-    )
-    short = {"penultimate": "pen", "classes": "cls"}
-    cols = [f"{short[sp]} {key}" for sp in FEATURE_SPACES for key in ("all", "own", "other")]
-    for col in ("alpha_ii", *cols, "own digits", "theory"):
-        table.add_column(col, justify="right")
-    for r in rows + [baseline]:
-        table.add_row(
-            f"{r['alpha_ii']:.1f}" if "alpha_ii" in r else "baseline",
-            *(
-                (f"{r['fid'][sp][key]:.0f}" if sp == "penultimate" else f"{r['fid'][sp][key]:.3f}")
-                if key in r["fid"][sp]
-                else ""
-                for sp in FEATURE_SPACES
-                for key in ("all", "own", "other")
-            ),
-            f"{r['own_fraction']:.2f}" if "alpha_ii" in r else "",
-            f"{r['own_fraction_theory']:.2f}" if "alpha_ii" in r else "",
-        )
-    table.caption = (
-        "FID of real digits 0-4 against the whole test set (the scale of a class-content "
-        "difference): "
-        + ", ".join(f"{short[sp]} {v:.3f}" for sp, v in results["real_reference"].items())
-    )
-    Console().print(table)
-    print(f"expected shape: {shape}")
-    print(f"wall time {results['total_seconds']:.0f} s; results in {out}/results.json")
-    return saved
+    return run.finish(results, summary(results, cfg, run))
+
+
+def main(argv: list[str] | None = None) -> dict:
+    return run_experiment("mnist_alpha", __doc__, DEFAULTS, QUICK, body, argv)
 
 
 if __name__ == "__main__":

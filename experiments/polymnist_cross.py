@@ -9,10 +9,6 @@ model on the pooled data of all players.
 
 from __future__ import annotations
 
-import json
-import math
-import time
-from functools import partial
 from pathlib import Path
 
 import matplotlib
@@ -21,21 +17,27 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from PIL import Image
-from rich.console import Console
-from rich.table import Table
 
 from datasets import polymnist
 from datasets.mnist import load_mnist
 from datasets.shards import labelled_mask
 from modalities import build_player
 from multimodal_game.batch import Batch
-from multimodal_game.game import Game
-from multimodal_game.metrics import features, frechet_distance, predict, train_classifier
+from multimodal_game.evaluation import (
+    accuracy,
+    agreement,
+    conditional_samples,
+    features,
+    frechet_distance,
+    predict,
+    predict_proba,
+    save_grid,
+    train_classifier,
+)
+from multimodal_game.policy import FixedAlpha, OwnPlusPartners
 from multimodal_game.sources import TensorSource
-from multimodal_game.spaces import interface
 
-from .common import base_parser, host_specs, make_game, play, runtime_session, setup, write_json
+from .common import Flag, Run, builders, memo, run_experiment, table
 
 DEFAULTS = {
     "data": "",  # folder with PolyMNIST (official release or generated); empty: generate from bundled MNIST
@@ -142,7 +144,8 @@ def build_setup(cfg: dict, seed: int):
         data[f"pair{i}{j}"] = polymnist.to_batch(train, [i, j], rows)
         specs[f"pair{i}{j}"] = m2_spec([image_var(i, pcfg), image_var(j, pcfg)], pcfg)
     if cfg["label_only_examples"]:
-        # labels of tuples nobody else holds (the label-only player's own private records)
+        # labels of the held-out tuples whose images train the evaluation classifiers (no other
+        # player holds these tuples)
         rows = clf_rows[: cfg["label_only_examples"]]
         data["labels"] = Batch({"label": labels[rows]})
         specs["labels"] = {"kind": "label"}
@@ -156,44 +159,11 @@ def build_setup(cfg: dict, seed: int):
     return specs, data, train, test, clf_rows
 
 
-def default_alpha(
-    names: list[str],
-    spaces: dict,
-    own_weight: float | None = None,
-    weighting: str = "uniform",
-) -> torch.Tensor:
-    """``own_weight`` on the diagonal, the rest over the players one shares variables with:
-    uniformly, or in proportion to the number of values an example of the interface carries
-    (``interface_size``: a shared image counts more than a shared label). ``own_weight=None``:
-    uniform over own data and those players."""
-    if weighting not in ("uniform", "interface_size"):
-        raise ValueError(f"unknown partner_weighting {weighting!r}; use uniform or interface_size")
-    a = torch.zeros(len(names), len(names), dtype=torch.float64)
-    for i, ni in enumerate(names):
-        for j, nj in enumerate(names):
-            shared = interface(spaces[nj], spaces[ni], (nj, ni)) if i != j else ()
-            if shared:
-                size = sum(math.prod(spaces[nj][v].event_shape) for v in shared)
-                a[i, j] = float(size) if weighting == "interface_size" else 1.0
-    partners = a.sum(1, keepdim=True)
-    if own_weight is None:
-        a += torch.eye(len(names), dtype=torch.float64)
-        return a / a.sum(1, keepdim=True)
-    a = (1 - own_weight) * a / partners.clamp_min(1)
-    a += torch.diag(torch.where(partners[:, 0] > 0, own_weight, 1.0).to(torch.float64))
-    return a
-
-
-_SHARDS: dict[str, tuple[dict, dict]] = {}
-
-
+@memo
 def shards(cfg: dict, seed: int) -> tuple[dict, dict]:
     """(specs, private data) of every player, cut once per process."""
-    key = json.dumps([cfg, seed], sort_keys=True, default=str)
-    if key not in _SHARDS:
-        specs, data, *_ = build_setup(cfg, seed)
-        _SHARDS[key] = (specs, data)
-    return _SHARDS[key]
+    specs, data, *_ = build_setup(cfg, seed)
+    return specs, data
 
 
 def central_spec(cfg: dict) -> dict:
@@ -209,40 +179,28 @@ def build_host(name: str, cfg: dict, seed: int) -> tuple:
     return build_player(specs[name]), TensorSource(data[name])
 
 
-def game_for(names: list[str], alpha, cfg: dict, args, device) -> Game:
-    builders = {n: partial(build_host, n, cfg, args.seed) for n in names}
-    specs = host_specs(builders, args.seed, device, cfg["resources"])
-    # the alone baseline (alpha = I) has nothing to warm up for; the same rounds either way
-    return make_game(specs, alpha, cfg["batch_size"], args, cfg["warmup_rounds"])
-
-
 @torch.no_grad()
 def evaluate(players: dict, style_of: dict, test: dict, clfs: dict, n_eval: int) -> dict:
-    """``style_of[k]``: the player that speaks for style k (its classifier and its generator)."""
+    """``style_of[k]``: the player that speaks for style k (its classifier and its generator).
+    Accuracy of q(c | m_k); coherence: style-j samples generated from the label predicted for a
+    style-k test image, classified by the independent style-j classifier; FID in that
+    classifier's feature space; label fidelity of each player's (c, m_k) samples."""
     labels = test["labels"][:n_eval]
     m = len(clfs)
-    acc, fid = {}, {}
+    acc, fid, fidelity = {}, {}, {}
     coherence = np.zeros((m, m))
     for k in range(m):
         p = players[style_of[k]]
         x = test["images"][:n_eval, k].float() / 255
-        probs = torch.cat(
-            [
-                p.infer("label", Batch({f"m{k}": x[i : i + 500].to(p.device)})).cpu()
-                for i in range(0, len(x), 500)
-            ]
-        )
-        acc[f"m{k}"] = (probs.argmax(-1) == labels).float().mean().item()
+        pred = predict_proba(p, {f"m{k}": x}).argmax(-1)
+        acc[f"m{k}"] = accuracy(pred, labels)
         for j in range(m):
-            if j == k:
-                continue
-            q = players[style_of[j]]
-            gen = q.sample(len(labels), given=Batch({"label": probs.argmax(-1).to(q.device)}))[
-                f"m{j}"
-            ].cpu()
-            coherence[k, j] = (predict(clfs[j], gen) == labels).float().mean().item()
-        gen_k = p.sample(len(labels), given=Batch({"label": labels.to(p.device)}))[f"m{k}"].cpu()
+            if j != k:
+                gen = conditional_samples(players[style_of[j]], pred, f"m{j}")
+                coherence[k, j] = agreement(clfs[j], gen, labels)
+        gen_k = conditional_samples(p, labels, f"m{k}")
         fid[f"m{k}"] = frechet_distance(features(clfs[k], gen_k), features(clfs[k], x))
+        fidelity[f"m{k}"] = agreement(clfs[k], gen_k, labels)
     off = coherence[~np.eye(m, dtype=bool)]
     return {
         "accuracy": acc,
@@ -251,131 +209,51 @@ def evaluate(players: dict, style_of: dict, test: dict, clfs: dict, n_eval: int)
         "mean_coherence": float(off.mean()),
         "fid": fid,
         "mean_fid": float(np.mean(list(fid.values()))),
+        "label_fidelity": fidelity,
+        "mean_label_fidelity": float(np.mean(list(fidelity.values()))),
     }
 
 
 def save_grids(players: dict, style_of: dict, test: dict, m: int, out: Path, tag: str) -> None:
-    with torch.no_grad():
-        rows = []
-        for k in range(m):
-            p = players[style_of[k]]
-            rows.append(
-                p.sample(10, given=Batch({"label": torch.arange(10, device=p.device)}))[
-                    f"m{k}"
-                ].cpu()
-            )
-        tiles = torch.stack(rows)  # m, 10, 3, 28, 28
-        img = tiles.permute(0, 3, 1, 4, 2).reshape(m * 28, 280, 3)
-        Image.fromarray((img.numpy() * 255).astype(np.uint8)).resize(
-            (560, m * 56), Image.NEAREST
-        ).save(out / f"generated_{tag}.png")
-        # cross-style translation: row = a test image of style k, columns = generated styles from its label
-        trows = []
-        for k in range(m):
-            src = test["images"][k, k].float() / 255
-            c = (
-                players[style_of[k]]
-                .infer("label", Batch({f"m{k}": src[None].to(players[style_of[k]].device)}))
-                .argmax(-1)
-            )
-            cols = [src]
-            for j in range(m):
-                q = players[style_of[j]]
-                cols.append(q.sample(1, given=Batch({"label": c.to(q.device)}))[f"m{j}"][0].cpu())
-            trows.append(torch.stack(cols))
-        t = torch.stack(trows).permute(0, 3, 1, 4, 2).reshape(m * 28, (m + 1) * 28, 3)
-        Image.fromarray((t.numpy() * 255).astype(np.uint8)).resize(
-            ((m + 1) * 56, m * 56), Image.NEAREST
-        ).save(out / f"translations_{tag}.png")
-
-
-def main(argv: list[str] | None = None) -> dict:
-    p = base_parser("polymnist_cross", __doc__.splitlines()[0])
-    p.add_argument(
-        "--data", help="PolyMNIST folder (official release or generated); default: generate"
-    )
-    p.add_argument("--rounds", type=int, help="override the number of rounds")
-    args = p.parse_args(argv)
-    cfg, device, out = setup("polymnist_cross", args, DEFAULTS, QUICK)
-    if args.data:
-        cfg["data"] = args.data
-    if args.rounds:
-        cfg["rounds"] = args.rounds
-    t_start = time.perf_counter()
-    specs, data, train, test, clf_rows = build_setup(cfg, args.seed)
-    m = cfg["modalities"]
-    names = list(specs)
-    spaces = {n: build_player(spec).space for n, spec in specs.items()}
-    alpha = (
-        torch.tensor(cfg["alpha"], dtype=torch.float64)
-        if cfg["alpha"]
-        else default_alpha(names, spaces, cfg["own_weight"], cfg["partner_weighting"])
-    )
-
-    # independent per-style classifiers on held-out real data (never seen by any player)
-    clfs, clf_acc = {}, {}
-    ntest = cfg["eval_examples"]
+    """Generated digits 0-9 per style, and cross-style translations: row k = a style-k test image,
+    then each style generated from the label the style-k player reads from it."""
+    digits = torch.arange(10)
+    rows = [conditional_samples(players[style_of[k]], digits, f"m{k}") for k in range(m)]
+    save_grid(torch.stack(rows), out / f"generated_{tag}.png")
+    trows = []
     for k in range(m):
-        x = train["images"][clf_rows, k].float() / 255
+        src = test["images"][k, k].float() / 255
+        c = predict_proba(players[style_of[k]], {f"m{k}": src[None]}).argmax(-1)
+        gen = [conditional_samples(players[style_of[j]], c, f"m{j}")[0] for j in range(m)]
+        trows.append(torch.stack([src, *gen]))
+    save_grid(torch.stack(trows), out / f"translations_{tag}.png")
+
+
+def style_classifiers(cfg: dict, train: dict, test: dict, rows: torch.Tensor, run: Run) -> tuple:
+    """Independent per-style classifiers on held-out real tuples (no style player trains on these
+    images; the label-only player holds their labels) and their test accuracy."""
+    clfs, acc = {}, {}
+    n = cfg["eval_examples"]
+    for k in range(cfg["modalities"]):
+        x = train["images"][rows, k].float() / 255
         clfs[k] = train_classifier(
             x,
-            train["labels"][clf_rows],
+            train["labels"][rows],
             steps=cfg["classifier_steps"],
-            seed=args.seed + k,
-            device=device,
+            seed=run.seed + k,
+            device=run.device,
         )
-        clf_acc[f"m{k}"] = (
-            (predict(clfs[k], test["images"][:ntest, k].float() / 255) == test["labels"][:ntest])
-            .float()
-            .mean()
-            .item()
-        )
+        pred = predict(clfs[k], test["images"][:n, k].float() / 255)
+        acc[f"m{k}"] = accuracy(pred, test["labels"][:n])
+    return clfs, acc
 
-    style_of = {k: f"style{k}" for k in range(m)}
-    results: dict = {"players": names, "alpha": alpha, "classifier_accuracy": clf_acc}
-    timings = {}
-    with runtime_session(args):
-        # Alone, players do not interact, so only the evaluated (style) players are trained; they
-        # come first in ``names``, so their seeds are those they have in the game.
-        styles = [f"style{k}" for k in range(m)]
-        alone = torch.eye(m, dtype=torch.float64)
-        for tag, pl, a in (("game", names, alpha), ("alone", styles, alone)):
-            t0 = time.perf_counter()
-            game = play(game_for(pl, a, cfg, args, device), tag, cfg["rounds"], cfg, args, out)
-            timings[tag] = time.perf_counter() - t0
-            results[tag] = evaluate(game.players, style_of, test, clfs, ntest)
-            if tag == "game":
-                results["bytes_per_round"] = game.bytes_per_round()
-                results["exchange"] = game.accounting()
-            results.setdefault("events", {})[tag] = game.events
-            save_grids(game.players, style_of, test, m, out, tag)
-            game.close()
 
-        # centralised upper bound: one M2 model over all styles trained on the pooled data
-        t0 = time.perf_counter()
-        central = play(
-            game_for(["central"], [[1.0]], cfg, args, device),
-            "central",
-            cfg["rounds"],
-            cfg,
-            args,
-            out,
-        )
-        timings["central"] = time.perf_counter() - t0
-        results["central"] = evaluate(
-            central.players, dict.fromkeys(range(m), "central"), test, clfs, ntest
-        )
-        central.close()
-    results["seconds"] = timings
-    results["total_seconds"] = time.perf_counter() - t_start
-
+def plot_accuracy(results: dict, m: int, out: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
-    w = 0.27
-    xs = np.arange(m)
-    for o, tag in enumerate(("alone", "game", "central")):
-        ax.bar(
-            xs + (o - 1) * w, [results[tag]["accuracy"][f"m{k}"] for k in range(m)], w, label=tag
-        )
+    w, xs = 0.27, np.arange(m)
+    for o, tag in enumerate(METHODS):
+        accs = [results[tag]["accuracy"][f"m{k}"] for k in range(m)]
+        ax.bar(xs + (o - 1) * w, accs, w, label=tag)
     ax.set_xticks(xs, [f"m{k}" for k in range(m)])
     ax.set_ylabel("test accuracy")
     ax.set_ylim(0, 1)
@@ -383,29 +261,66 @@ def main(argv: list[str] | None = None) -> dict:
     fig.tight_layout()
     fig.savefig(out / "accuracy.png", dpi=120)
     plt.close(fig)
-    write_json(out / "results.json", results)
 
-    table = Table(
-        title=f"PolyMNIST cross-style ({'quick' if args.quick else 'full'}, {cfg['rounds']} rounds)"
-    )
-    table.add_column("metric")
-    for tag in ("alone", "game", "central"):
-        table.add_column(tag)
-    for k in range(m):
-        table.add_row(
-            f"accuracy m{k}",
-            *(f"{results[t]['accuracy'][f'm{k}']:.3f}" for t in ("alone", "game", "central")),
-        )
-    for key, label in (
-        ("mean_accuracy", "mean accuracy"),
-        ("mean_coherence", "mean coherence"),
-        ("mean_fid", "mean FID"),
-    ):
-        table.add_row(label, *(f"{results[t][key]:.3f}" for t in ("alone", "game", "central")))
-    Console().print(table)
-    print(f"independent classifiers: {', '.join(f'{k} {v:.3f}' for k, v in clf_acc.items())}")
-    print(f"wall time {results['total_seconds']:.0f} s; results in {out}/results.json")
-    return results
+
+def summary(results: dict, cfg: dict, run: Run) -> str:
+    m = cfg["modalities"]
+    rows = [
+        [f"accuracy m{k}", *(f"{results[t]['accuracy'][f'm{k}']:.3f}" for t in METHODS)]
+        for k in range(m)
+    ]
+    for key in ("mean_accuracy", "mean_coherence", "mean_fid", "mean_label_fidelity"):
+        rows.append([key.replace("_", " "), *(f"{results[t][key]:.3f}" for t in METHODS)])
+    title = f"PolyMNIST cross-style ({run.size}, {cfg['rounds']} rounds)"
+    clf = ", ".join(f"{k} {v:.3f}" for k, v in results["classifier_accuracy"].items())
+    return table(title, ["metric", *METHODS], rows) + f"independent classifiers: {clf}"
+
+
+def policy(cfg: dict):
+    if cfg["alpha"]:
+        return FixedAlpha(cfg["alpha"])
+    return OwnPlusPartners(cfg["own_weight"], cfg["partner_weighting"])
+
+
+def body(run: Run) -> dict:
+    cfg, m = run.cfg, run.cfg["modalities"]
+    specs, _, train, test, clf_rows = build_setup(cfg, run.seed)
+    clfs, clf_acc = style_classifiers(cfg, train, test, clf_rows, run)
+    styles = [f"style{k}" for k in range(m)]
+    # Alone, players do not interact, so only the evaluated (style) players are trained; they
+    # come first in the game's players, so their seeds are those they have in the game.
+    variants = {
+        "game": (list(specs), policy(cfg), dict(zip(range(m), styles))),
+        "alone": (styles, torch.eye(m, dtype=torch.float64), dict(zip(range(m), styles))),
+        "central": (["central"], [[1.0]], dict.fromkeys(range(m), "central")),
+    }
+    results: dict = {"players": list(specs), "classifier_accuracy": clf_acc, "events": {}}
+    for tag, (names, alpha, style_of) in variants.items():
+        hosts = builders(build_host, names, cfg, run.seed)
+        game = run.game(tag, hosts, alpha, warmup_rounds=cfg["warmup_rounds"])
+        results[tag] = evaluate(game.players, style_of, test, clfs, cfg["eval_examples"])
+        results["events"][tag] = game.events
+        if tag == "game":
+            results.update(alpha=game.alpha, exchange=game.accounting())
+            results["bytes_per_round"] = game.bytes_per_round()
+        if tag != "central":
+            save_grids(game.players, style_of, test, m, run.out, tag)
+        game.close()
+    plot_accuracy(results, m, run.out)
+    return run.finish(results, summary(results, cfg, run))
+
+
+METHODS = ("alone", "game", "central")
+FLAGS = (
+    Flag(
+        "--data", "data", str, "PolyMNIST folder (official release or generated); default: generate"
+    ),
+    Flag("--rounds", "rounds", int, "number of rounds"),
+)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    return run_experiment("polymnist_cross", __doc__, DEFAULTS, QUICK, body, argv, FLAGS)
 
 
 if __name__ == "__main__":

@@ -13,24 +13,20 @@ styles x digits grid per variant.
 
 from __future__ import annotations
 
-import time
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
-from rich.console import Console
-from rich.table import Table
 
 from datasets import polymnist
 from datasets.mnist import load_mnist
 from datasets.shards import labelled_mask
 from modalities import build_player
 from multimodal_game.batch import Batch
+from multimodal_game.evaluation import accuracy, save_grid
 from multimodal_game.sources import TensorSource
 
-from .common import base_parser, host_specs, make_game, play, runtime_session, setup, write_results
+from .common import Flag, Run, builders, run_experiment, table
 from .polymnist_cross import data_root
 
 VARIANTS = ("base", "real_cs", "synthetic_cs")
@@ -108,8 +104,8 @@ def build_main(cfg: dict, seed: int, variant: str) -> tuple:
     if variant == "base":
         del data["s"]
     elif variant == "real_cs":
-        # q(c | ...) pools the features of the variables present; it is evaluated from x alone, so
-        # half of the examples show it x without s (with s always present: avg 0.38 vs 0.78 base)
+        # q(c | ...) pools the features of the variables present and is evaluated from x and the
+        # style without s, so half of the examples show it those without s
         g = torch.Generator().manual_seed(seed + 1)
         present["s"] = torch.rand(len(b), generator=g) < 0.5
     elif variant == "synthetic_cs":
@@ -131,16 +127,13 @@ def build_mnist(cfg: dict) -> tuple:
     )
 
 
-@torch.no_grad()
 def style_accuracy(player, test: dict, n: int) -> dict[str, float]:
+    """Per-style test accuracy of q(c | x, style): the true style of each test image is given."""
     acc = {}
     labels = test["labels"][:n]
     for k in range(test["images"].shape[1]):
         x = test["images"][:n, k].float() / 255
-        given = Batch({"x": x, "style": torch.full((len(x),), k)}).to(player.device)
-        acc[f"m{k}"] = (
-            (player.infer("label", given).argmax(-1).cpu() == labels).float().mean().item()
-        )
+        acc[f"m{k}"] = accuracy(player, {"x": x, "style": torch.full((len(x),), k)}, labels)
     acc["avg"] = float(np.mean(list(acc.values())))
     return acc
 
@@ -152,73 +145,54 @@ def styles_by_digits(player, out: Path, tag: str, tries: int = 2000) -> float:
     grid = torch.zeros(5, 10, 3, 28, 28)
     filled = torch.zeros(5, 10, dtype=torch.bool)
     c = torch.arange(10).repeat_interleave(tries // 10)
-    s = player.sample(len(c), given=Batch({"label": c.to(player.device)}))
+    s = player.sample(len(c), given=Batch({"label": c}))
     for i in range(len(c)):
         st, d = int(s["style"][i]), int(c[i])
         if not filled[st, d]:
-            grid[st, d], filled[st, d] = s["x"][i].cpu(), True
-    img = grid.permute(0, 3, 1, 4, 2).reshape(5 * 28, 280, 3)
-    Image.fromarray((img.numpy() * 255).astype(np.uint8)).resize((560, 280), Image.NEAREST).save(
-        out / f"generated_{tag}.png"
-    )
+            grid[st, d], filled[st, d] = s["x"][i], True
+    save_grid(grid, out / f"generated_{tag}.png")
     return filled.float().mean().item()
 
 
-def main(argv: list[str] | None = None) -> dict:
-    ap = base_parser("polymnist_paper", __doc__.splitlines()[0])
-    ap.add_argument(
-        "--data", help="generated PolyMNIST folder (with digit masks); default: generate"
-    )
-    args = ap.parse_args(argv)
-    cfg, device, out = setup("polymnist_paper", args, DEFAULTS, QUICK)
-    if args.data:
-        cfg["data"] = args.data
+def build_host(name: str, cfg: dict, seed: int, variant: str) -> tuple:
+    return build_main(cfg, seed, variant) if name == "main" else build_mnist(cfg)
+
+
+def body(run: Run) -> dict:
+    cfg = run.cfg
     unknown = set(cfg["variants"]) - set(VARIANTS)
     if unknown:
         raise ValueError(f"unknown variants {sorted(unknown)}; expected some of {VARIANTS}")
-    t_start = time.perf_counter()
     test = polymnist.load(data_root(cfg), "test")
     if "digit_masks" not in polymnist.load(data_root(cfg), "train"):
         raise ValueError("polymnist_paper needs digit masks: use a generated PolyMNIST folder")
-    results: dict = {"accuracy": {}, "grid_filled": {}, "seconds": {}}
-    with runtime_session(args):
-        for variant in cfg["variants"]:
-            t0 = time.perf_counter()
-            builders = {"main": partial(build_main, cfg, args.seed, variant)}
-            alpha = [[1.0]]
-            if variant == "synthetic_cs":
-                builders["mnist"] = partial(build_mnist, cfg)
-                a = cfg["alpha_own"]
-                alpha = [[a, 1 - a], [0.0, 1.0]]  # the MNIST player learns from MNIST only
-            game = make_game(
-                host_specs(builders, args.seed, device, cfg["resources"]),
-                alpha,
-                cfg["batch_size"],
-                args,
-            )
-            play(game, variant, cfg["rounds"], cfg, args, out)
-            main_player = game.players["main"]
-            results["accuracy"][variant] = style_accuracy(main_player, test, cfg["test_examples"])
-            results["grid_filled"][variant] = styles_by_digits(main_player, out, variant)
-            if variant == "synthetic_cs":
-                results["exchange"] = game.accounting()
-            game.close()
-            results["seconds"][variant] = time.perf_counter() - t0
-    results["total_seconds"] = time.perf_counter() - t_start
-    results["paper_reference_avg"] = {"base": 0.9830, "real_cs": 0.9897, "synthetic_cs": 0.9879}
-    saved = write_results(out, results)
+    results: dict = {"accuracy": {}, "grid_filled": {}}
+    for variant in cfg["variants"]:
+        names, alpha = ["main"], [[1.0]]
+        if variant == "synthetic_cs":
+            a = cfg["alpha_own"]
+            names, alpha = ["main", "mnist"], [[a, 1 - a], [0.0, 1.0]]  # MNIST player: MNIST only
+        game = run.game(variant, builders(build_host, names, cfg, run.seed, variant), alpha)
+        results["accuracy"][variant] = style_accuracy(
+            game.players["main"], test, cfg["test_examples"]
+        )
+        results["grid_filled"][variant] = styles_by_digits(game.players["main"], run.out, variant)
+        if variant == "synthetic_cs":
+            results["exchange"] = game.accounting()
+        game.close()
+    cols = [*(f"m{k}" for k in range(5)), "avg"]
+    rows = [[v, *(f"{acc[k]:.4f}" for k in cols)] for v, acc in results["accuracy"].items()]
+    title = f"PolyMNIST, paper set-up ({run.size}, {cfg['rounds']} rounds)"
+    return run.finish(results, table(title, ["variant", *cols], rows))
 
-    table = Table(
-        title=f"PolyMNIST, paper set-up ({'quick' if args.quick else 'full'}, {cfg['rounds']} rounds)"
-    )
-    table.add_column("variant")
-    for k in [*(f"m{k}" for k in range(5)), "avg"]:
-        table.add_column(k, justify="right")
-    for v, acc in results["accuracy"].items():
-        table.add_row(v, *(f"{acc[k]:.4f}" for k in [*(f"m{k}" for k in range(5)), "avg"]))
-    Console().print(table)
-    print(f"wall time {results['total_seconds']:.0f} s; results in {out}/results.json")
-    return saved
+
+FLAGS = (
+    Flag("--data", "data", str, "generated PolyMNIST folder (with digit masks); default: generate"),
+)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    return run_experiment("polymnist_paper", __doc__, DEFAULTS, QUICK, body, argv, FLAGS)
 
 
 if __name__ == "__main__":

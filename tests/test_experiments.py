@@ -135,3 +135,34 @@ def test_polymnist_paper_runs_all_variants(tmp_path, polymnist_dir):
     recv = res["exchange"]["synthetic_per_round"]["received"]
     assert recv["main"] > 0 and recv["mnist"] == 0
     assert (out / "generated_synthetic_cs.png").stat().st_size > 500
+
+
+def test_config_json_records_the_command_line_overrides(tmp_path):
+    from experiments import expfam_equilibrium
+
+    out = tmp_path / "run"
+    res = expfam_equilibrium.main(
+        ["--quick", "--players", "3", "--out", str(out), "--no-progress", "--device", "cpu"]
+        + ["--config", str(_toml(tmp_path, "rounds = 4\nbatch_size = 64\n"))]
+    )
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["players"] == 3 and cfg["rounds"] == 4 and cfg["batch_size"] == 64
+    assert len(res["alpha"]) == 3 and res["rounds"] == 4
+
+
+def test_polymnist_rounds_flag_is_what_runs_and_what_is_recorded(tmp_path, polymnist_dir):
+    out = tmp_path / "run"
+    polymnist_cross.main(
+        ["--config", str(_toml(tmp_path, TINY)), "--data", str(polymnist_dir), "--rounds", "3"]
+        + ["--out", str(out), "--no-progress"]
+    )
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["rounds"] == 3 and cfg["data"] == str(polymnist_dir)
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["exchange"]["rounds"] == 3
+
+
+def _toml(tmp_path, text):
+    path = tmp_path / "cfg.toml"
+    path.write_text(text)
+    return path
