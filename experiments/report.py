@@ -1,0 +1,262 @@
+"""Results pages regenerated from ``results.json`` files, never edited by hand.
+
+``docs/results/<name>.json`` keeps one run: what ran (command, conditions, date, config) and what it
+measured (its ``results.json``). ``docs/results.template.md`` is prose with markers
+``<!-- table: NAME -->``; ``render`` replaces each marker with the table of record NAME and writes
+``docs/results.md``. Benchmarks: ``docs/benchmarks/<name>.json`` (the JSON a benchmark prints) and
+``docs/benchmarks.template.md`` -> ``docs/benchmarks.md``.
+
+    python -m experiments.report add runs/pc-quick --as polymnist_cross_quick --command "make demo"
+    python -m experiments.report add-bench runs/bench --note "2-core VM, nothing else running"
+    python -m experiments.report render
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+MARKER = re.compile(r"<!-- table: ([\w.-]+) -->")
+
+
+def md_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    head = "| " + " | ".join(map(str, columns)) + " |"
+    rule = "|" + "---|" * len(columns)
+    body = ["| " + " | ".join(map(str, r)) + " |" for r in rows]
+    return "\n".join([head, rule, *body])
+
+
+def _f(x: float, digits: int = 3) -> str:
+    return f"{x:.{digits}f}"
+
+
+def polymnist_cross(res: dict, cfg: dict) -> str:
+    methods = ("alone", "game", "central")
+    m = cfg["modalities"]
+    rows = [
+        [f"accuracy m{k}", *(_f(res[t]["accuracy"][f"m{k}"]) for t in methods)] for k in range(m)
+    ]
+    for key, label, digits in (
+        ("mean_accuracy", "**mean accuracy**", 3),
+        ("mean_coherence", "mean cross-style coherence", 3),
+        ("mean_label_fidelity", "mean label fidelity of (c, m_k) samples", 3),
+        ("mean_fid", "mean feature FID", 0),
+    ):
+        if key in res["game"]:
+            rows.append([label, *(_f(res[t][key], digits) for t in methods)])
+    clf = " / ".join(_f(v) for v in res["classifier_accuracy"].values())
+    ex = res["exchange"]
+    ratio = ex["parameters_all_players_per_round"] / max(ex["synthetic_all_players_per_round"], 1)
+    return (
+        md_table(["metric", *methods], rows)
+        + f"\n\nIndependent per-style classifiers: {clf}. Synthetic bytes per round, all players: "
+        f"{ex['synthetic_all_players_per_round']:,}; parameters to every consumer instead: "
+        f"{ex['parameters_all_players_per_round']:,} ({ratio:.0f}x)."
+    )
+
+
+def fashion_ssl(res: dict, cfg: dict) -> str:
+    acc = res["accuracy"]
+    methods = ("discriminative", "alone", "game")
+    rows = []
+    for nm, p in zip(acc["central"], cfg["players"]):
+        for L in map(str, cfg["labelled"]):
+            rows.append(
+                [
+                    f"{nm} ({p['width']})",
+                    L,
+                    *(_f(acc[m][nm][L]) for m in methods),
+                    _f(acc["central"][nm]),
+                ]
+            )
+    cols = [
+        "player (width)",
+        "L",
+        "(a) discriminative",
+        "(b) alone SSL",
+        "(c) game",
+        "(d) all labels",
+    ]
+    return md_table(cols, rows)
+
+
+def mnist_alpha(res: dict, cfg: dict) -> str:
+    keys = ("all", "own", "other")
+
+    def fids(r: dict, sp: str, digits: int) -> str:
+        return " / ".join(_f(r["fid"][sp][k], digits) for k in keys if k in r["fid"][sp])
+
+    rows = [
+        [
+            _f(r["alpha_ii"], 1),
+            fids(r, "penultimate", 0),
+            fids(r, "classes", 3),
+            _f(r["own_fraction"], 2),
+            _f(r["own_fraction_theory"], 2),
+        ]
+        for r in res["rows"]
+    ]
+    b = res["baseline"]
+    rows.append(["baseline", fids(b, "penultimate", 0), fids(b, "classes", 3), "", ""])
+    cols = [
+        "alpha_ii",
+        "FID penultimate: all / own / other",
+        "FID class probabilities: all / own / other",
+        "own digits",
+        "1/(2-alpha_ii)",
+    ]
+    return md_table(cols, rows)
+
+
+def polymnist_paper(res: dict, cfg: dict) -> str:
+    cols = [*(f"m{k}" for k in range(5)), "avg"]
+    rows = [[v, *(_f(a[k]) for k in cols)] for v, a in res["accuracy"].items()]
+    return md_table(["variant", *cols], rows)
+
+
+def expfam_equilibrium(res: dict, cfg: dict) -> str:
+    row = [
+        len(res["alpha"]),
+        res["rounds"],
+        _f(res["spectral_radius"], 4),
+        res["exact_rounds_to_1e-8"],
+        f"{res['max_abs_error']:.3g}",
+        f"{res['sampling_tolerance']:.3g}",
+    ]
+    cols = ["players", "rounds", "rho(A)", "exact: rounds to 1e-8", "game error", "tolerance"]
+    return md_table(cols, [row])
+
+
+RENDERERS: dict[str, Callable[[dict, dict], str]] = {
+    "polymnist_cross": polymnist_cross,
+    "fashion_ssl": fashion_ssl,
+    "mnist_alpha": mnist_alpha,
+    "polymnist_paper": polymnist_paper,
+    "expfam_equilibrium": expfam_equilibrium,
+}
+
+
+def render_record(record: dict) -> str:
+    """A record's table, preceded by the command and conditions that produced it."""
+    if "benchmark" in record:
+        return render_benchmark(record)
+    body = RENDERERS[record["experiment"]](record["results"], record["config"])
+    secs = record["results"].get("total_seconds")
+    wall = f", {secs:.0f} s" if secs is not None else ""
+    head = f"`{record['command']}` ({record['date']}{wall}; {record['conditions']})"
+    return head + "\n\n" + body
+
+
+def _scalar(v: Any) -> bool:
+    return isinstance(v, (int, float, str, bool)) or v is None
+
+
+def render_benchmark(b: dict) -> str:
+    """Scalars as one line, lists of flat dicts as tables."""
+    scalars = {k: v for k, v in b.items() if _scalar(v) and k not in ("benchmark",)}
+    parts = [
+        f"**{b['benchmark']}** ({b.get('date', '')}; {b.get('conditions', '')}): "
+        + ", ".join(f"{k} = {v}" for k, v in scalars.items() if k not in ("date", "conditions"))
+    ]
+    for v in b.values():
+        if isinstance(v, list) and v and all(isinstance(r, dict) for r in v):
+            cols = [c for c in v[0] if all(_scalar(r.get(c)) for r in v)]
+            parts.append(md_table(cols, [[r.get(c) for c in cols] for r in v]))
+    return "\n\n".join(parts)
+
+
+def render(template: Path, records: Path) -> str:
+    """The template with every marker replaced by its record's table."""
+
+    def table(match: re.Match) -> str:
+        path = records / f"{match.group(1)}.json"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{template.name} names record {match.group(1)!r}: {path} is missing"
+            )
+        return render_record(json.loads(path.read_text()))
+
+    note = "<!-- generated by `python -m experiments.report render` from docs/*/ JSON records; edit the template -->\n"
+    return note + MARKER.sub(table, template.read_text())
+
+
+PAGES = (
+    ("results.template.md", "results", "results.md"),
+    ("benchmarks.template.md", "benchmarks", "benchmarks.md"),
+)
+
+
+def render_all(docs: Path = DOCS) -> dict[Path, str]:
+    return {
+        docs / out: render(docs / tpl, docs / rec)
+        for tpl, rec, out in PAGES
+        if (docs / tpl).is_file()
+    }
+
+
+def add(run: Path, name: str, command: str, conditions: str, docs: Path = DOCS) -> Path:
+    """Keep run folder ``run`` (its config.json and results.json) as record ``name``."""
+    config = json.loads((run / "config.json").read_text())
+    results = json.loads((run / "results.json").read_text())
+    if config.get("experiment") not in RENDERERS:
+        raise ValueError(f"{run}/config.json names no known experiment ({sorted(RENDERERS)})")
+    record = {
+        "experiment": config["experiment"],
+        "command": command,
+        "conditions": conditions,
+        "date": time.strftime("%Y-%m-%d"),
+        "config": config,
+        "results": results,
+    }
+    path = docs / "results" / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    return path
+
+
+def add_benchmarks(folder: Path, conditions: str, docs: Path = DOCS) -> list[Path]:
+    out = []
+    for f in sorted(folder.glob("*.json")):
+        b = json.loads(f.read_text())
+        b.update(date=time.strftime("%Y-%m-%d"), conditions=conditions)
+        path = docs / "benchmarks" / f.name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(b, indent=1) + "\n")
+        out.append(path)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(
+        prog="python -m experiments.report", description=__doc__.splitlines()[0]
+    )
+    sub = p.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("add", help="keep a run folder's results as a record")
+    a.add_argument("run", type=Path)
+    a.add_argument(
+        "--as", dest="name", required=True, help="record name, e.g. polymnist_cross_quick"
+    )
+    a.add_argument("--command", required=True, help="the command that made the run")
+    a.add_argument("--note", default="2-core CPU VM, nothing else running", help="conditions")
+    b = sub.add_parser("add-bench", help="keep a benchmark output folder (NAME.json files)")
+    b.add_argument("folder", type=Path)
+    b.add_argument("--note", default="2-core CPU VM, nothing else running", help="conditions")
+    sub.add_parser("render", help="regenerate docs/results.md and docs/benchmarks.md")
+    args = p.parse_args(argv)
+    if args.cmd == "add":
+        print(add(args.run, args.name, args.command, args.note))
+    elif args.cmd == "add-bench":
+        print("\n".join(map(str, add_benchmarks(args.folder, args.note))))
+    for path, text in render_all().items():
+        path.write_text(text)
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
