@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 
-class Event(str, enum.Enum):
+class Event(enum.StrEnum):
     STARTED = "started"
     ROUND_COMPLETED = "round_completed"
     COMPLETED = "completed"
