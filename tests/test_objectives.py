@@ -185,3 +185,79 @@ def test_label_and_latent_recipes_as_m2_variables_are_named_errors(recipe):
         ValueError, match=rf"recipe {recipe!r}.*cannot be an observed variable.*image"
     ):
         build_player({"variables": [{"name": "v", "recipe": recipe}]})
+
+
+def test_encoder_features_are_the_mean_over_the_variables_present():
+    p = _two_view_player(aux_weight=1.0)
+    x, s = torch.rand(4, 1, 28, 28), (torch.rand(4, 1, 28, 28) > 0.5).float()
+    present = {
+        "x": torch.tensor([True, True, False, False]),
+        "s": torch.tensor([True, False, True, False]),
+    }
+    f = p.encode(Batch({"x": x, "s": s}, present))
+    with torch.no_grad():
+        hx, hs = p.encoders["x"](x), p.encoders["s"](s)
+        cx, cs = p.c_encoders["x"](x), p.c_encoders["s"](s)
+    assert torch.allclose(f.z[0], (hx[0] + hs[0]) / 2, atol=1e-6)
+    assert torch.allclose(f.z[1], hx[1], atol=1e-6) and torch.allclose(f.z[2], hs[2], atol=1e-6)
+    assert torch.equal(f.z[3], torch.zeros_like(f.z[3]))  # nothing present: zero features
+    assert torch.allclose(f.c[0], (cx[0] + cs[0]) / 2, atol=1e-6)
+    # a batch without one of the variables pools the other alone
+    only_s = p.encode(Batch({"s": s}))
+    assert torch.allclose(only_s.z, hs, atol=1e-6)
+
+
+def test_shared_encoder_makes_q_c_read_the_z_encoders():
+    p = _two_view_player(shared_encoder=True)
+    assert p.c_encoders is None
+    f = p.encode(Batch({"x": torch.rand(3, 1, 28, 28)}))
+    assert torch.equal(f.z, f.c)
+    own = _two_view_player()
+    assert own.c_encoders is not None and not torch.equal(
+        *own.encode(Batch({"x": torch.rand(3, 1, 28, 28)}))
+    )
+
+
+def test_spec_options_reach_the_player():
+    p = _two_view_player(lr=0.02, optimizer="sgd", latent=3)
+    assert isinstance(p.optim, torch.optim.SGD) and p.optim.param_groups[0]["lr"] == 0.02
+    assert p.space["z"].event_shape == (3,)
+    with pytest.raises(ValueError, match="variable names must be distinct"):
+        build_player(
+            {"variables": [{"name": "x", "recipe": "image"}, {"name": "x", "recipe": "image"}]}
+        )
+    with pytest.raises(ValueError, match="variable names must be distinct"):
+        build_player({"variables": [{"name": "label", "recipe": "image"}]})
+
+
+def test_classifier_term_counts_labelled_rows_with_data_only():
+    p = _two_view_player(aux_weight=1.0)
+    n = 4
+    data = {
+        "label": torch.tensor([1, 2, 3, 4]),
+        "x": torch.rand(n, 1, 28, 28),
+        "s": torch.zeros(n, 1, 28, 28),
+    }
+    present = {
+        "label": torch.tensor([True, True, False, True]),
+        "x": torch.tensor([True, False, True, False]),
+        "s": torch.tensor([False, True, True, False]),
+    }
+    b = Batch(data, present, torch.tensor([1.0, 2.0, 3.0, 4.0]))
+    logits = p.c_logits(b)
+    logq = torch.log_softmax(logits, -1).gather(1, data["label"][:, None])[:, 0]
+    # row 0 (x), row 1 (s): labelled with data; row 2 unlabelled; row 3 labelled without data
+    expected = -(1.0 * logq[0] + 2.0 * logq[1])
+    assert torch.allclose(p.classifier_loss(b), expected, atol=1e-5)
+
+
+def test_the_sleep_phase_dreams_from_the_prior_and_scores_the_guide():
+    from pyro import poutine
+
+    p = _two_view_player(learning="symmetric")
+    with poutine.trace() as tr:
+        dreams = p.model(None, n=5)
+    z = tr.trace.nodes["z_unl"]["fn"].base_dist
+    assert torch.equal(z.loc, torch.zeros(5, 3)) and torch.equal(z.scale, torch.ones(5, 3))
+    assert set(dreams) == {"label", "x", "s"} and dreams["x"].shape == (5, 1, 28, 28)
+    assert "sleep" in p.objectives(Batch({"label": torch.arange(2), "x": torch.rand(2, 1, 28, 28)}))
