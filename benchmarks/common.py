@@ -37,7 +37,7 @@ def report(name: str, args: argparse.Namespace, **fields) -> dict:
 def alternate(fns: Sequence[Callable[[], object]], steps: int, warmup: int) -> list[float]:
     """Median seconds of each of ``fns``, called in turn step by step.
 
-    The shared VM's speed drifts by 10-20% over seconds; timing one function's steps and then the
+    A shared VM's speed drifts over seconds; timing one function's steps and then the
     other's folds that drift into their ratio, alternating cancels most of it."""
     for _ in range(warmup):
         for fn in fns:

@@ -13,6 +13,7 @@ import contextlib
 import functools
 import json
 import random
+import subprocess
 import sys
 import time
 import tomllib
@@ -234,6 +235,8 @@ def run_experiment(
     for f in flags:
         p.add_argument(f.flag, dest=f"set_{f.key}", type=f.type, help=f.help)
     args = p.parse_args(argv)
+    if args.resume and args.out is None:
+        p.error(f"--resume needs --out: the run folder to continue (e.g. --out runs/{name}-...)")
     cfg = load_config(defaults, args, quick)
     for f in flags:
         value = getattr(args, f"set_{f.key}")
@@ -241,13 +244,46 @@ def run_experiment(
             cfg[f.key] = value
     device = resolve_device(args.device)
     out = run_folder(name, args)
+    record = {"experiment": name, **cfg, "seed": args.seed, "device": str(device)}
     write_json(
-        out / "config.json",
-        {**cfg, "seed": args.seed, "device": str(device), "quick": bool(args.quick)},
+        out / "config.json", {**record, "quick": bool(args.quick), "provenance": provenance()}
     )
     seed_everything(args.seed)
     with runtime_session(args):
         return body(Run(name, args, cfg, device, out))
+
+
+def provenance() -> dict[str, Any]:
+    """Versions of what ran and the git commit of the checkout (None outside one)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def ver(pkg: str) -> str | None:
+        try:
+            return version(pkg)
+        except PackageNotFoundError:
+            return None
+
+    try:
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"],
+                cwd=Path(__file__).resolve().parent,
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
+            or None
+        )
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {
+        "multimodal-game": ver("multimodal-game"),
+        "torch": torch.__version__,
+        "pyro-ppl": ver("pyro-ppl"),
+        "python": sys.version.split()[0],
+        "git_commit": commit,
+        "command": " ".join(sys.argv),
+    }
 
 
 def memo(fn: Callable) -> Callable:

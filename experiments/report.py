@@ -200,10 +200,20 @@ def render_all(docs: Path = DOCS) -> dict[Path, str]:
     }
 
 
-def add(run: Path, name: str, command: str, conditions: str, docs: Path = DOCS) -> Path:
-    """Keep run folder ``run`` (its config.json and results.json) as record ``name``."""
+def add(
+    run: Path,
+    name: str,
+    command: str,
+    conditions: str,
+    docs: Path = DOCS,
+    experiment: str | None = None,
+) -> Path:
+    """Keep run folder ``run`` (its config.json and results.json) as record ``name``
+    (``experiment``: for run folders whose config.json does not name it)."""
     config = json.loads((run / "config.json").read_text())
     results = json.loads((run / "results.json").read_text())
+    if experiment:
+        config.setdefault("experiment", experiment)
     if config.get("experiment") not in RENDERERS:
         raise ValueError(f"{run}/config.json names no known experiment ({sorted(RENDERERS)})")
     record = {
@@ -244,13 +254,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     a.add_argument("--command", required=True, help="the command that made the run")
     a.add_argument("--note", default="2-core CPU VM, nothing else running", help="conditions")
+    a.add_argument("--experiment", choices=sorted(RENDERERS), help="if config.json lacks it")
     b = sub.add_parser("add-bench", help="keep a benchmark output folder (NAME.json files)")
     b.add_argument("folder", type=Path)
     b.add_argument("--note", default="2-core CPU VM, nothing else running", help="conditions")
     sub.add_parser("render", help="regenerate docs/results.md and docs/benchmarks.md")
     args = p.parse_args(argv)
     if args.cmd == "add":
-        print(add(args.run, args.name, args.command, args.note))
+        print(add(args.run, args.name, args.command, args.note, experiment=args.experiment))
     elif args.cmd == "add-bench":
         print("\n".join(map(str, add_benchmarks(args.folder, args.note))))
     for path, text in render_all().items():

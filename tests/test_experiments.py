@@ -166,3 +166,21 @@ def _toml(tmp_path, text):
     path = tmp_path / "cfg.toml"
     path.write_text(text)
     return path
+
+
+def test_config_json_records_versions_and_commit(tmp_path):
+    from experiments import expfam_equilibrium
+
+    out = tmp_path / "run"
+    expfam_equilibrium.main(["--quick", "--players", "2", "--out", str(out), "--no-progress"])
+    prov = json.loads((out / "config.json").read_text())["provenance"]
+    assert prov["torch"] and prov["pyro-ppl"] and prov["python"].startswith("3.")
+    assert prov["git_commit"] is None or len(prov["git_commit"]) == 40
+
+
+def test_resume_without_out_is_an_error_naming_the_option(capsys):
+    from experiments import mnist_alpha
+
+    with pytest.raises(SystemExit):
+        mnist_alpha.main(["--resume"])
+    assert "--resume needs --out" in capsys.readouterr().err

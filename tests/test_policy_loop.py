@@ -177,3 +177,18 @@ def test_a_checkpoint_of_another_policy_is_refused(tmp_path):
     other = Game.from_specs(three_player_specs(), THREE_ALPHA, batch_size=32, warmup_rounds=3)
     with pytest.raises(CheckpointError, match="warmup_rounds 2, not 3"):
         other.load(tmp_path / "ck.pt")
+
+
+def test_progress_prints_plain_lines_without_a_terminal():
+    import io
+
+    from multimodal_game.handlers import Progress
+
+    game = Game.from_specs(three_player_specs(), THREE_ALPHA, batch_size=32)
+    stream = io.StringIO()
+    Progress("demo", stream=stream, every=2).attach(game)
+    game.run(5)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "[demo] round 0/5: starting"
+    assert [line.split()[2] for line in lines[1:]] == ["2/5", "4/5", "5/5"]
+    assert "loss p0=" in lines[-1] and "eta" in lines[-1]

@@ -19,6 +19,10 @@ def test_no_tracked_file_is_over_5_mb():
     files = [f for f in out.decode().split("\0") if f]
     assert files
     large = [
-        f for f in files if f not in ALLOWED and (ROOT / f).is_file() and (ROOT / f).stat().st_size > 5 * 2**20
+        f
+        for f in files
+        if f not in ALLOWED and (ROOT / f).is_file() and (ROOT / f).stat().st_size > 5 * 2**20
     ]
-    assert large == [], f"tracked files over 5 MB (generated data belongs in ignored folders): {large}"
+    assert large == [], (
+        f"tracked files over 5 MB (generated data belongs in ignored folders): {large}"
+    )

@@ -163,3 +163,26 @@ def test_host_masks_follow_draws_merges_and_moves():
     blind = Batch._trusted(merged.data, merged.present, merged.weight, {})
     assert torch.equal(blind.observed_host("label"), merged.observed("label"))
     assert not blind.observed_host("missing").any()
+
+
+def test_frechet_distance_matches_the_closed_form_for_gaussians():
+    import numpy as np
+
+    from multimodal_game.evaluation import frechet_distance, gaussian_frechet
+
+    # diagonal covariances: ||mu_a - mu_b||^2 + sum (sqrt(a_k) - sqrt(b_k))^2
+    mu_a, mu_b = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
+    va, vb = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 1.0])
+    expected = 1 + 0 + 4 + (1 - 2) ** 2 + (2 - 1) ** 2 + (3 - 1) ** 2
+    assert gaussian_frechet(mu_a, np.diag(va), mu_b, np.diag(vb)) == pytest.approx(expected)
+    # a full covariance against itself rotated: equal covariances give just the mean term
+    r = np.linalg.qr(np.random.default_rng(0).normal(size=(3, 3)))[0]
+    c = r @ np.diag(va) @ r.T
+    assert gaussian_frechet(mu_a, c, mu_a + 1, c) == pytest.approx(3.0, abs=1e-9)
+    # from samples: close to the closed form
+    rng = np.random.default_rng(1)
+    a = rng.normal(mu_a, np.sqrt(va), size=(200_000, 3))
+    b = rng.normal(mu_b, np.sqrt(vb), size=(200_000, 3))
+    assert frechet_distance(a, b) == pytest.approx(expected, rel=0.02)
+    with pytest.raises(ValueError, match="at least two examples"):
+        frechet_distance(a[:1], b)
