@@ -10,12 +10,13 @@ from typing import Any
 import torch
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .errors import Diverged, PlayerLost
 from .events import Event, EventSource
 from .host import HostSpec, PlayerHost
 from .player import Player
 from .policy import Policy, RoundPlan, as_policy
 from .rng import derive_seed
-from .runtime import InProcessRuntime, LearnRequest, PlayerLost, Runtime, make_runtime
+from .runtime import InProcessRuntime, LearnRequest, Runtime, make_runtime
 from .sources import DataSource
 
 
@@ -59,6 +60,8 @@ class Game(EventSource):
         self.events: list[dict[str, Any]] = []
         # rounds in which each (producer, consumer) pair exchanged, and the bytes it moved
         self.exchanged: dict[str, dict[str, int]] = {"rounds": {}, "bytes": {}}
+        self.last_checkpoint: Path | None = None
+        self._checkpoint_round = 0
 
     @classmethod
     def from_specs(
@@ -108,6 +111,14 @@ class Game(EventSource):
     # -- one round ----------------------------------------------------------------------------------
     def step(self) -> dict[str, dict[str, torch.Tensor]]:
         """Play one round: everyone samples, then everyone learns (simultaneous best responses)."""
+        try:
+            return self._step()
+        except Diverged as e:
+            raise Diverged(
+                e.player, f"{_first_line(e)} in round {self.round + 1}{self._hint()}"
+            ) from e
+
+    def _step(self) -> dict[str, dict[str, torch.Tensor]]:
         plan = self.policy.plan(self.round)
         producers = plan.producers
         handles = (
@@ -120,6 +131,11 @@ class Game(EventSource):
             for n in self.names
         }
         self.last_stats = self.runtime.learn(requests)
+        # one read of the losses per round: a non-finite one stops the game before anyone learns
+        # from this player's samples or a checkpoint keeps its state
+        for name, stats in self.last_stats.items():
+            if not bool(torch.isfinite(stats["loss"]).all()):
+                raise Diverged(name, f"player {name!r} diverged (non-finite loss)")
         self._account(plan)
         self.round += 1
         return self.last_stats
@@ -230,7 +246,24 @@ class Game(EventSource):
         }
 
     def save(self, path: str | Path) -> Path:
-        return save_checkpoint(path, self.state())
+        """Write the checkpoint atomically; a state with a non-finite tensor is never written."""
+        state = self.state()
+        for name, host in state["hosts"].items():
+            bad = _non_finite(host)
+            if bad:
+                raise Diverged(
+                    name,
+                    f"player {name!r} has non-finite values in {bad[:3]}: not writing "
+                    f"{str(path)!r}{self._hint()}",
+                )
+        out = save_checkpoint(path, state)
+        self.last_checkpoint, self._checkpoint_round = out, self.round
+        return out
+
+    def _hint(self) -> str:
+        if self.last_checkpoint is None:
+            return "; no checkpoint was written"
+        return f"; the last good checkpoint is {str(self.last_checkpoint)!r} (round {self._checkpoint_round})"
 
     def load(self, path: str | Path) -> None:
         """Restore players, optimisers, random streams and the round counter from ``path``."""
@@ -258,6 +291,7 @@ class Game(EventSource):
         self.round = int(state["round"])
         self.history = list(state.get("history", []))
         self.exchanged = state.get("exchanged", {"rounds": {}, "bytes": {}})
+        self.last_checkpoint, self._checkpoint_round = Path(path), self.round
 
     def policy_record(self, state: Mapping[str, Any]) -> dict[str, Any]:
         """The policy description a checkpoint holds (older checkpoints: alpha and warm-up)."""
@@ -302,6 +336,24 @@ def _named(items: Mapping[str, Any] | Sequence[Any]) -> dict[str, Any]:
         return dict(items)
     # Unnamed players and sources are matched by position: player0, player1, ...
     return {f"player{k}": v for k, v in enumerate(items)}
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[-1] if text else type(e).__name__
+
+
+def _non_finite(state: Any, prefix: str = "") -> list[str]:
+    """Paths of floating-point tensors in ``state`` holding NaN or infinity."""
+    if torch.is_tensor(state):
+        return (
+            [prefix] if state.is_floating_point() and not bool(torch.isfinite(state).all()) else []
+        )
+    if isinstance(state, Mapping):
+        return [p for k, v in state.items() for p in _non_finite(v, f"{prefix}/{k}")]
+    if isinstance(state, (list, tuple)):
+        return [p for k, v in enumerate(state) for p in _non_finite(v, f"{prefix}/{k}")]
+    return []
 
 
 def _plain(obj: Any) -> Any:

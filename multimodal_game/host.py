@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from .batch import Batch
+from .errors import Diverged
 from .player import Player
 from .policy import LearnPlan, Transfer
 from .rng import RngStream, derive_seed
@@ -57,6 +58,12 @@ class PlayerHost:
         with self.rng.active(), torch.no_grad():
             draw = self.player.sample(n)
         draw.check(self.space, self.name)
+        bad = [
+            v for v, t in draw.data.items() if t.is_floating_point() and not torch.isfinite(t).all()
+        ]
+        if bad:
+            # a consumer must never learn from them: NaN spreads to every player within a round
+            raise Diverged(self.name, f"player {self.name!r} sampled non-finite values of {bad}")
         return {t.consumer: draw.head(t.count).project(t.variables) for t in transfers}
 
     def step(self, plan: LearnPlan, synthetic: Sequence[Batch] = ()) -> dict[str, torch.Tensor]:

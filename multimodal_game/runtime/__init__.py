@@ -1,9 +1,11 @@
 """Runtimes: how players are placed in processes and how synthetic batches travel between them."""
 
-from .base import LearnRequest, PlayerHandle, PlayerLost, Runtime
+from ..errors import Diverged, PlayerLost
+from .base import LearnRequest, PlayerHandle, Runtime
 from .inprocess import InProcessRuntime
 
 __all__ = [
+    "Diverged",
     "InProcessRuntime",
     "LearnRequest",
     "PlayerHandle",

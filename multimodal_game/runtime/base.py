@@ -28,14 +28,6 @@ class LearnRequest:
             )
 
 
-class PlayerLost(RuntimeError):
-    """One or more players' processes died; ``names`` says which."""
-
-    def __init__(self, names: Sequence[str], message: str = ""):
-        self.names = tuple(names)
-        super().__init__(message or f"player(s) {', '.join(self.names)} died")
-
-
 class Runtime(Protocol):
     """Places player hosts and moves interface batches between them.
 

@@ -17,10 +17,11 @@ from typing import Any
 import torch
 
 from ..batch import Batch
+from ..errors import PlayerLost
 from ..host import HostSpec, specs_by_name
 from ..policy import LearnPlan, Transfer
 from ..spaces import Space
-from .base import LearnRequest, PlayerHandle, PlayerLost, on_cpu
+from .base import LearnRequest, PlayerHandle, on_cpu
 from .inprocess import param_bytes_of
 
 try:

@@ -1,0 +1,92 @@
+"""A diverging player stops the game at once, names itself, and never reaches a checkpoint."""
+
+import pytest
+import torch
+from helpers import MixturePlayer, mixture_data
+
+from modalities import build_player
+from multimodal_game.batch import Batch
+from multimodal_game.checkpoint import load_checkpoint
+from multimodal_game.game import Game
+from multimodal_game.handlers import attach_standard
+from multimodal_game.runtime import Diverged
+from multimodal_game.sources import TensorSource
+
+
+def _m2(lr):
+    spec = {"variables": [{"name": "x", "recipe": "image", "width": 2}], "latent": 2, "hidden": 8}
+    return build_player({**spec, "lr": lr})
+
+
+def _images(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    return Batch(
+        {"label": torch.randint(10, (n,), generator=g), "x": torch.rand(n, 1, 28, 28, generator=g)}
+    )
+
+
+def _finite(state) -> bool:
+    if torch.is_tensor(state):
+        return not state.is_floating_point() or bool(torch.isfinite(state).all())
+    if isinstance(state, dict):
+        return all(_finite(v) for v in state.values())
+    if isinstance(state, (list, tuple)):
+        return all(_finite(v) for v in state)
+    return True
+
+
+def test_a_diverging_player_stops_the_game_and_the_checkpoint_stays_good(tmp_path):
+    torch.manual_seed(0)
+    players = {"wild": _m2(1e6), "calm": _m2(1e-3)}
+    sources = {"wild": TensorSource(_images(64, 1)), "calm": TensorSource(_images(64, 2))}
+    game = Game(players, [[0.5, 0.5], [0.5, 0.5]], sources, batch_size=16)
+    ck = tmp_path / "game.ckpt"
+    attach_standard(game, checkpoint_every=1, checkpoint_path=ck, progress=False)
+    with pytest.raises(
+        Diverged, match=r"player 'wild'.* in round \d+; the last good checkpoint is .*game\.ckpt"
+    ) as err:
+        game.run(60)
+    assert err.value.player == "wild"
+    assert _finite(load_checkpoint(ck)["hosts"])  # never overwritten with the diverged state
+    # the partner never learned from non-finite samples
+    assert all(bool(torch.isfinite(p).all()) for p in players["calm"].parameters())
+
+
+def test_non_finite_samples_are_stopped_before_any_consumer_learns():
+    torch.manual_seed(0)
+    players = {"p0": MixturePlayer(), "p1": MixturePlayer()}
+    sources = {
+        "p0": TensorSource(mixture_data(40, seed=1)),
+        "p1": TensorSource(mixture_data(40, seed=2)),
+    }
+    game = Game(players, [[0.5, 0.5], [0.5, 0.5]], sources, batch_size=8)
+    game.run(1)
+    before = [p.detach().clone() for p in players["p1"].parameters()]
+    sample = players["p0"].sample
+    players["p0"].sample = lambda n, given=None: Batch(
+        {**sample(n).data, "x": torch.full((n, 2), float("nan"))}
+    )
+    with pytest.raises(
+        Diverged,
+        match=r"player 'p0' sampled non-finite values of \['x'\] in round 2; no checkpoint",
+    ):
+        game.step()
+    assert all(torch.equal(a, b) for a, b in zip(before, players["p1"].parameters()))
+
+
+def test_a_non_finite_state_is_never_written(tmp_path):
+    torch.manual_seed(0)
+    players = {"p0": MixturePlayer(), "p1": MixturePlayer()}
+    sources = {
+        "p0": TensorSource(mixture_data(40, seed=1)),
+        "p1": TensorSource(mixture_data(40, seed=2)),
+    }
+    game = Game(players, [[0.5, 0.5], [0.5, 0.5]], sources, batch_size=8)
+    game.save(tmp_path / "good.ckpt")
+    with torch.no_grad():
+        players["p1"].means[0, 0] = float("inf")
+    with pytest.raises(
+        Diverged, match=r"player 'p1' has non-finite values in \['/player/module/means'"
+    ):
+        game.save(tmp_path / "bad.ckpt")
+    assert not (tmp_path / "bad.ckpt").exists()
