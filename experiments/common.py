@@ -190,6 +190,8 @@ class Run:
                 progress=not self.args.no_progress,
                 description=tag,
                 max_restarts=self.args.max_restarts,
+                metrics_path=self.out / "metrics.jsonl",
+                log_every=self.cfg.get("log_every", max(1, (rounds or self.cfg["rounds"]) // 100)),
             )
             if on_round is not None:
                 game.add_handler(Event.ROUND_COMPLETED, on_round)

@@ -6,6 +6,7 @@ Attach them with :meth:`attach`, e.g. ``Checkpointer(path).attach(game, every=10
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 import warnings
@@ -201,10 +202,12 @@ def attach_standard(
     progress: bool = True,
     description: str = "game",
     max_restarts: int = 0,
+    metrics_path: str | Path | None = None,
+    log_every: int = 0,
 ) -> Game:
     """The handlers an experiment usually wants: progress, evaluation every ``eval_every`` rounds,
-    checkpoints every ``checkpoint_every`` rounds, and restart of lost players (or a message
-    naming the last checkpoint when there is none to do)."""
+    checkpoints every ``checkpoint_every`` rounds, a ``metrics_path`` line every ``log_every``
+    rounds, and restart of lost players (or a message naming the last checkpoint)."""
     if (checkpoint_every or max_restarts) and checkpoint_path is None:
         raise ValueError("checkpoint_every and max_restarts need a checkpoint_path")
     if progress:
@@ -213,5 +216,80 @@ def attach_standard(
         Evaluator(hooks).attach(game, eval_every)
     if checkpoint_every:
         Checkpointer(checkpoint_path).attach(game, checkpoint_every)
+    if metrics_path is not None and log_every:
+        MetricsLog(metrics_path, description).attach(game, log_every)
     RestartOnLoss(checkpoint_path, max_restarts).attach(game)
     return game
+
+
+class MetricsLog:
+    """Appends one JSON line per logged round to ``path``: the game's ``tag``, the round, seconds,
+    each player's objectives, and the evaluation record of that round if an ``Evaluator`` made one.
+    A resumed game first drops the lines of its tag after the round it resumes from."""
+
+    def __init__(self, path: str | Path, tag: str = "game"):
+        self.path, self.tag = Path(path), tag
+        self.t0 = time.perf_counter()
+
+    def attach(self, game: Game, every: int) -> MetricsLog:
+        game.add_handler(Event.STARTED, self._start)
+        game.add_handler(Event.ROUND_COMPLETED, self, every=every)
+        return self
+
+    def _start(self, game: Game, **_: Any) -> None:
+        self.t0 = time.perf_counter()
+        if self.path.is_file():
+            kept = [
+                line
+                for line in self.path.read_text().splitlines()
+                if line.strip()
+                and not (
+                    json.loads(line).get("game") == self.tag
+                    and json.loads(line)["round"] > game.round
+                )
+            ]
+            self.path.write_text("".join(line + "\n" for line in kept))
+
+    def __call__(self, game: Game) -> None:
+        record: dict[str, Any] = {
+            "game": self.tag,
+            "round": game.round,
+            "seconds": round(time.perf_counter() - self.t0, 3),
+            "players": {
+                n: {k: float(v) for k, v in stats.items() if v.numel() == 1}
+                for n, stats in game.last_stats.items()
+            },
+        }
+        if game.history and game.history[-1].get("round") == game.round:
+            record["evaluation"] = {
+                k: v for k, v in game.history[-1].items() if k not in ("round", "seconds", "loss")
+            }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def plot_curves(metrics: str | Path, out: str | Path) -> Path:
+    """``curves.png``: each player's loss against the round, one panel per game in ``metrics``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = [json.loads(line) for line in Path(metrics).read_text().splitlines() if line.strip()]
+    games = list(dict.fromkeys(r["game"] for r in records))
+    fig, axes = plt.subplots(1, len(games), figsize=(5 * len(games), 3.5), squeeze=False)
+    for ax, tag in zip(axes[0], games):
+        rows = [r for r in records if r["game"] == tag]
+        for name in rows[-1]["players"]:
+            pts = [(r["round"], r["players"][name]["loss"]) for r in rows if name in r["players"]]
+            ax.plot(*zip(*pts), label=name)
+        ax.set_title(tag)
+        ax.set_xlabel("round")
+        ax.set_ylabel("loss")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    out = Path(out)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out

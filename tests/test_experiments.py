@@ -52,8 +52,14 @@ def test_polymnist_cross_runs_end_to_end(tmp_path, polymnist_dir):
     assert received["labels"] % 8 == 0 and received["labels"] < 16 * 8
     # alpha: uniform over own data and players with a non-empty interface; rows sum to 1
     assert all(abs(sum(r) - 1) < 1e-9 for r in saved["alpha"])
-    for png in ("accuracy.png", "generated_game.png", "translations_game.png"):
+    for png in ("accuracy.png", "generated_game.png", "translations_game.png", "curves.png"):
         assert (out / png).stat().st_size > 500
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["game"], r["round"]) for r in lines] == [
+        (tag, r) for tag in ("game", "alone", "central") for r in (1, 2)
+    ]
+    assert set(lines[1]["players"]["style0"]) >= {"loss", "elbo", "classifier"}
+    assert "mean_accuracy" not in lines[1].get("evaluation", {})  # no hooks: losses only
     assert res["game"]["mean_accuracy"] == pytest.approx(saved["game"]["mean_accuracy"])
     # resume: the checkpoints exist and a resumed run picks them up without replaying rounds
     assert (out / "game.ckpt").is_file()

@@ -192,3 +192,30 @@ def test_progress_prints_plain_lines_without_a_terminal():
     assert lines[0] == "[demo] round 0/5: starting"
     assert [line.split()[2] for line in lines[1:]] == ["2/5", "4/5", "5/5"]
     assert "loss p0=" in lines[-1] and "eta" in lines[-1]
+
+
+def test_metrics_log_writes_a_line_per_logged_round_and_a_resume_replaces_the_tail(tmp_path):
+    import json
+
+    from multimodal_game.handlers import MetricsLog, plot_curves
+
+    path = tmp_path / "metrics.jsonl"
+    game = Game.from_specs(three_player_specs(), THREE_ALPHA, batch_size=32)
+    Evaluator([lambda g, r: {"twice": 2 * r}]).attach(game, every=2)
+    MetricsLog(path, "g").attach(game, every=2)
+    game.run(3)
+    game.save(tmp_path / "ck.pt")
+    game.run(6)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["round"] for r in rows] == [2, 3, 4, 6]
+    assert rows[0]["evaluation"] == {"twice": 4} and set(rows[0]["players"]) == {
+        "p0",
+        "p1",
+        "labels",
+    }
+    resumed = Game.from_specs(three_player_specs(), THREE_ALPHA, batch_size=32)
+    resumed.load(tmp_path / "ck.pt")
+    MetricsLog(path, "g").attach(resumed, every=2)
+    resumed.run(4)
+    assert [json.loads(line)["round"] for line in path.read_text().splitlines()] == [2, 3, 4]
+    assert plot_curves(path, tmp_path / "curves.png").stat().st_size > 1000
