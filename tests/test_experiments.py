@@ -190,3 +190,31 @@ def test_resume_without_out_is_an_error_naming_the_option(capsys):
     with pytest.raises(SystemExit):
         mnist_alpha.main(["--resume"])
     assert "--resume needs --out" in capsys.readouterr().err
+
+
+def test_mmgame_dispatches_to_the_experiments(tmp_path, capsys):
+    from experiments import cli
+
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--help"])
+    assert e.value.code == 0 and "run" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main(["run", "expfam-equilibrium", "--help"])
+    assert "--players" in capsys.readouterr().out
+    out = tmp_path / "run"
+    res = cli.main(
+        [
+            "run",
+            "expfam-equilibrium",
+            "--quick",
+            "--players",
+            "2",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
+    assert res["rounds"] == 120 and (out / "results.json").is_file()
+    with pytest.raises(SystemExit):
+        cli.main(["run", "no-such"])
+    assert "invalid choice: 'no-such'" in capsys.readouterr().err
