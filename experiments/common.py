@@ -68,6 +68,13 @@ def base_parser(name: str, description: str) -> argparse.ArgumentParser:
         help="Ray cluster to join ('auto' or host:port); default: start a local Ray on loopback",
     )
     p.add_argument(
+        "--allow-change",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="with --resume: accept a changed config KEY (dotted, e.g. player.lr); rounds may always grow",
+    )
+    p.add_argument(
         "--max-restarts",
         type=int,
         default=0,
@@ -140,9 +147,17 @@ class Run:
     """One run of an experiment: its config, device, run folder, and the games it plays."""
 
     def __init__(
-        self, name: str, args: argparse.Namespace, cfg: dict, device: torch.device, out: Path
+        self,
+        name: str,
+        args: argparse.Namespace,
+        cfg: dict,
+        device: torch.device,
+        out: Path,
+        record: dict | None = None,
     ):
         self.name, self.args, self.cfg, self.device, self.out = name, args, cfg, device, out
+        # what determines the trajectory; kept in every checkpoint and compared on --resume
+        self.record = record if record is not None else {**cfg, "seed": args.seed}
         self.seed = args.seed
         self.t0 = time.perf_counter()
         self.seconds: dict[str, float] = {}
@@ -177,6 +192,7 @@ class Run:
             seed=self.seed,
             warmup_rounds=warmup_rounds,
         )
+        game.meta = {"config": self.record}
         try:
             ck = self.out / f"{tag}.ckpt"
             if self.args.resume and ck.is_file():
@@ -247,12 +263,54 @@ def run_experiment(
     device = resolve_device(args.device)
     out = run_folder(name, args)
     record = {"experiment": name, **cfg, "seed": args.seed, "device": str(device)}
+    if args.resume:
+        check_resume(out, record, args.allow_change)
     write_json(
         out / "config.json", {**record, "quick": bool(args.quick), "provenance": provenance()}
     )
     seed_everything(args.seed)
     with runtime_session(args):
-        return body(Run(name, args, cfg, device, out))
+        return body(Run(name, args, cfg, device, out, _plain_json(record)))
+
+
+# Keys that a resumed run may change without changing the trajectory of what is already played.
+RESUMABLE_CHANGES = ("rounds",)
+
+
+def config_changes(old: Mapping[str, Any], new: Mapping[str, Any], where: str = "") -> list[str]:
+    """``key: old -> new`` for every (nested) key whose value differs."""
+    out = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k, "<absent>"), new.get(k, "<absent>")
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            out += config_changes(a, b, f"{where}{k}.")
+        elif a != b:
+            out.append(f"{where}{k}: {a!r} -> {b!r}")
+    return out
+
+
+def check_resume(out: Path, record: Mapping[str, Any], allowed: Sequence[str] = ()) -> None:
+    """Refuse to resume ``out`` with a config that differs from the one its checkpoints were
+    written with, listing each difference (``allowed`` and ``RESUMABLE_CHANGES`` excepted)."""
+    from multimodal_game.checkpoint import load_checkpoint
+
+    new = _plain_json(record)
+    ok = set(RESUMABLE_CHANGES) | set(allowed or ())
+    for ck in sorted(out.glob("*.ckpt")):
+        old = load_checkpoint(ck).get("meta", {}).get("config")
+        if old is None:
+            continue
+        changes = [c for c in config_changes(old, new) if c.split(":")[0] not in ok]
+        if changes:
+            raise SystemExit(
+                f"error: cannot resume {str(ck)!r}: the config differs from the one it was written "
+                f"with ({'; '.join(changes)}). Use the old values, a new --out, or "
+                f"--allow-change KEY for a change that is meant."
+            )
+
+
+def _plain_json(obj: Any) -> Any:
+    return json.loads(json.dumps(_jsonable(obj)))
 
 
 def provenance() -> dict[str, Any]:

@@ -61,6 +61,8 @@ class Game(EventSource):
         # rounds in which each (producer, consumer) pair exchanged, and the bytes it moved
         self.exchanged: dict[str, dict[str, int]] = {"rounds": {}, "bytes": {}}
         self.last_checkpoint: Path | None = None
+        # what the caller wants kept with every checkpoint (e.g. the resolved run config)
+        self.meta: dict[str, Any] = {}
         self._checkpoint_round = 0
 
     @classmethod
@@ -243,6 +245,7 @@ class Game(EventSource):
             "hosts": self.runtime.state(),
             "history": _plain(self.history),
             "exchanged": _plain(self.exchanged),
+            "meta": _plain(self.meta),
         }
 
     def save(self, path: str | Path) -> Path:

@@ -218,3 +218,27 @@ def test_mmgame_dispatches_to_the_experiments(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["run", "no-such"])
     assert "invalid choice: 'no-such'" in capsys.readouterr().err
+
+
+def test_resume_refuses_a_changed_config_and_keeps_the_record(tmp_path, capsys):
+    from experiments import mnist_alpha
+
+    toml = "alphas = [0.5]\nrounds = 2\nwarmup_rounds = 1\nbatch_size = 8\nsamples = 20\n"
+    toml += (
+        "classifier_steps = 2\ncheckpoint_every = 2\n[player]\nwidth = 2\nhidden = 8\nlatent = 2\n"
+    )
+    cfg = _toml(tmp_path, toml)
+    out = tmp_path / "run"
+    common = ["--config", str(cfg), "--out", str(out), "--no-progress"]
+    mnist_alpha.main(common)
+    before = (out / "config.json").read_text()
+    cfg.write_text(toml.replace("hidden = 8", "hidden = 8\nlr = 0.5"))
+    with pytest.raises(SystemExit, match=r"player\.lr: 0\.001 -> 0\.5"):
+        mnist_alpha.main([*common, "--resume"])
+    with pytest.raises(SystemExit, match=r"seed: 0 -> 3"):
+        mnist_alpha.main([*common, "--resume", "--seed", "3", "--allow-change", "player.lr"])
+    assert (out / "config.json").read_text() == before  # the rejected config was never written
+    # more rounds continue the same trajectory; a named change is accepted when asked for
+    cfg.write_text(toml.replace("rounds = 2", "rounds = 3"))
+    res = mnist_alpha.main([*common, "--resume"])
+    assert json.loads((out / "config.json").read_text())["rounds"] == 3 and res["rows"]
