@@ -264,6 +264,9 @@ def main(argv: list[str] | None = None) -> None:
         print(add(args.run, args.name, args.command, args.note, experiment=args.experiment))
     elif args.cmd == "add-bench":
         print("\n".join(map(str, add_benchmarks(args.folder, args.note))))
+    if args.cmd != "render":
+        print("now: python -m experiments.report render")
+        return
     for path, text in render_all().items():
         path.write_text(text)
         print(f"wrote {path}")

@@ -1,0 +1,41 @@
+"""The results pages are generated from JSON records, and stay in sync with them."""
+
+import json
+
+import pytest
+
+from experiments import report
+
+
+def test_committed_pages_equal_what_the_records_render():
+    pages = report.render_all()
+    assert pages, "no page templates under docs/"
+    for path, text in pages.items():
+        assert path.read_text() == text, f"{path} is stale: run python -m experiments.report render"
+
+
+def test_a_run_folder_becomes_a_record_and_a_table(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"experiment": "polymnist_paper", "rounds": 2}))
+    accs = {v: {**{f"m{k}": 0.1 * k for k in range(5)}, "avg": 0.2} for v in ("base", "real_cs")}
+    (run / "results.json").write_text(json.dumps({"accuracy": accs, "total_seconds": 12.0}))
+    docs = tmp_path / "docs"
+    path = report.add(
+        run, "paper_tiny", "python -m experiments.polymnist_paper --quick", "test", docs
+    )
+    (docs / "results.template.md").write_text("# R\n\n<!-- table: paper_tiny -->\n")
+    (text,) = report.render_all(docs).values()
+    assert "| base | 0.000 | 0.100 | 0.200 | 0.300 | 0.400 | 0.200 |" in text
+    assert "`python -m experiments.polymnist_paper --quick`" in text and "12 s" in text
+    assert json.loads(path.read_text())["experiment"] == "polymnist_paper"
+    (docs / "results.template.md").write_text("<!-- table: missing -->\n")
+    with pytest.raises(FileNotFoundError, match="names record 'missing'"):
+        report.render_all(docs)
+
+
+def test_a_run_of_an_unknown_experiment_is_refused(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "results.json").write_text("{}")
+    with pytest.raises(ValueError, match="names no known experiment"):
+        report.add(tmp_path, "x", "cmd", "note", tmp_path / "docs")
