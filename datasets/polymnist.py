@@ -290,16 +290,11 @@ class PolyMNIST(torch.utils.data.Dataset):
         return item
 
 
-def grid(data: dict[str, torch.Tensor], per_digit: int = 1) -> np.ndarray:
-    """Styles x digits grid (rows m0..m_{M-1}, columns digits 0-9), RGB uint8."""
+def grid_tiles(data: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Styles x digits tiles (rows m0..m_{M-1}, columns digits 0-9): (M, 10, 3, 28, 28) in [0, 1]."""
     imgs, labels = data["images"], data["labels"]
-    m = imgs.shape[1]
-    cols = []
-    for c in range(10):
-        i = int(torch.nonzero(labels == c)[0])
-        cols.append(imgs[i])  # M, 3, 28, 28
-    tiles = torch.stack(cols, 1)  # M, 10, 3, 28, 28
-    return tiles.permute(0, 3, 1, 4, 2).reshape(m * 28, 10 * 28, 3).numpy()
+    first = [int(torch.nonzero(labels == c)[0]) for c in range(10)]
+    return imgs[first].transpose(0, 1).float() / 255
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -339,9 +334,9 @@ def main(argv: list[str] | None = None) -> None:
                 write_png_layout(data, args.out, split)
         print(f"PolyMNIST written to {args.out} in {time.perf_counter() - t0:.1f} s")
     else:
-        Image.fromarray(grid(load(args.root, args.split))).resize(
-            (280 * 2, 28 * 2 * 5), Image.NEAREST
-        ).save(args.out)
+        from multimodal_game.evaluation import save_grid
+
+        save_grid(grid_tiles(load(args.root, args.split)), args.out)
         print(f"grid written to {args.out}")
 
 

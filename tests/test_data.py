@@ -177,3 +177,18 @@ def test_shard_errors():
         make_shards(y, "iid", 2, labelled=3)
     with pytest.raises(ValueError, match="unknown shard method"):
         make_shards(y, "random", 2)
+
+
+def test_show_draws_styles_by_digits(tmp_path):
+    from PIL import Image
+
+    x, y = load_bundled("test")
+    rows = torch.cat([torch.nonzero(y == c)[:6, 0] for c in range(10)])
+    data = polymnist.generate(x[rows], y[rows], _backgrounds(), modalities=3, seed=0)
+    tiles = polymnist.grid_tiles(data)
+    assert tiles.shape == (3, 10, 3, 28, 28)
+    first_seven = int(torch.nonzero(data["labels"] == 7)[0])
+    assert torch.equal(tiles[2, 7], data["images"][first_seven, 2].float() / 255)
+    polymnist.save_cache(data, tmp_path, "test")
+    polymnist.main(["show", str(tmp_path), "--out", str(tmp_path / "grid.png")])
+    assert Image.open(tmp_path / "grid.png").size == (10 * 28 * 2, 3 * 28 * 2)
