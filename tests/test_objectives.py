@@ -261,3 +261,24 @@ def test_the_sleep_phase_dreams_from_the_prior_and_scores_the_guide():
     assert torch.equal(z.loc, torch.zeros(5, 3)) and torch.equal(z.scale, torch.ones(5, 3))
     assert set(dreams) == {"label", "x", "s"} and dreams["x"].shape == (5, 1, 28, 28)
     assert "sleep" in p.objectives(Batch({"label": torch.arange(2), "x": torch.rand(2, 1, 28, 28)}))
+
+
+def test_fit_classifier_trains_q_c_alone_on_the_labelled_rows():
+    p = _two_view_player(lr=0.01)
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(2, (64,), generator=g)
+    x = torch.rand(64, 1, 28, 28, generator=g) * 0.1
+    x[y == 1, :, :14] += 0.8  # class 1: a bright upper half
+    labelled = torch.arange(64) % 2 == 0
+    data = Batch({"label": torch.where(labelled, y, 9), "x": x}, {"label": labelled})
+    decoders = [q.detach().clone() for q in p.decoders.parameters()]
+    first = p.fit_classifier(data, steps=1, batch_size=16, seed=0)
+    last = p.fit_classifier(data, steps=60, batch_size=16, seed=0)
+    assert last < first
+    pred = p.c_logits(Batch({"x": x})).argmax(-1)
+    assert (pred == y).float().mean() > 0.9  # and never predicts the unlabelled rows' filler 9
+    assert all(torch.equal(a, b) for a, b in zip(decoders, p.decoders.parameters()))
+    with pytest.raises(ValueError, match="needs labelled examples"):
+        p.fit_classifier(
+            Batch({"label": y, "x": x}, {"label": torch.zeros(64, dtype=torch.bool)}), 1
+        )
