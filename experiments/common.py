@@ -29,7 +29,7 @@ import torch
 from multimodal_game.device import CHOICES, resolve_device
 from multimodal_game.events import Event
 from multimodal_game.game import Game
-from multimodal_game.handlers import attach_standard
+from multimodal_game.handlers import attach_standard, plot_curves
 from multimodal_game.host import HostSpec
 from multimodal_game.rng import derive_seed
 
@@ -232,6 +232,8 @@ class Run:
             "total_seconds": time.perf_counter() - self.t0,
         }
         saved = write_results(self.out, results)
+        if (self.out / "metrics.jsonl").is_file():
+            plot_curves(self.out / "metrics.jsonl", self.out / "curves.png")
         if summary:
             say(summary)
         say(f"wall time {results['total_seconds']:.0f} s; results in {self.out}/results.json")
