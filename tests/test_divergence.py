@@ -52,14 +52,18 @@ def test_a_diverging_player_stops_the_game_and_the_checkpoint_stays_good(tmp_pat
     assert all(bool(torch.isfinite(p).all()) for p in players["calm"].parameters())
 
 
-def test_non_finite_samples_are_stopped_before_any_consumer_learns():
+def _two_mixtures():
     torch.manual_seed(0)
     players = {"p0": MixturePlayer(), "p1": MixturePlayer()}
     sources = {
         "p0": TensorSource(mixture_data(40, seed=1)),
         "p1": TensorSource(mixture_data(40, seed=2)),
     }
-    game = Game(players, [[0.5, 0.5], [0.5, 0.5]], sources, batch_size=8)
+    return players, Game(players, [[0.5, 0.5], [0.5, 0.5]], sources, batch_size=8)
+
+
+def test_non_finite_samples_are_stopped_before_any_consumer_learns():
+    players, game = _two_mixtures()
     game.run(1)
     before = [p.detach().clone() for p in players["p1"].parameters()]
     sample = players["p0"].sample
@@ -75,13 +79,7 @@ def test_non_finite_samples_are_stopped_before_any_consumer_learns():
 
 
 def test_a_non_finite_state_is_never_written(tmp_path):
-    torch.manual_seed(0)
-    players = {"p0": MixturePlayer(), "p1": MixturePlayer()}
-    sources = {
-        "p0": TensorSource(mixture_data(40, seed=1)),
-        "p1": TensorSource(mixture_data(40, seed=2)),
-    }
-    game = Game(players, [[0.5, 0.5], [0.5, 0.5]], sources, batch_size=8)
+    players, game = _two_mixtures()
     game.save(tmp_path / "good.ckpt")
     with torch.no_grad():
         players["p1"].means[0, 0] = float("inf")
