@@ -55,15 +55,6 @@ def conditional_samples(
     return player.sample(len(labels), given=Batch({label: labels}))[variable].cpu()
 
 
-def label_fidelity(
-    player: Any, classifier: nn.Module, variable: str, classes: int, n: int, label: str = "label"
-) -> float:
-    """Fraction of ``n`` (c, x) pairs that ``player`` generates for classes drawn uniformly whose
-    x an independent ``classifier`` assigns to c: how often a sample carries its label."""
-    c = torch.arange(n) % classes
-    return agreement(classifier, conditional_samples(player, c, variable, label), c)
-
-
 def agreement(classifier: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> float:
     """Fraction of ``x`` that ``classifier`` assigns to ``labels`` (coherence, label fidelity)."""
     return (predict(classifier, x) == labels.cpu()).float().mean().item()

@@ -46,14 +46,6 @@ class EventSource:
         self._handlers[Event(event)].append(_Registration(handler, int(every), bool(final)))
         return handler
 
-    def remove_handler(self, event: Event, handler: Handler) -> None:
-        self._handlers[Event(event)] = [
-            r for r in self._handlers[Event(event)] if r.handler is not handler
-        ]
-
-    def has_handler(self, event: Event) -> bool:
-        return bool(self._handlers[Event(event)])
-
     def fire(self, event: Event, *, round: int = 0, last: int = 0, **info: Any) -> list[Any]:
         """Call the handlers due at ``round`` (``last``: the final round of this run)."""
         out = []

@@ -14,7 +14,7 @@ from .errors import Diverged, PlayerLost
 from .events import Event, EventSource
 from .host import HostSpec, PlayerHost
 from .player import Player
-from .policy import Policy, RoundPlan, as_policy
+from .policy import Policy, RoundPlan, Transfer, as_policy
 from .rng import derive_seed
 from .runtime import InProcessRuntime, LearnRequest, Runtime, make_runtime
 from .sources import DataSource
@@ -64,6 +64,7 @@ class Game(EventSource):
         # what the caller wants kept with every checkpoint (e.g. the resolved run config)
         self.meta: dict[str, Any] = {}
         self._checkpoint_round = 0
+        self._bytes: dict[Transfer, int] = {}
 
     @classmethod
     def from_specs(
@@ -117,7 +118,7 @@ class Game(EventSource):
             return self._step()
         except Diverged as e:
             raise Diverged(
-                e.player, f"{_first_line(e)} in round {self.round + 1}{self._hint()}"
+                e.player, f"{_last_line(e)} in round {self.round + 1}{self._hint()}"
             ) from e
 
     def _step(self) -> dict[str, dict[str, torch.Tensor]]:
@@ -133,10 +134,14 @@ class Game(EventSource):
             for n in self.names
         }
         self.last_stats = self.runtime.learn(requests)
-        # one read of the losses per round: a non-finite one stops the game before anyone learns
+        # one read of all losses per round: a non-finite one stops the game before anyone learns
         # from this player's samples or a checkpoint keeps its state
-        for name, stats in self.last_stats.items():
-            if not bool(torch.isfinite(stats["loss"]).all()):
+        names = list(self.last_stats)
+        finite = torch.stack(
+            [torch.isfinite(self.last_stats[n]["loss"]).all().cpu() for n in names]
+        ).tolist()
+        for name, ok in zip(names, finite):
+            if not ok:
                 raise Diverged(name, f"player {name!r} diverged (non-finite loss)")
         self._account(plan)
         self.round += 1
@@ -163,21 +168,23 @@ class Game(EventSource):
         return self.history
 
     # -- accounting ---------------------------------------------------------------------------------
-    def _transfer_bytes(self, producer: str, count: int, names: Sequence[str]) -> int:
-        space = self.spaces[producer]
-        return sum(
-            count
-            * math.prod(space[v].event_shape)
-            * torch.empty((), dtype=space[v].dtype).element_size()
-            for v in names
-        )
+    def _transfer_bytes(self, t: Transfer) -> int:
+        if t not in self._bytes:
+            space = self.spaces[t.producer]
+            self._bytes[t] = sum(
+                t.count
+                * math.prod(space[v].event_shape)
+                * torch.empty((), dtype=space[v].dtype).element_size()
+                for v in t.variables
+            )
+        return self._bytes[t]
 
     def _account(self, plan: RoundPlan) -> None:
+        rounds, moved = self.exchanged["rounds"], self.exchanged["bytes"]
         for t in plan.transfers:
             key = f"{t.producer}->{t.consumer}"
-            self.exchanged["rounds"][key] = self.exchanged["rounds"].get(key, 0) + 1
-            b = self._transfer_bytes(t.producer, t.count, t.variables)
-            self.exchanged["bytes"][key] = self.exchanged["bytes"].get(key, 0) + b
+            rounds[key] = rounds.get(key, 0) + 1
+            moved[key] = moved.get(key, 0) + self._transfer_bytes(t)
 
     def bytes_per_round(self, plan: RoundPlan | None = None) -> dict[str, dict[str, int]]:
         """Synthetic bytes each player sends and receives in one exchanging round (default: the
@@ -189,7 +196,7 @@ class Game(EventSource):
         sent = dict.fromkeys(self.names, 0)
         received = dict.fromkeys(self.names, 0)
         for t in plan.transfers:
-            b = self._transfer_bytes(t.producer, t.count, t.variables)
+            b = self._transfer_bytes(t)
             sent[t.producer] += b
             received[t.consumer] += b
         return {"sent": sent, "received": received}
@@ -341,7 +348,7 @@ def _named(items: Mapping[str, Any] | Sequence[Any]) -> dict[str, Any]:
     return {f"player{k}": v for k, v in enumerate(items)}
 
 
-def _first_line(e: BaseException) -> str:
+def _last_line(e: BaseException) -> str:
     text = str(e).strip()
     return text.splitlines()[-1] if text else type(e).__name__
 

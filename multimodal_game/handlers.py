@@ -239,16 +239,10 @@ class MetricsLog:
     def _start(self, game: Game, **_: Any) -> None:
         self.t0 = time.perf_counter()
         if self.path.is_file():
-            kept = [
-                line
-                for line in self.path.read_text().splitlines()
-                if line.strip()
-                and not (
-                    json.loads(line).get("game") == self.tag
-                    and json.loads(line)["round"] > game.round
-                )
-            ]
-            self.path.write_text("".join(line + "\n" for line in kept))
+            lines = [line for line in self.path.read_text().splitlines() if line.strip()]
+            records = [json.loads(line) for line in lines]
+            kept = [r for r in records if not (r["game"] == self.tag and r["round"] > game.round)]
+            self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
 
     def __call__(self, game: Game) -> None:
         record: dict[str, Any] = {

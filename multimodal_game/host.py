@@ -58,9 +58,9 @@ class PlayerHost:
         with self.rng.active(), torch.no_grad():
             draw = self.player.sample(n)
         draw.check(self.space, self.name)
-        bad = [
-            v for v, t in draw.data.items() if t.is_floating_point() and not torch.isfinite(t).all()
-        ]
+        floats = [v for v, t in draw.data.items() if t.is_floating_point()]
+        finite = [torch.isfinite(draw[v]).all().cpu() for v in floats]
+        bad = [v for v, ok in zip(floats, torch.stack(finite).tolist() if floats else []) if not ok]
         if bad:
             # a consumer must never learn from them: NaN spreads to every player within a round
             raise Diverged(self.name, f"player {self.name!r} sampled non-finite values of {bad}")

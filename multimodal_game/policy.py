@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import torch
@@ -49,9 +50,16 @@ class RoundPlan:
     alpha: torch.Tensor
     learn: Mapping[str, LearnPlan]
 
-    @property
-    def transfers(self) -> list[Transfer]:
-        return [t for n in self.names for t in self.learn[n].transfers]
+    @cached_property
+    def transfers(self) -> tuple[Transfer, ...]:
+        return tuple(t for n in self.names for t in self.learn[n].transfers)
+
+    @cached_property
+    def _by_producer(self) -> dict[str, tuple[Transfer, ...]]:
+        out: dict[str, list[Transfer]] = {}
+        for t in self.transfers:
+            out.setdefault(t.producer, []).append(t)
+        return {n: tuple(out[n]) for n in self.names if n in out}
 
     @property
     def exchanges(self) -> bool:
@@ -62,13 +70,13 @@ class RoundPlan:
         """(producer, consumer) -> the variables that travel between them."""
         return {(t.producer, t.consumer): t.variables for t in self.transfers}
 
-    def requests_for(self, producer: str) -> list[Transfer]:
+    def requests_for(self, producer: str) -> tuple[Transfer, ...]:
         """What ``producer`` samples for its consumers this round (one joint draw serves all)."""
-        return [t for t in self.transfers if t.producer == producer]
+        return self._by_producer.get(producer, ())
 
     @property
     def producers(self) -> list[str]:
-        return [n for n in self.names if self.requests_for(n)]
+        return list(self._by_producer)
 
     def counts(self, name: str) -> list[int]:
         """Examples of each source (in player order; own data at ``name``'s own index)."""
