@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import functools
 import json
 import random
 import subprocess
 import sys
 import time
-import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -26,12 +26,19 @@ from typing import Any
 import numpy as np
 import torch
 
+from multimodal_game.checkpoint import CheckpointError
 from multimodal_game.device import CHOICES, resolve_device
+from multimodal_game.errors import ConfigError, Diverged, PlayerLost
 from multimodal_game.events import Event
 from multimodal_game.game import Game
 from multimodal_game.handlers import attach_standard, plot_curves
 from multimodal_game.host import HostSpec
 from multimodal_game.rng import derive_seed
+
+from .config import GameConfig, load_toml, parse_set, resolve, to_toml
+
+# Errors a user can fix from the message alone: printed as one line without a traceback.
+USER_ERRORS = (ConfigError, CheckpointError, Diverged, PlayerLost)
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,21 @@ class Flag:
 def base_parser(name: str, description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"python -m experiments.{name}", description=description)
     p.add_argument("--config", type=Path, help="TOML file overriding the defaults")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config key (dotted, e.g. --set player.width=16; repeatable)",
+    )
+    p.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the resolved config as commented TOML and exit",
+    )
+    p.add_argument(
+        "--debug", action="store_true", help="show the traceback of an expected error too"
+    )
     p.add_argument(
         "--quick", action="store_true", help="small size that finishes on 2 CPU cores in minutes"
     )
@@ -114,7 +136,7 @@ def host_specs(
     resources = resources or {}
     unknown = set(resources) - set(builders) - {"default"}
     if unknown:
-        raise ValueError(
+        raise ConfigError(
             f"resources for unknown players {sorted(unknown)}; players: {list(builders)}"
         )
     specs = []
@@ -127,7 +149,7 @@ def host_specs(
         }
         bad = set(res) - {"num_cpus", "num_gpus"}
         if bad:
-            raise ValueError(
+            raise ConfigError(
                 f"resources of {name!r}: unknown keys {sorted(bad)}; use num_cpus, num_gpus"
             )
         specs.append(
@@ -141,6 +163,28 @@ def host_specs(
             )
         )
     return specs
+
+
+def preflight(specs: Mapping[str, Mapping[str, Any]], alpha: Any, cfg: Mapping[str, Any]) -> None:
+    """Build every player from its spec (no data) and bind the alpha (or policy; None: none) to
+    their spaces:
+    a bad spec or alpha is a :class:`ConfigError` naming the player before any work starts."""
+    from modalities import build_player
+    from multimodal_game.policy import as_policy
+
+    spaces = {}
+    for nm, spec in specs.items():
+        try:
+            spaces[nm] = build_player(spec).space
+        except (ValueError, TypeError) as e:
+            raise ConfigError(f"player {nm!r}: {e}") from None
+    host_specs({nm: None for nm in specs}, 0, "cpu", cfg.get("resources"))
+    if alpha is None:
+        return
+    try:
+        as_policy(copy.deepcopy(alpha)).bind(list(specs), spaces, cfg["batch_size"])
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"alpha: {e}") from None
 
 
 class Run:
@@ -182,7 +226,11 @@ class Run:
         every round. The caller closes the game."""
         t0 = time.perf_counter()
         specs = host_specs(builders, self.seed, self.device, self.cfg.get("resources"))
-        options = {"address": self.args.ray_address} if self.args.runtime == "ray" else {}
+        options = (
+            {"address": self.args.ray_address, "threads": self.cfg["threads"]}
+            if self.args.runtime == "ray"
+            else {}
+        )
         game = Game.from_specs(
             specs,
             alpha,
@@ -195,8 +243,11 @@ class Run:
         game.meta = {"config": self.record}
         try:
             ck = self.out / f"{tag}.ckpt"
-            if self.args.resume and ck.is_file():
-                game.load(ck)
+            if self.args.resume:
+                if ck.is_file():
+                    game.load(ck)
+                else:  # e.g. a sweep value added since: say it, do not start fresh silently
+                    say(f"{tag}: no checkpoint {str(ck)!r} to resume; this game starts at round 0")
             attach_standard(
                 game,
                 hooks=hooks,
@@ -243,25 +294,65 @@ class Run:
 def run_experiment(
     name: str,
     doc: str,
-    defaults: Mapping[str, Any],
+    config: type[GameConfig],
     quick: Mapping[str, Any] | None,
     body: Callable[[Run], dict],
     argv: Sequence[str] | None = None,
     flags: Sequence[Flag] = (),
+    check: Callable[[dict], None] | None = None,
+    resumable: bool = True,
 ) -> dict:
-    """Parse ``argv``, resolve the config (command-line overrides included), write
-    ``config.json``, seed everything and run ``body`` (inside a Ray session with ``--runtime ray``)."""
+    """Parse ``argv``, resolve and validate the config (``check(cfg)`` validates what the model
+    cannot: player specs, alpha), write ``config.json``, seed everything and run ``body`` (inside a
+    Ray session with ``--runtime ray``). An expected user error (a :class:`ConfigError`, a bad
+    checkpoint, a lost or diverged player) prints one line and exits with status 2; ``--debug``
+    shows its traceback."""
     p = base_parser(name, doc.strip().splitlines()[0])
     for f in flags:
         p.add_argument(f.flag, dest=f"set_{f.key}", type=f.type, help=f.help)
     args = p.parse_args(argv)
+    if not resumable and (args.resume or args.max_restarts):
+        p.error(
+            f"{name} tracks every round from the first and runs in minutes: --resume and "
+            "--max-restarts are not supported; run it again"
+        )
     if args.resume and args.out is None:
         p.error(f"--resume needs --out: the run folder to continue (e.g. --out runs/{name}-...)")
-    cfg = load_config(defaults, args, quick)
-    for f in flags:
-        value = getattr(args, f"set_{f.key}")
-        if value is not None:
-            cfg[f.key] = value
+    try:
+        return _run(name, config, quick, body, args, flags, check)
+    except USER_ERRORS as e:
+        if args.debug:
+            raise
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        print("(run with --debug for the traceback)", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+
+
+def resolve_config(
+    config: type[GameConfig],
+    quick: Mapping[str, Any] | None,
+    args: argparse.Namespace,
+    flags: Sequence[Flag] = (),
+) -> GameConfig:
+    """Defaults, then ``--quick``, ``--config``, ``--set`` and the experiment's own flags."""
+    layers: list[Mapping[str, Any]] = []
+    if args.quick and quick:
+        layers.append(quick)
+    if args.config is not None:
+        layers.append(load_toml(args.config))
+    layers.append(parse_set(args.set))
+    layers.append({f.key: v for f in flags if (v := getattr(args, f"set_{f.key}")) is not None})
+    return resolve(config, layers)
+
+
+def _run(name, config, quick, body, args, flags, check) -> dict:
+    resolved = resolve_config(config, quick, args, flags)
+    if args.print_config:
+        print(to_toml(resolved), end="")
+        return {}
+    cfg = resolved.model_dump()
+    if check is not None:
+        check(cfg)
     device = resolve_device(args.device)
     out = run_folder(name, args)
     record = {"experiment": name, **cfg, "seed": args.seed, "device": str(device)}
@@ -270,6 +361,7 @@ def run_experiment(
     write_json(
         out / "config.json", {**record, "quick": bool(args.quick), "provenance": provenance()}
     )
+    torch.set_num_threads(cfg["threads"])
     seed_everything(args.seed)
     with runtime_session(args):
         return body(Run(name, args, cfg, device, out, _plain_json(record)))
@@ -304,8 +396,8 @@ def check_resume(out: Path, record: Mapping[str, Any], allowed: Sequence[str] = 
             continue
         changes = [c for c in config_changes(old, new) if c.split(":")[0] not in ok]
         if changes:
-            raise SystemExit(
-                f"error: cannot resume {str(ck)!r}: the config differs from the one it was written "
+            raise ConfigError(
+                f"cannot resume {str(ck)!r}: the config differs from the one it was written "
                 f"with ({'; '.join(changes)}). Use the old values, a new --out, or "
                 f"--allow-change KEY for a change that is meant."
             )
@@ -372,33 +464,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def merge_config(defaults: Mapping[str, Any], override: Mapping[str, Any], where: str = "") -> dict:
-    """Deep-merge ``override`` into ``defaults``; an unknown key is an error naming it."""
-    out = dict(defaults)
-    for k, v in override.items():
-        if k not in defaults and not (where and not defaults):  # an empty table takes any key
-            raise ValueError(f"unknown config key {where + k!r}; known keys: {sorted(defaults)}")
-        if isinstance(defaults.get(k), Mapping) and isinstance(v, Mapping):
-            out[k] = merge_config(defaults[k], v, where + k + ".")
-        else:
-            out[k] = v
-    return out
-
-
-def load_config(
-    defaults: Mapping[str, Any], args: argparse.Namespace, quick: Mapping | None = None
-) -> dict:
-    cfg = dict(defaults)
-    if args.quick and quick:
-        cfg = merge_config(cfg, quick)
-    if args.config is not None:
-        if not args.config.is_file():
-            raise SystemExit(f"error: config file {str(args.config)!r} does not exist")
-        with open(args.config, "rb") as f:
-            cfg = merge_config(cfg, tomllib.load(f))
-    return cfg
 
 
 def run_folder(name: str, args: argparse.Namespace) -> Path:

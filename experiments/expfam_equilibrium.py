@@ -16,6 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
+from pydantic import Field, PositiveInt
 
 from multimodal_game.batch import Batch
 from multimodal_game.expfam import (
@@ -29,15 +30,17 @@ from multimodal_game.expfam import (
 from multimodal_game.sources import TensorSource
 
 from .common import Flag, Run, builders, run_experiment, table
+from .config import GameConfig
 
-DEFAULTS = {
-    "players": 5,
-    "dim": 2,
-    "examples": 2000,
-    "batch_size": 8192,
-    "rounds": 300,
-    "resources": {},  # Ray: per-player {num_cpus, num_gpus}, or "default"
-}
+
+class Config(GameConfig):
+    players: int = Field(5, ge=2, description="number of Gaussian players")
+    dim: PositiveInt = Field(2, description="dimension of each player's data")
+    examples: PositiveInt = Field(2000, description="private examples per player")
+    batch_size: PositiveInt = Field(8192, description="rows each player learns from per round")
+    rounds: PositiveInt = Field(300, description="rounds of the game")
+
+
 QUICK = {"rounds": 120, "batch_size": 4096}
 
 
@@ -164,7 +167,9 @@ FLAGS = (Flag("--players", "players", int, "number of players (default 5)"),)
 
 
 def main(argv: list[str] | None = None) -> dict:
-    return run_experiment("expfam_equilibrium", __doc__, DEFAULTS, QUICK, body, argv, FLAGS)
+    return run_experiment(
+        "expfam_equilibrium", __doc__, Config, QUICK, body, argv, FLAGS, resumable=False
+    )
 
 
 if __name__ == "__main__":

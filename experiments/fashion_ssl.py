@@ -11,54 +11,88 @@ labelled training set (upper bound).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
 from datasets.mnist import load_fashion_mnist, load_mnist
 from datasets.shards import make_shards
 from modalities import build_player
+from modalities.recipes import LIKELIHOODS
 from multimodal_game.batch import Batch
 from multimodal_game.evaluation import accuracy
 from multimodal_game.policy import FixedAlpha, OwnPlusPartners
 from multimodal_game.sources import TensorSource
 
-from .common import Run, builders, run_experiment, table
+from .common import Run, builders, preflight, run_experiment, table
+from .config import GameConfig, Section
 
-DEFAULTS = {
-    "dataset": "fashion",  # or "mnist" (the bundled digits, e.g. for tests)
-    "data_root": "",  # Fashion-MNIST IDX folder; empty: Debian's package directory
-    "shard_size": 15000,
-    "labelled": [100, 500, 1000, 5000],
-    "players": [
-        {"width": 4, "hidden": 64, "latent": 8},
-        {"width": 8, "hidden": 96, "latent": 12},
-        {"width": 16, "hidden": 128, "latent": 16},
-        {"width": 32, "hidden": 256, "latent": 32},
-    ],
-    "likelihood": "bernoulli",
-    "aux_weight": 50.0,
-    # -log q(c | x) on the player's own generated images: makes its samples carry their label
-    "consistency_weight": 50.0,
-    "lr": 1e-3,
-    "rounds": 5000,
-    "warmup_rounds": 2000,  # the game's players learn alone first (see Game.warmup_rounds)
-    "batch_size": 128,
-    "eval_every": 0,
-    "checkpoint_every": 1000,
-    "discriminative_steps": 2000,
-    "central_examples": 0,  # 0: the whole training set
-    "test_examples": 10000,
-    "alpha": [],  # empty: own_weight on own data, the rest uniform over the other players
-    "own_weight": 0.5,
-    # at least this fraction of every own-data batch is labelled (labels oversampled; see
-    # TensorSource): at 100 labels in 2,500 a uniform batch of 64 holds 2-3 labelled images
-    "labelled_fraction": 0.25,
-    "resources": {},
-}
+
+class PlayerSize(Section):
+    """One player's capacity."""
+
+    width: PositiveInt = Field(description="channels of the first convolution")
+    hidden: PositiveInt = Field(description="units of the hidden layers")
+    latent: PositiveInt = Field(description="dimension of the private latent z")
+
+
+class Config(GameConfig):
+    dataset: Literal["fashion", "mnist"] = Field(
+        "fashion",
+        description="'fashion' (Fashion-MNIST) or 'mnist' (the bundled digits, e.g. for tests)",
+    )
+    data_root: str = Field(
+        "", description="Fashion-MNIST IDX folder; empty: Debian's package directory, else download"
+    )
+    shard_size: PositiveInt = Field(15000, description="training examples per player")
+    labelled: list[PositiveInt] = Field(
+        [100, 500, 1000, 5000], min_length=1, description="labelled examples per player: the sweep"
+    )
+    players: list[PlayerSize] = Field(
+        [
+            PlayerSize(width=4, hidden=64, latent=8),
+            PlayerSize(width=8, hidden=96, latent=12),
+            PlayerSize(width=16, hidden=128, latent=16),
+            PlayerSize(width=32, hidden=256, latent=32),
+        ],
+        min_length=2,
+        description="one table per player, increasing capacity",
+    )
+    likelihood: Literal[LIKELIHOODS] = Field("bernoulli", description="pixel likelihood")
+    aux_weight: NonNegativeFloat = Field(50.0, description="weight of -log q(c|x) on labelled rows")
+    consistency_weight: NonNegativeFloat = Field(
+        50.0,
+        description="weight of -log q(c|x) on the player's own generated images (label-faithful samples)",
+    )
+    lr: PositiveFloat = Field(1e-3, description="Adam learning rate")
+    rounds: PositiveInt = Field(5000, description="rounds of each game")
+    warmup_rounds: NonNegativeInt = Field(
+        2000, description="the game's players learn alone first (see Game.warmup_rounds)"
+    )
+    checkpoint_every: NonNegativeInt = Field(1000, description="checkpoint every N rounds")
+    discriminative_steps: PositiveInt = Field(2000, description="steps of baselines (a) and (d)")
+    central_examples: NonNegativeInt = Field(
+        0, description="training examples of baseline (d); 0: the whole training set"
+    )
+    test_examples: PositiveInt = Field(10000, description="test examples evaluated")
+    alpha: list[list[NonNegativeFloat]] = Field(
+        [],
+        description="alpha matrix; empty: own_weight on own data, the rest uniform over partners",
+    )
+    own_weight: float = Field(0.5, gt=0, le=1, description="alpha_ii when alpha is empty")
+    labelled_fraction: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="at least this fraction of every own-data batch is labelled (labels oversampled)",
+    )
+
+
 QUICK = {
     "shard_size": 2500,
     "labelled": [100, 1000],
@@ -200,8 +234,14 @@ def policy(cfg: dict):
     return FixedAlpha(cfg["alpha"]) if cfg["alpha"] else OwnPlusPartners(cfg["own_weight"])
 
 
+def check(cfg: dict) -> None:
+    """Every player spec and the alpha policy, before any data is read."""
+    names = [f"player{k}" for k in range(len(cfg["players"]))]
+    preflight({nm: player_spec(cfg, k) for k, nm in enumerate(names)}, policy(cfg), cfg)
+
+
 def main(argv: list[str] | None = None) -> dict:
-    return run_experiment("fashion_ssl", __doc__, DEFAULTS, QUICK, body, argv)
+    return run_experiment("fashion_ssl", __doc__, Config, QUICK, body, argv, check=check)
 
 
 if __name__ == "__main__":

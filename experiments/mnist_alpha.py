@@ -17,6 +17,7 @@ fraction next to that value.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import matplotlib
 
@@ -24,6 +25,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from datasets.mnist import load_mnist
 from modalities import build_player
@@ -37,21 +39,38 @@ from multimodal_game.evaluation import (
 )
 from multimodal_game.sources import TensorSource
 
-from .common import Run, builders, run_experiment, table
+from .common import Run, builders, preflight, run_experiment, table
+from .config import GameConfig, Section
 
-DEFAULTS = {
-    "alphas": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
-    "classes": [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]],
-    "player": {"width": 16, "hidden": 128, "latent": 16, "lr": 1e-3},
-    "rounds": 3000,
-    "warmup_rounds": 1000,  # learn alone first, then exchange (see Game.warmup_rounds)
-    "batch_size": 128,
-    "eval_every": 0,
-    "checkpoint_every": 1000,
-    "samples": 2000,
-    "classifier_steps": 1500,
-    "resources": {},
-}
+
+class PlayerConfig(Section):
+    """The architecture both players (and the baseline) share."""
+
+    width: PositiveInt = Field(16, description="channels of the first convolution")
+    hidden: PositiveInt = Field(128, description="units of the hidden layers")
+    latent: PositiveInt = Field(16, description="dimension of the private latent z")
+    lr: PositiveFloat = Field(1e-3, description="Adam learning rate")
+
+
+class Config(GameConfig):
+    alphas: list[Annotated[float, Field(ge=0, le=1)]] = Field(
+        [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
+        min_length=1,
+        description="the sweep over alpha_ii (alpha_ij = 1 - alpha_ii); one game and checkpoint each",
+    )
+    classes: tuple[list[Digit], list[Digit]] = Field(
+        ([0, 1, 2, 3, 4], [5, 6, 7, 8, 9]), description="the digits of player 0 and of player 1"
+    )
+    player: PlayerConfig = Field(PlayerConfig(), description="both players")
+    rounds: PositiveInt = Field(3000, description="rounds of each game")
+    warmup_rounds: NonNegativeInt = Field(
+        1000, description="learn alone first, then exchange (see Game.warmup_rounds)"
+    )
+    checkpoint_every: NonNegativeInt = Field(1000, description="checkpoint every N rounds")
+    samples: PositiveInt = Field(2000, description="samples per player for the FIDs")
+    classifier_steps: PositiveInt = Field(1500, description="steps of the digit classifier")
+
+
 QUICK = {
     "alphas": [0.1, 0.4, 0.7, 1.0],
     "player": {"width": 8, "hidden": 64, "latent": 8, "lr": 2e-3},
@@ -250,8 +269,18 @@ def body(run: Run) -> dict:
     return run.finish(results, summary(results, cfg, run))
 
 
+Digit = Annotated[int, Field(ge=0, le=9)]
+
+
+def check(cfg: dict) -> None:
+    """The players' spec and every alpha of the sweep, before any data is read."""
+    names = ["player0", "player1"]
+    for a in cfg["alphas"]:
+        preflight(dict.fromkeys(names, spec(cfg)), [[a, 1 - a], [1 - a, a]], cfg)
+
+
 def main(argv: list[str] | None = None) -> dict:
-    return run_experiment("mnist_alpha", __doc__, DEFAULTS, QUICK, body, argv)
+    return run_experiment("mnist_alpha", __doc__, Config, QUICK, body, argv, check=check)
 
 
 if __name__ == "__main__":

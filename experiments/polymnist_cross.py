@@ -10,6 +10,7 @@ model on the pooled data of all players.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import matplotlib
 
@@ -17,11 +18,20 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from pydantic import (
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    model_validator,
+)
 
 from datasets import polymnist
 from datasets.mnist import load_mnist
 from datasets.shards import labelled_mask
 from modalities import build_player
+from modalities.recipes import LIKELIHOODS
 from multimodal_game.batch import Batch
 from multimodal_game.evaluation import (
     accuracy,
@@ -37,40 +47,77 @@ from multimodal_game.evaluation import (
 from multimodal_game.policy import FixedAlpha, OwnPlusPartners
 from multimodal_game.sources import TensorSource
 
-from .common import Flag, Run, builders, memo, run_experiment, table
+from .common import Flag, Run, builders, memo, preflight, run_experiment, table
+from .config import GameConfig, Section
 
-DEFAULTS = {
-    "data": "",  # folder with PolyMNIST (official release or generated); empty: generate from bundled MNIST
-    "modalities": 5,
-    "labelled_fraction": 0.1,
-    "pairs": [[0, 1], [2, 3]],
-    "pair_tuples": 400,  # labelled paired tuples per pair player
-    "label_only_examples": 2000,
-    "mask_player_examples": 4000,
-    "classifier_fraction": 0.2,  # of the training tuples, held out for the independent classifiers
-    "classifier_steps": 1500,
-    "rounds": 3000,
-    "warmup_rounds": 1000,  # learn alone first, then exchange (see Game.warmup_rounds)
-    "batch_size": 128,
-    "eval_every": 500,
-    "checkpoint_every": 500,
-    "player": {
-        "width": 32,
-        "latent": 16,
-        "hidden": 128,
-        "lr": 1e-3,
-        "aux_weight": 1000.0,  # ~0.1 x examples per player, as Kingma et al.; 3x28x28 Laplace pixels
-        "consistency_weight": 1000.0,  # generated images must carry their label (M2Player)
-        "likelihood": "laplace",
-    },
-    "alpha": [],  # empty: own_weight on own data, the rest uniform over players it shares with
-    "own_weight": 0.5,
-    # how the rest of a row is spread over the players one shares variables with:
-    # "interface_size" in proportion to the values exchanged per example, or "uniform"
-    "partner_weighting": "uniform",
-    "eval_examples": 2000,
-    "resources": {},  # Ray: {default = {num_cpus = 1}, style0 = {num_gpus = 0.5}, ...}
-}
+
+class PlayerConfig(Section):
+    """The architecture and objective shared by every image player."""
+
+    width: PositiveInt = Field(32, description="channels of the first convolution")
+    latent: PositiveInt = Field(16, description="dimension of the private latent z")
+    hidden: PositiveInt = Field(128, description="units of the hidden layers")
+    lr: PositiveFloat = Field(1e-3, description="Adam learning rate")
+    aux_weight: NonNegativeFloat = Field(
+        1000.0, description="weight of -log q(c|x) on labelled rows (~0.1 x examples per player)"
+    )
+    consistency_weight: NonNegativeFloat = Field(
+        1000.0, description="weight of -log q(c|x) on generated images (label-faithful samples)"
+    )
+    likelihood: Literal[LIKELIHOODS] = Field("laplace", description="pixel likelihood")
+
+
+class Config(GameConfig):
+    data: str = Field(
+        "",
+        description="PolyMNIST folder (official or generated); empty: generate from bundled MNIST",
+    )
+    modalities: int = Field(5, ge=2, le=5, description="styles used (m0 ... m{n-1})")
+    labelled_fraction: float = Field(
+        0.1, gt=0, le=1, description="fraction of each style player's tuples that is labelled"
+    )
+    pairs: list[tuple[NonNegativeInt, NonNegativeInt]] = Field(
+        [(0, 1), (2, 3)], description="styles of each partial-view (pair) player"
+    )
+    pair_tuples: NonNegativeInt = Field(400, description="labelled paired tuples per pair player")
+    label_only_examples: NonNegativeInt = Field(
+        2000, description="labels held by the label-only player (0: no such player)"
+    )
+    mask_player_examples: NonNegativeInt = Field(
+        4000, description="MNIST (label, digit mask) examples of the mask player (0: none)"
+    )
+    classifier_fraction: float = Field(
+        0.2, gt=0, lt=1, description="training tuples held out for the independent classifiers"
+    )
+    classifier_steps: PositiveInt = Field(1500, description="steps of each independent classifier")
+    rounds: PositiveInt = Field(3000, description="rounds of each game")
+    warmup_rounds: NonNegativeInt = Field(
+        1000, description="learn alone first, then exchange (see Game.warmup_rounds)"
+    )
+    eval_every: NonNegativeInt = Field(500, description="evaluate every N rounds")
+    checkpoint_every: NonNegativeInt = Field(500, description="checkpoint every N rounds")
+    player: PlayerConfig = Field(PlayerConfig(), description="every image player")
+    alpha: list[list[NonNegativeFloat]] = Field(
+        [], description="alpha matrix; empty: own_weight on own data, the rest over partners"
+    )
+    own_weight: float = Field(0.5, gt=0, le=1, description="alpha_ii when alpha is empty")
+    partner_weighting: Literal["uniform", "interface_size"] = Field(
+        "uniform",
+        description="how the rest of a row is spread over partners: uniformly or in proportion "
+        "to the values exchanged per example",
+    )
+    eval_examples: PositiveInt = Field(2000, description="test tuples evaluated")
+
+    @model_validator(mode="after")
+    def _styles_exist(self) -> Config:
+        for pair in self.pairs:
+            if max(pair) >= self.modalities or pair[0] == pair[1]:
+                raise ValueError(
+                    f"pair {list(pair)} needs two distinct styles below modalities={self.modalities}"
+                )
+        return self
+
+
 QUICK = {
     "rounds": 300,
     "warmup_rounds": 100,
@@ -118,6 +165,26 @@ def data_root(cfg: dict) -> Path:
     return polymnist.ensure_generated(Path("data") / "polymnist-bundled", seed=0).resolve()
 
 
+def player_specs(cfg: dict) -> dict[str, dict]:
+    """Every game player's spec, in the game's order (style players first)."""
+    pcfg, m = cfg["player"], cfg["modalities"]
+    specs = {f"style{k}": m2_spec([image_var(k, pcfg)], pcfg) for k in range(m)}
+    for i, j in cfg["pairs"]:
+        specs[f"pair{i}{j}"] = m2_spec([image_var(i, pcfg), image_var(j, pcfg)], pcfg)
+    if cfg["label_only_examples"]:
+        specs["labels"] = {"kind": "label"}
+    if cfg["mask_player_examples"]:
+        mask = {"name": "s", "recipe": "digit_mask", "width": pcfg["width"]}
+        specs["mnist_mask"] = m2_spec([mask], pcfg)
+    return specs
+
+
+def check(cfg: dict) -> None:
+    """Every player spec and the alpha policy, before any data is read."""
+    preflight({**player_specs(cfg), "central": central_spec(cfg)}, None, cfg)
+    preflight(player_specs(cfg), policy(cfg), cfg)
+
+
 def build_setup(cfg: dict, seed: int):
     """Players' specs and private data (Batches) for the game; data of one player never mixes with
     another's. Deterministic in (cfg, seed): every process that calls it cuts the same shards."""
@@ -128,8 +195,7 @@ def build_setup(cfg: dict, seed: int):
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     n_clf = int(cfg["classifier_fraction"] * n)
     clf_rows, rest = perm[:n_clf], perm[n_clf:]
-    pcfg = cfg["player"]
-    specs, data = {}, {}
+    specs, data = player_specs(cfg), {}
     pair_rows = rest[: cfg["pair_tuples"] * len(cfg["pairs"])]
     style_rows = rest[len(pair_rows) :].tensor_split(m)
     labels = train["labels"]
@@ -138,24 +204,18 @@ def build_setup(cfg: dict, seed: int):
         lab = labelled_mask(labels, rows, float(cfg["labelled_fraction"]), seed + k)
         b = polymnist.to_batch(train, [k], rows)
         data[f"style{k}"] = Batch(b.data, {"label": lab})
-        specs[f"style{k}"] = m2_spec([image_var(k, pcfg)], pcfg)
     for a, (i, j) in enumerate(cfg["pairs"]):
         rows = pair_rows[a * cfg["pair_tuples"] : (a + 1) * cfg["pair_tuples"]]
         data[f"pair{i}{j}"] = polymnist.to_batch(train, [i, j], rows)
-        specs[f"pair{i}{j}"] = m2_spec([image_var(i, pcfg), image_var(j, pcfg)], pcfg)
     if cfg["label_only_examples"]:
         # labels of the held-out tuples whose images train the evaluation classifiers (no other
         # player holds these tuples)
         rows = clf_rows[: cfg["label_only_examples"]]
         data["labels"] = Batch({"label": labels[rows]})
-        specs["labels"] = {"kind": "label"}
     if cfg["mask_player_examples"]:
         x, y = load_mnist("bundled", "train")
         x, y = x[: cfg["mask_player_examples"]], y[: cfg["mask_player_examples"]]
         data["mnist_mask"] = Batch({"label": y, "s": (x >= 128).float()[:, None]})
-        specs["mnist_mask"] = m2_spec(
-            [{"name": "s", "recipe": "digit_mask", "width": pcfg["width"]}], pcfg
-        )
     return specs, data, train, test, clf_rows
 
 
@@ -320,7 +380,7 @@ FLAGS = (
 
 
 def main(argv: list[str] | None = None) -> dict:
-    return run_experiment("polymnist_cross", __doc__, DEFAULTS, QUICK, body, argv, FLAGS)
+    return run_experiment("polymnist_cross", __doc__, Config, QUICK, body, argv, FLAGS, check)
 
 
 if __name__ == "__main__":

@@ -14,38 +14,59 @@ styles x digits grid per variant.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
 from datasets import polymnist
 from datasets.mnist import load_mnist
 from datasets.shards import labelled_mask
 from modalities import build_player
+from modalities.recipes import LIKELIHOODS
 from multimodal_game.batch import Batch
+from multimodal_game.errors import ConfigError
 from multimodal_game.evaluation import accuracy, save_grid
 from multimodal_game.sources import TensorSource
 
 from .common import Flag, Run, builders, run_experiment, table
+from .config import GameConfig, Section
 from .polymnist_cross import data_root
 
 VARIANTS = ("base", "real_cs", "synthetic_cs")
-DEFAULTS = {
-    "data": "",  # PolyMNIST folder with digit masks (generated); empty: generate from bundled MNIST
-    "examples": 0,  # pooled (tuple, style) training examples; 0: all
-    "labelled_fraction": 1.0,
-    "mnist_examples": 8000,
-    "player": {"width": 32, "latent": 16, "hidden": 128, "lr": 1e-3, "aux_weight": 1000.0},
-    "likelihood": "laplace",
-    "alpha_own": 0.5,  # the main player's weight on its own data in the synthetic_cs game
-    "rounds": 5000,
-    "batch_size": 128,
-    "eval_every": 0,
-    "checkpoint_every": 1000,
-    "test_examples": 2000,
-    "variants": list(VARIANTS),
-    "resources": {},
-}
+
+
+class PlayerConfig(Section):
+    """The main player's architecture (the MNIST player uses width, latent, hidden and lr)."""
+
+    width: PositiveInt = Field(32, description="channels of the first convolution")
+    latent: PositiveInt = Field(16, description="dimension of the private latent z")
+    hidden: PositiveInt = Field(128, description="units of the hidden layers")
+    lr: PositiveFloat = Field(1e-3, description="Adam learning rate")
+    aux_weight: NonNegativeFloat = Field(1000.0, description="weight of -log q(c|x), labelled rows")
+
+
+class Config(GameConfig):
+    data: str = Field(
+        "", description="PolyMNIST folder with digit masks (generated); empty: generate"
+    )
+    examples: NonNegativeInt = Field(0, description="pooled (tuple, style) examples; 0: all")
+    labelled_fraction: float = Field(1.0, gt=0, le=1, description="labelled fraction of them")
+    mnist_examples: PositiveInt = Field(8000, description="MNIST examples of the mask player")
+    player: PlayerConfig = Field(PlayerConfig(), description="the players' architecture")
+    likelihood: Literal[LIKELIHOODS] = Field("laplace", description="pixel likelihood")
+    alpha_own: float = Field(
+        0.5, gt=0, le=1, description="the main player's weight on its own data (synthetic_cs)"
+    )
+    rounds: PositiveInt = Field(5000, description="rounds of each game")
+    checkpoint_every: NonNegativeInt = Field(1000, description="checkpoint every N rounds")
+    test_examples: PositiveInt = Field(2000, description="test tuples evaluated")
+    variants: list[Literal[VARIANTS]] = Field(
+        list(VARIANTS), min_length=1, description="which variants to run"
+    )
+
+
 QUICK = {
     "examples": 10000,
     "mnist_examples": 4000,
@@ -160,12 +181,12 @@ def build_host(name: str, cfg: dict, seed: int, variant: str) -> tuple:
 
 def body(run: Run) -> dict:
     cfg = run.cfg
-    unknown = set(cfg["variants"]) - set(VARIANTS)
-    if unknown:
-        raise ValueError(f"unknown variants {sorted(unknown)}; expected some of {VARIANTS}")
     test = polymnist.load(data_root(cfg), "test")
     if "digit_masks" not in polymnist.load(data_root(cfg), "train"):
-        raise ValueError("polymnist_paper needs digit masks: use a generated PolyMNIST folder")
+        raise ConfigError(
+            f"polymnist_paper needs digit masks, and {str(data_root(cfg))!r} has none: "
+            "use a generated PolyMNIST folder (mmgame data polymnist generate)"
+        )
     results: dict = {"accuracy": {}, "grid_filled": {}}
     for variant in cfg["variants"]:
         names, alpha = ["main"], [[1.0]]
@@ -192,7 +213,7 @@ FLAGS = (
 
 
 def main(argv: list[str] | None = None) -> dict:
-    return run_experiment("polymnist_paper", __doc__, DEFAULTS, QUICK, body, argv, FLAGS)
+    return run_experiment("polymnist_paper", __doc__, Config, QUICK, body, argv, FLAGS)
 
 
 if __name__ == "__main__":

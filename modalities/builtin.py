@@ -2,76 +2,107 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+)
+
+from multimodal_game.errors import ConfigError
+from multimodal_game.validation import Strict, validated
 
 from .m2 import LabelPlayer, M2Player
-from .recipes import LabelRecipe
+from .recipes import LabelRecipe, Recipe
 from .registry import build_recipe, observable_modalities, register_player_kind
 
-M2_KEYS = {
-    "kind",
-    "label",
-    "variables",
-    "latent",
-    "hidden",
-    "aux_weight",
-    "lr",
-    "optimizer",
-    "learning",
-    "shared_encoder",
-    "consistency_weight",
-}
+
+class LabelSpec(Strict):
+    """The label of a player: ``{name = "label", classes = 10, exchangeable = true}``."""
+
+    name: str = Field("label", min_length=1)
+    classes: int = Field(10, ge=2)
+    exchangeable: bool = True
 
 
-def _label(spec: Mapping[str, Any]) -> LabelRecipe:
-    lab = spec.get("label", {})
-    if not isinstance(lab, Mapping):
-        raise ValueError(
-            f"'label' must be a table like {{name = 'label', classes = 10}}, got {lab!r}"
+class VariableSpec(BaseModel):
+    """An observed variable: its name, its recipe and the recipe's options (checked by the recipe)."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str = Field(min_length=1)
+    recipe: str = Field(min_length=1)
+
+
+class M2Spec(Strict):
+    """An ``m2`` player (see :class:`~modalities.m2.M2Player` for each option's meaning)."""
+
+    kind: Literal["m2"] = "m2"
+    label: LabelSpec = LabelSpec()
+    variables: list[VariableSpec] = Field(min_length=1)
+    latent: PositiveInt = 16
+    hidden: PositiveInt = 128
+    aux_weight: NonNegativeFloat = 50.0
+    lr: PositiveFloat = 1e-3
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    learning: Literal["elbo", "symmetric"] = "elbo"
+    shared_encoder: bool = False
+    consistency_weight: NonNegativeFloat = 0.0
+
+
+class LabelPlayerSpec(Strict):
+    """A ``label`` player: a categorical distribution over the label alone."""
+
+    kind: Literal["label"] = "label"
+    label: LabelSpec = LabelSpec()
+    lr: PositiveFloat = 0.05
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+
+
+def _recipe(v: VariableSpec, consistency: bool):
+    r = build_recipe(v.model_dump())
+    if not r.observable:
+        raise ConfigError(
+            f"variable {r.name!r}: recipe {r.recipe_name!r} cannot be an observed variable of "
+            f"an m2 player (set the label with the 'label' table and the latent size with "
+            f"'latent'); observable recipes: {observable_modalities()}"
         )
-    return LabelRecipe(
-        lab.get("name", "label"), int(lab.get("classes", 10)), bool(lab.get("exchangeable", True))
-    )
+    if consistency and type(r).soft is Recipe.soft and r.variable().kind != "categorical":
+        warnings.warn(
+            f"variable {r.name!r}: recipe {r.recipe_name!r} has no soft() stand-in, so the "
+            "consistency term cannot reach its decoder (it is zero for this variable)",
+            stacklevel=3,
+        )
+    return r
 
 
 @register_player_kind("m2")
 def build_m2(spec: Mapping[str, Any]) -> M2Player:
-    unknown = set(spec) - M2_KEYS
-    if unknown:
-        raise ValueError(
-            f"unknown keys {sorted(unknown)} in m2 player spec; expected some of {sorted(M2_KEYS)}"
-        )
-    variables = spec.get("variables")
-    if not variables:
-        raise ValueError("m2 player spec needs 'variables': a list of {name, recipe, ...} tables")
-    recipes = [build_recipe(v) for v in variables]
-    for r in recipes:
-        if not r.observable:
-            raise ValueError(
-                f"variable {r.name!r}: recipe {r.recipe_name!r} cannot be an observed variable of "
-                f"an m2 player (set the label with the 'label' table and the latent size with "
-                f"'latent'); observable recipes: {observable_modalities()}"
-            )
+    s = validated(M2Spec, spec, "m2 player spec")
+    lab = s.label
     return M2Player(
-        recipes,
-        label=_label(spec),
-        latent_dim=int(spec.get("latent", 16)),
-        hidden=int(spec.get("hidden", 128)),
-        aux_weight=float(spec.get("aux_weight", 50.0)),
-        lr=float(spec.get("lr", 1e-3)),
-        optimizer=spec.get("optimizer", "adam"),
-        learning=spec.get("learning", "elbo"),
-        shared_encoder=bool(spec.get("shared_encoder", False)),
-        consistency_weight=float(spec.get("consistency_weight", 0.0)),
+        [_recipe(v, s.consistency_weight > 0) for v in s.variables],
+        label=LabelRecipe(lab.name, lab.classes, lab.exchangeable),
+        latent_dim=s.latent,
+        hidden=s.hidden,
+        aux_weight=s.aux_weight,
+        lr=s.lr,
+        optimizer=s.optimizer,
+        learning=s.learning,
+        shared_encoder=s.shared_encoder,
+        consistency_weight=s.consistency_weight,
     )
 
 
 @register_player_kind("label")
 def build_label(spec: Mapping[str, Any]) -> LabelPlayer:
-    unknown = set(spec) - {"kind", "label", "lr", "optimizer"}
-    if unknown:
-        raise ValueError(f"unknown keys {sorted(unknown)} in label player spec")
+    s = validated(LabelPlayerSpec, spec, "label player spec")
+    lab = s.label
     return LabelPlayer(
-        _label(spec), lr=float(spec.get("lr", 0.05)), optimizer=spec.get("optimizer", "adam")
+        LabelRecipe(lab.name, lab.classes, lab.exchangeable), lr=s.lr, optimizer=s.optimizer
     )

@@ -31,20 +31,20 @@ class Recipe:
         self.name = name
 
     def variable(self) -> Variable:
-        raise NotImplementedError
+        raise NotImplementedError(f"recipe {type(self).__name__} must define variable()")
 
     def encoder(self, hidden: int) -> nn.Module:
-        raise NotImplementedError
+        raise NotImplementedError(f"recipe {type(self).__name__} must define encoder()")
 
     def decoder(self, in_dim: int) -> nn.Module:
-        raise NotImplementedError
+        raise NotImplementedError(f"recipe {type(self).__name__} must define decoder()")
 
     def distribution(self, out: torch.Tensor, decoder: nn.Module) -> dist.Distribution:
-        raise NotImplementedError
+        raise NotImplementedError(f"recipe {type(self).__name__} must define distribution()")
 
     def generate(self, out: torch.Tensor, decoder: nn.Module) -> torch.Tensor:
         """The value the player sends when it samples (the mean, or the mode for binary data)."""
-        raise NotImplementedError
+        raise NotImplementedError(f"recipe {type(self).__name__} must define generate()")
 
     def soft(self, out: torch.Tensor, decoder: nn.Module) -> torch.Tensor | None:
         """A differentiable stand-in for ``generate`` (for training terms on generated data), or

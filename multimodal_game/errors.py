@@ -1,4 +1,4 @@
-"""Errors of a running game that name the player concerned."""
+"""Errors that name what is wrong: a user's input (config, spec, data), a lost or diverged player."""
 
 from __future__ import annotations
 
@@ -19,3 +19,8 @@ class Diverged(FloatingPointError):
     def __init__(self, player: str, message: str):
         self.player = player
         super().__init__(message)
+
+
+class ConfigError(ValueError):
+    """A user's input is wrong: a config key, a player spec, a data set or a file. The message
+    names the key or file and what was expected; command lines print it as one line."""

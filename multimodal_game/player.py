@@ -105,16 +105,16 @@ class PyroPlayer(PyroModule):
     def model(self, batch: Batch | None, *args: Any, n: int | None = None) -> Any:
         """The generative model. ``batch=None``: sample ``n`` examples observing nothing, along the
         sites of unobserved examples, and return the sampled observables (the sleep phase)."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define model()")
 
     def guide(self, batch: Batch, *args: Any) -> None:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define guide()")
 
     def sample(self, n: int, given: Batch | None = None) -> Batch:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define sample()")
 
     def infer(self, name: str, given: Batch) -> torch.Tensor:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define infer()")
 
     # -- learning ---------------------------------------------------------------------------------
     @property

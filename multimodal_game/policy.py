@@ -136,17 +136,17 @@ class Policy:
         self.names, self.spaces, self.batch_size = tuple(names), dict(spaces), int(batch_size)
 
     def plan(self, round: int) -> RoundPlan:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define plan()")
 
     @property
     def alpha(self) -> torch.Tensor:
         """The alpha matrix of the exchange (after any warm-up)."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define alpha()")
 
     @property
     def interfaces(self) -> dict[tuple[str, str], tuple[str, ...]]:
         """Every (producer, consumer) pair that may exchange, with the variables that travel."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define interfaces()")
 
     def describe(self) -> dict[str, Any]:
         """What a resumed game must share with the one that wrote the checkpoint."""

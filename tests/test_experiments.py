@@ -67,11 +67,25 @@ def test_polymnist_cross_runs_end_to_end(tmp_path, polymnist_dir):
     assert again["game"]["accuracy"] == res["game"]["accuracy"]
 
 
-def test_unknown_config_key_is_an_error(tmp_path):
+def user_error(capsys, main, argv) -> str:
+    """Run ``main(argv)``, expect the one-line user error (exit status 2), return stderr."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    return capsys.readouterr().err
+
+
+def test_unknown_config_key_is_an_error(tmp_path, capsys):
     cfg = tmp_path / "bad.toml"
     cfg.write_text("roundz = 3\n")
-    with pytest.raises(ValueError, match="unknown config key 'roundz'"):
-        polymnist_cross.main(["--config", str(cfg), "--out", str(tmp_path / "r"), "--no-progress"])
+    err = user_error(
+        capsys,
+        polymnist_cross.main,
+        ["--config", str(cfg), "--out", str(tmp_path / "r"), "--no-progress"],
+    )
+    assert "unknown config key 'roundz'; did you mean 'rounds'?" in err
+    assert "Traceback" not in err and not (tmp_path / "r").exists()
 
 
 def test_fashion_ssl_runs_end_to_end_on_tiny_shards(tmp_path):
@@ -233,12 +247,17 @@ def test_resume_refuses_a_changed_config_and_keeps_the_record(tmp_path, capsys):
     mnist_alpha.main(common)
     before = (out / "config.json").read_text()
     cfg.write_text(toml.replace("hidden = 8", "hidden = 8\nlr = 0.5"))
-    with pytest.raises(SystemExit, match=r"player\.lr: 0\.001 -> 0\.5"):
-        mnist_alpha.main([*common, "--resume"])
-    with pytest.raises(SystemExit, match=r"seed: 0 -> 3"):
-        mnist_alpha.main([*common, "--resume", "--seed", "3", "--allow-change", "player.lr"])
+    err = user_error(capsys, mnist_alpha.main, [*common, "--resume"])
+    assert "player.lr: 0.001 -> 0.5" in err
+    argv = [*common, "--resume", "--seed", "3", "--allow-change", "player.lr"]
+    assert "seed: 0 -> 3" in user_error(capsys, mnist_alpha.main, argv)
     assert (out / "config.json").read_text() == before  # the rejected config was never written
     # more rounds continue the same trajectory; a named change is accepted when asked for
     cfg.write_text(toml.replace("rounds = 2", "rounds = 3"))
     res = mnist_alpha.main([*common, "--resume"])
     assert json.loads((out / "config.json").read_text())["rounds"] == 3 and res["rows"]
+    # a sweep value added since: allowed by name, and the run says that this game starts fresh
+    cfg.write_text(toml.replace("rounds = 2", "rounds = 3").replace("[0.5]", "[0.5, 1.0]"))
+    capsys.readouterr()
+    mnist_alpha.main([*common, "--resume", "--allow-change", "alphas"])
+    assert "alpha1.00: no checkpoint" in capsys.readouterr().out

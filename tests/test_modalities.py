@@ -37,15 +37,15 @@ def test_registry_lists_builtins_and_rejects_bad_specs():
     assert {"image", "digit_mask", "label", "latent"} <= set(registered_modalities())
     with pytest.raises(ValueError, match=r"unknown modality recipe 'audio'; registered: \["):
         build_player({"variables": [{"name": "a", "recipe": "audio"}]})
-    with pytest.raises(ValueError, match="needs 'variables'"):
+    with pytest.raises(ValueError, match="'variables' is required"):
         build_player({"kind": "m2"})
-    with pytest.raises(ValueError, match="'name' and 'recipe'"):
+    with pytest.raises(ValueError, match="'variables.0.name' is required"):
         build_player({"variables": [{"recipe": "image"}]})
     with pytest.raises(ValueError, match="channels must be 1 or 3"):
         build_player({"variables": [{"name": "m", "recipe": "image", "channels": 2}]})
     with pytest.raises(ValueError, match="unknown likelihood"):
         build_player({"variables": [{"name": "m", "recipe": "image", "likelihood": "poisson"}]})
-    with pytest.raises(ValueError, match="unknown keys"):
+    with pytest.raises(ValueError, match="unknown key 'widht'"):
         build_player({"variables": [{"name": "m", "recipe": "image"}], "widht": 3})
     with pytest.raises(ValueError, match="unknown player kind"):
         build_player({"kind": "gan"})

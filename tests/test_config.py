@@ -1,0 +1,166 @@
+"""Typed experiment configs: examples load, errors name the key, overrides and printing."""
+
+import importlib
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from experiments.config import load_toml, parse_set, resolve, to_toml
+from modalities import build_player
+from multimodal_game.errors import ConfigError
+
+CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
+EXPERIMENTS = [
+    "fashion_ssl",
+    "polymnist_cross",
+    "mnist_alpha",
+    "polymnist_paper",
+    "expfam_equilibrium",
+]
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_each_shipped_example_config_loads_and_is_the_default(name):
+    module = importlib.import_module(f"experiments.{name}")
+    loaded = resolve(module.Config, [load_toml(CONFIGS / f"{name}.toml")])
+    assert loaded == module.Config()
+    module.check(loaded.model_dump()) if hasattr(module, "check") else None
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_printed_config_reads_back_as_the_same_config(name, capsys):
+    module = importlib.import_module(f"experiments.{name}")
+    assert module.main(["--quick", "--print-config", "--set", "rounds=7"]) == {}
+    text = capsys.readouterr().out
+    assert "# rounds of" in text  # one comment per key
+    again = resolve(module.Config, [tomllib.loads(text)])
+    assert again.rounds == 7
+    assert again == resolve(module.Config, [module.QUICK, {"rounds": 7}])
+
+
+def test_wrong_type_names_the_key_the_expectation_and_the_value():
+    from experiments.polymnist_cross import Config
+
+    with pytest.raises(ConfigError) as e:
+        resolve(Config, [{"rounds": "four"}])
+    msg = str(e.value)
+    assert "'rounds'" in msg and "valid integer" in msg and "'four'" in msg
+    with pytest.raises(ConfigError, match=r"'player.likelihood'.*'bernoulli'.*got 'pixels'"):
+        resolve(Config, [{"player": {"likelihood": "pixels"}}])
+    with pytest.raises(ConfigError, match=r"'player.lr': Input should be greater than 0"):
+        resolve(Config, [{"player": {"lr": -1}}])
+    with pytest.raises(ConfigError, match=r"did you mean 'player.width'"):
+        resolve(Config, [{"player": {"widht": 3}}])
+    with pytest.raises(ConfigError, match=r"pair \[0, 7\] needs two distinct styles"):
+        resolve(Config, [{"pairs": [[0, 7]]}])
+
+
+def test_set_parses_toml_values_into_dotted_tables():
+    assert parse_set(
+        ["player.width=16", "data=runs/x", "alpha=[[1, 0], [0, 1]]", "x.y.z=true"]
+    ) == {
+        "player": {"width": 16},
+        "data": "runs/x",
+        "alpha": [[1, 0], [0, 1]],
+        "x": {"y": {"z": True}},
+    }
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parse_set(["player.width"])
+
+
+def test_set_and_flags_override_in_order_and_land_in_config_json(tmp_path):
+    from experiments import expfam_equilibrium
+
+    out = tmp_path / "run"
+    argv = ["--quick", "--set", "rounds=3", "--set", "players=4", "--players", "2"]
+    expfam_equilibrium.main([*argv, "--set", "dim=1", "--out", str(out), "--no-progress"])
+    cfg = json.loads((out / "config.json").read_text())
+    assert (cfg["rounds"], cfg["players"], cfg["dim"], cfg["threads"]) == (3, 2, 1, 1)
+
+
+def test_malformed_toml_and_missing_file_name_the_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("rounds = \n")
+    with pytest.raises(ConfigError, match=r"bad.toml' is not valid TOML.*line 1"):
+        load_toml(bad)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_toml(tmp_path / "none.toml")
+
+
+def test_bad_alpha_and_bad_player_are_reported_before_any_work(tmp_path, capsys):
+    from experiments import fashion_ssl
+
+    out = tmp_path / "run"
+    tiny = [  # small enough that a missed check fails fast, and later
+        *("--set", 'dataset="mnist"', "--set", "shard_size=40", "--set", "labelled=[5]"),
+        *("--set", "discriminative_steps=1", "--set", "central_examples=40"),
+        *("--set", "test_examples=10", "--set", "rounds=1", "--set", "warmup_rounds=0"),
+    ]
+    for setting, expected in [
+        ("alpha=[[1, 0], [0, 1]]", "alpha: alpha is 2 x 2 but there are 4 players"),
+        ("players=[{width=4,hidden=8,latent=2},{width=0,hidden=8,latent=2}]", "'players.1.width'"),
+        ("resources={style9={num_cpus=1}}", "resources for unknown players ['style9']"),
+    ]:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as e:
+            fashion_ssl.main(["--set", setting, *tiny, "--out", str(out), "--no-progress"])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and expected in err, err
+        assert not out.exists()  # nothing ran, not even config.json
+
+
+def test_debug_shows_the_traceback_of_a_user_error(tmp_path):
+    from experiments import expfam_equilibrium
+
+    with pytest.raises(ConfigError, match="'dim'"):
+        expfam_equilibrium.main(["--set", "dim=0", "--debug", "--out", str(tmp_path / "r")])
+
+
+def test_expfam_refuses_resume_and_restarts(capsys):
+    from experiments import expfam_equilibrium
+
+    for flag in (["--resume", "--out", "x"], ["--max-restarts", "1"]):
+        with pytest.raises(SystemExit):
+            expfam_equilibrium.main(flag)
+        assert "not supported" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        (
+            {"variables": [{"name": "x", "recipe": "image"}], "label": {"clases": 5}},
+            "'label.clases'",
+        ),
+        (
+            {"variables": [{"name": "x", "recipe": "image"}], "hidden": 0},
+            "'hidden': Input should be greater than 0",
+        ),
+        (
+            {"variables": [{"name": "x", "recipe": "image"}], "lr": -1},
+            "'lr': Input should be greater than 0",
+        ),
+        (
+            {"variables": {"name": "x", "recipe": "image"}},
+            "'variables': Input should be a valid list",
+        ),
+        ({"variables": []}, "'variables'"),
+        ({"variables": [{"name": "x", "recipe": "image"}], "learning": "sgld"}, "'learning'"),
+        ({"kind": "label", "label": {"classes": 1}}, "'label.classes'"),
+    ],
+)
+def test_player_specs_are_validated_with_named_keys(spec, expected):
+    with pytest.raises(ConfigError) as e:
+        build_player(spec)
+    assert expected in str(e.value)
+
+
+def test_to_toml_leaves_none_out_and_comments_tables():
+    from experiments.expfam_equilibrium import Config
+
+    text = to_toml(resolve(Config, [{"resources": {"player0": {"num_gpus": 0.5}}}]))
+    parsed = tomllib.loads(text)
+    assert parsed["resources"] == {"player0": {"num_gpus": 0.5}}  # num_cpus None: left out
+    assert "# Ray: per player name" in text
