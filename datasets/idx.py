@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ def read_idx(path: str | Path) -> np.ndarray:
         raise DataFileError(f"data file {str(path)!r} does not exist")
     try:
         raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, zlib.error) as e:
         raise DataFileError(f"data file {str(path)!r} is corrupt: {e}") from None
     if len(raw) < 8:
         raise DataFileError(f"data file {str(path)!r} is truncated ({len(raw)} bytes)")

@@ -74,9 +74,9 @@ def load_mnist(
         return _load_torchvision("MNIST", Path(root), split, download)
     except DataFileError as e:
         raise DataFileError(
-            f"full MNIST not found under {str(root)!r} ({e}). Get it with torchvision where there is "
-            "internet (load_mnist('full', download=True) or --download), or use the bundled 10k "
-            "digits, which work offline: source 'bundled'."
+            f"full MNIST not found under {str(root)!r} ({e}). Where there is internet: "
+            f"`mmgame data download mnist --root {root}` (or load_mnist('full', download=True)); "
+            "offline: the bundled 10k digits, source 'bundled'."
         ) from None
 
 
@@ -107,5 +107,5 @@ def load_fashion_mnist(
     raise DataFileError(
         f"Fashion-MNIST IDX files not found in {[str(d) for d in dirs]}. Offline: "
         "`apt-get install -y dataset-fashion-mnist` (files under /usr/share/datasets/fashion-mnist/); "
-        "with internet: torchvision's FashionMNIST(root, download=True)."
+        "with internet: `mmgame data download fashion --root DIR`, then data_root = DIR."
     )

@@ -2,6 +2,7 @@
 
     mmgame run polymnist-cross --quick      (= python -m experiments.polymnist_cross --quick)
     mmgame data polymnist generate --out DIR
+    mmgame data download fashion --root data
     mmgame bench --quick
     mmgame report render
 
@@ -23,7 +24,7 @@ EXPERIMENTS = {
     "polymnist-paper": "experiments.polymnist_paper",
     "expfam-equilibrium": "experiments.expfam_equilibrium",
 }
-DATA = {"polymnist": "datasets.polymnist"}
+DATA = {"polymnist": "datasets.polymnist", "download": "datasets.download"}
 
 
 def _call(module: str, argv: Sequence[str]) -> object:

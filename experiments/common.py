@@ -13,6 +13,7 @@ import contextlib
 import copy
 import functools
 import json
+import os
 import random
 import subprocess
 import sys
@@ -351,6 +352,8 @@ def _run(name, config, quick, body, args, flags, check) -> dict:
         print(to_toml(resolved), end="")
         return {}
     cfg = resolved.model_dump()
+    if cfg["threads"] == 0:  # what "auto" means is recorded as the number that ran
+        cfg["threads"] = 1 if args.runtime == "ray" else max(1, os.cpu_count() or 1)
     if check is not None:
         check(cfg)
     device = resolve_device(args.device)
@@ -361,10 +364,14 @@ def _run(name, config, quick, body, args, flags, check) -> dict:
     write_json(
         out / "config.json", {**record, "quick": bool(args.quick), "provenance": provenance()}
     )
+    threads = torch.get_num_threads()
     torch.set_num_threads(cfg["threads"])
     seed_everything(args.seed)
-    with runtime_session(args):
-        return body(Run(name, args, cfg, device, out, _plain_json(record)))
+    try:
+        with runtime_session(args):
+            return body(Run(name, args, cfg, device, out, _plain_json(record)))
+    finally:
+        torch.set_num_threads(threads)
 
 
 # Keys that a resumed run may change without changing the trajectory of what is already played.

@@ -57,10 +57,10 @@ class GameConfig(Section):
     checkpoint_every: NonNegativeInt = Field(
         0, description="write the game's checkpoint every N rounds (0: only at the end)"
     )
-    threads: PositiveInt = Field(
-        1,
-        description="torch threads per player process, on both runtimes (1: fastest measured on 2 "
-        "cores, and the same floating-point results in process and on Ray)",
+    threads: NonNegativeInt = Field(
+        0,
+        description="torch threads of each process that runs players, applied alike on both "
+        "runtimes (same value, same results); 0: every core in process, 1 per Ray actor",
     )
     resources: dict[str, Resources] = Field(
         default_factory=dict,

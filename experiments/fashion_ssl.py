@@ -47,7 +47,10 @@ class Config(GameConfig):
         description="'fashion' (Fashion-MNIST) or 'mnist' (the bundled digits, e.g. for tests)",
     )
     data_root: str = Field(
-        "", description="Fashion-MNIST IDX folder; empty: Debian's package directory, else download"
+        "", description="Fashion-MNIST folder (IDX files or torchvision's layout); empty: Debian's"
+    )
+    download: bool = Field(
+        False, description="fetch Fashion-MNIST into data_root with torchvision when it is missing"
     )
     shard_size: PositiveInt = Field(15000, description="training examples per player")
     labelled: list[PositiveInt] = Field(
@@ -113,7 +116,7 @@ QUICK = {
 
 def load(cfg: dict, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     if cfg["dataset"] == "fashion":
-        x, y = load_fashion_mnist(split, cfg["data_root"] or None)
+        x, y = load_fashion_mnist(split, cfg["data_root"] or None, cfg["download"])
     elif cfg["dataset"] == "mnist":
         x, y = load_mnist("bundled", split)
     else:

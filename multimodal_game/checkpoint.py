@@ -1,22 +1,61 @@
-"""Atomic checkpoints that load with ``torch.load(weights_only=True)``."""
+"""Atomic, checksummed checkpoints that load with ``torch.load(weights_only=True)``.
+
+A checkpoint holds ``format``, the state and ``checksum``: a BLAKE2 digest of every tensor's bytes,
+dtype and shape and of every other value, in a fixed order. Loading recomputes it, so a flipped bit
+anywhere in the data is an error naming the file rather than a silently different game.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
-import pickle
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-FORMAT = "multimodal-game/1"
+FORMAT = "multimodal-game/2"
 
 
 class CheckpointError(ValueError):
     """A checkpoint file is missing, corrupt, or does not belong to this game."""
+
+
+def checksum(obj: Any) -> str:
+    """A digest of a nested state (mappings in key order, sequences, tensors by their bytes)."""
+    h = hashlib.blake2b(digest_size=20)
+
+    def feed(o: Any) -> None:
+        if isinstance(o, torch.Tensor):
+            t = o.detach().cpu().contiguous()
+            h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        elif isinstance(o, dict):
+            h.update(f"D{len(o)}".encode())
+            for k in sorted(o, key=repr):
+                feed(k)
+                feed(o[k])
+        elif isinstance(o, (list, tuple)):
+            h.update(f"L{len(o)}".encode())
+            for v in o:
+                feed(v)
+        else:
+            h.update(f"V{type(o).__name__}:{o!r}".encode())
+
+    feed(obj)
+    return h.hexdigest()
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete temporary files that killed writes of ``path`` left behind; returns them."""
+    path = Path(path)
+    stale = list(path.parent.glob(f".{path.name}.*.tmp")) if path.parent.is_dir() else []
+    for tmp in stale:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    return stale
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
@@ -27,10 +66,11 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, **state}, f)
+            torch.save({"format": FORMAT, **state, "checksum": checksum(state)}, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -48,13 +88,20 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, OSError) as e:
+    except Exception as e:  # noqa: BLE001 - whatever torch.load trips on, the file is the problem
         raise CheckpointError(
             f"checkpoint {str(path)!r} is corrupt or not a multimodal-game checkpoint: {e}"
         ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(
-            f"checkpoint {str(path)!r} is not a multimodal-game checkpoint (format "
-            f"{state.get('format') if isinstance(state, dict) else type(state).__name__!r})"
+            f"checkpoint {str(path)!r} is not a multimodal-game checkpoint of format {FORMAT!r} "
+            f"(found {state.get('format') if isinstance(state, dict) else type(state).__name__!r})"
         )
-    return state
+    stored = state.pop("checksum", None)
+    body = {k: v for k, v in state.items() if k != "format"}
+    if stored != checksum(body):
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is damaged: its checksum does not match its contents "
+            "(a bit flip on disk or an interrupted copy); use an earlier copy or start afresh"
+        )
+    return body

@@ -10,6 +10,7 @@ class PlayerLost(RuntimeError):
 
     def __init__(self, names: Sequence[str], message: str = ""):
         self.names = tuple(names)
+        self.when = ""  # set by the game loop: the round and phase in which it was noticed
         super().__init__(message or f"player(s) {', '.join(self.names)} died")
 
 

@@ -156,16 +156,23 @@ class Game(EventSource):
         """Play until ``self.round == rounds`` (a resumed game continues where it stopped), firing
         round events; what happens at them is up to the attached handlers (see ``handlers``)."""
         self.fire(Event.STARTED, rounds=rounds)
-        while self.round < rounds:
+        while True:
+            # Every remote call of the loop (learning, evaluation, checkpointing, the final
+            # handlers) goes through the same lost-player path: restart and replay, or stop with
+            # the round and the phase.
             try:
+                if self.round >= rounds:
+                    when = "at the end of the run (final checkpoint or evaluation)"
+                    self.fire(Event.COMPLETED, rounds=rounds)
+                    return self.history
+                when = f"in round {self.round + 1}"
                 self.step()
+                when = f"after round {self.round} (checkpoint or evaluation)"
+                self.fire(Event.ROUND_COMPLETED, round=self.round, last=rounds)
             except PlayerLost as e:
+                e.when = when
                 if not any(self.fire(Event.PLAYER_LOST, error=e)):
-                    raise PlayerLost(e.names, f"{e} in round {self.round + 1}") from e
-                continue
-            self.fire(Event.ROUND_COMPLETED, round=self.round, last=rounds)
-        self.fire(Event.COMPLETED, rounds=rounds)
-        return self.history
+                    raise PlayerLost(e.names, f"{e} {when}") from e
 
     # -- accounting ---------------------------------------------------------------------------------
     def _transfer_bytes(self, t: Transfer) -> int:

@@ -86,7 +86,7 @@ class RestartOnLoss:
             game.save(self.path)  # a restart point before the first scheduled checkpoint
 
     def __call__(self, game: Game, error: PlayerLost) -> bool:
-        where = f"in round {game.round + 1}"
+        where = getattr(error, "when", f"in round {game.round + 1}")
         game.events.append({"event": "lost", "players": list(error.names), "round": game.round + 1})
         if self.restarts >= self.max_restarts:
             hint = f"; the last checkpoint is {str(self.path)!r}" if self.path else ""

@@ -172,6 +172,28 @@ def test_checkpoint_is_atomic_and_corruption_is_reported(tmp_path, monkeypatch):
         load_checkpoint(tmp_path / "none.pt")
 
 
+def test_a_flipped_bit_a_text_file_and_stale_temporaries(tmp_path):
+    path = tmp_path / "ck.pt"
+    save_checkpoint(path, {"round": 1, "w": torch.arange(4096, dtype=torch.float32)})
+    raw = bytearray(path.read_bytes())
+    # flip one bit inside the tensor's stored bytes (a run of float32 values 1000.0 ... )
+    at = bytes(raw).find(torch.tensor([1000.0]).numpy().tobytes())
+    assert at > 0
+    raw[at + 2] ^= 0x10
+    flipped = tmp_path / "flipped.pt"
+    flipped.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match="flipped.pt' is damaged: its checksum"):
+        load_checkpoint(flipped)
+    text = tmp_path / "notes.txt"
+    text.write_text("round = 3\n")
+    with pytest.raises(CheckpointError, match="notes.txt"):
+        load_checkpoint(text)
+    stale = tmp_path / ".ck.pt.abc123.tmp"  # what a killed write leaves
+    stale.write_bytes(b"partial")
+    save_checkpoint(path, {"round": 2})
+    assert not stale.exists() and load_checkpoint(path)["round"] == 2
+
+
 def test_checkpoint_of_another_game_is_refused(tmp_path):
     g = _game()
     g.run(1)

@@ -144,6 +144,42 @@ def test_killed_player_without_restarts_stops_cleanly_and_resume_continues(tmp_p
         resumed.close()
 
 
+def test_a_player_killed_during_a_checkpoint_is_restarted_like_any_other(tmp_path, reference):
+    # the hook (evaluation) runs just before the checkpoint of round 4 and kills p1: the
+    # checkpoint's state gathering finds it gone
+    g = game("ray")
+    try:
+        with pytest.warns(UserWarning, match=r"p1.*after round 4 \(checkpoint or evaluation\)"):
+            attach_standard(
+                g,
+                hooks=[_kill("p1", 4)],
+                eval_every=1,
+                checkpoint_every=2,
+                checkpoint_path=tmp_path / "ck.pt",
+                progress=False,
+                max_restarts=1,
+            )
+            g.run(6)
+        assert [e["event"] for e in g.events] == ["lost", "restarted"]
+        assert_same(params(g), reference)
+    finally:
+        g.close()
+    g = game("ray")
+    try:
+        with pytest.raises(PlayerLost, match=r"p0.*after round 4 \(checkpoint.*ck2\.pt"):
+            attach_standard(
+                g,
+                hooks=[_kill("p0", 4)],
+                eval_every=1,
+                checkpoint_every=2,
+                checkpoint_path=tmp_path / "ck2.pt",
+                progress=False,
+            )
+            g.run(6)
+    finally:
+        g.close()
+
+
 def test_experiment_runs_on_ray_with_the_same_result(tmp_path):
     from experiments import expfam_equilibrium
 
@@ -153,6 +189,31 @@ def test_experiment_runs_on_ray_with_the_same_result(tmp_path):
     local = expfam_equilibrium.main([*common, "--out", str(tmp_path / "a")])
     remote = expfam_equilibrium.main([*common, "--out", str(tmp_path / "b"), "--runtime", "ray"])
     assert remote["max_abs_error"] == local["max_abs_error"]
+
+
+def test_the_command_line_gives_the_same_checkpoint_on_both_runtimes(tmp_path):
+    """Same config and seed from the command line: bit-identical players in process and on Ray
+    (the thread count is a config key that both runtimes apply)."""
+    import json
+
+    from experiments import mnist_alpha
+    from multimodal_game.checkpoint import load_checkpoint
+
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(
+        "alphas = [0.5]\nrounds = 3\nwarmup_rounds = 1\nbatch_size = 16\nsamples = 20\n"
+        "classifier_steps = 2\nthreads = 1\n[player]\nwidth = 2\nhidden = 8\nlatent = 2\n"
+    )
+    states = {}
+    for runtime in ("inprocess", "ray"):
+        out = tmp_path / runtime
+        mnist_alpha.main(
+            ["--config", str(cfg), "--out", str(out), "--no-progress", "--runtime", runtime]
+        )
+        assert json.loads((out / "config.json").read_text())["threads"] == 1
+        hosts = load_checkpoint(out / "alpha0.50.ckpt")["hosts"]
+        states[runtime] = {n: dict(_tensors(h["player"])) for n, h in hosts.items()}
+    assert_same(states["ray"], states["inprocess"])
 
 
 def test_asking_for_more_cpus_than_the_cluster_has_is_an_error():
