@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import torch
 
+from .errors import DataError
 from .spaces import Space
 
 
@@ -184,6 +185,43 @@ class Batch:
                     f"batch variable {name!r} is not in the space{where}: {sorted(space)}"
                 )
             space[name].check_values(value, owner)
+
+    def check_data(self, space: Space, owner: str = "") -> None:
+        """Check a player's own data against its space before any learning: every variable known
+        and of the right shape, every observed variable present (a categorical may be absent: all
+        unlabelled), categorical codes integers in [0, k), other values finite. A
+        :class:`DataError` names the player and the variable."""
+        who = f"player {owner!r}" if owner else "the player"
+        try:
+            self.check(space, owner)
+        except ValueError as e:
+            raise DataError(f"data of {who}: {e}") from None
+        for name, var in space.items():
+            if var.kind == "latent":
+                continue
+            if name not in self.data:
+                if var.kind != "categorical":
+                    raise DataError(
+                        f"data of {who} has no variable {name!r} ({var.describe()}); "
+                        f"it has {sorted(self.data)}"
+                    )
+                continue
+            value, seen = self.data[name], self.observed_host(name)
+            if var.kind == "categorical":
+                if value.dtype.is_floating_point or value.dtype == torch.bool:
+                    raise DataError(
+                        f"data of {who}: {name!r} holds {value.dtype} values, expected integer "
+                        f"class codes in [0, {var.cardinality})"
+                    )
+                codes = value.cpu()[seen]
+                bad = codes[(codes < 0) | (codes >= var.cardinality)]
+                if len(bad):
+                    raise DataError(
+                        f"data of {who}: {name!r} has {len(bad)} observed code(s) outside "
+                        f"[0, {var.cardinality}), e.g. {bad[:5].tolist()}"
+                    )
+            elif not torch.isfinite(value.cpu()[seen]).all():
+                raise DataError(f"data of {who}: {name!r} holds non-finite values (NaN or inf)")
 
     @staticmethod
     def merge(parts: Sequence[Batch], weights: Sequence[float] | None = None) -> Batch:

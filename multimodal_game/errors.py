@@ -25,3 +25,8 @@ class Diverged(FloatingPointError):
 class ConfigError(ValueError):
     """A user's input is wrong: a config key, a player spec, a data set or a file. The message
     names the key or file and what was expected; command lines print it as one line."""
+
+
+class DataError(ConfigError):
+    """A player's own data does not fit its space (a variable missing, a wrong shape, a class
+    code out of range); the message names the player and the variable."""

@@ -14,10 +14,20 @@ from .player import Player
 from .policy import LearnPlan, Transfer
 from .rng import RngStream, derive_seed
 from .sources import DataSource
+from .spaces import Space
 
 # The evaluation stream's seed is derived from the training seed at this index, far from any
 # player index, so the two streams never coincide.
 _EVAL_STREAM = 1_000_000
+
+
+def check_source(source: DataSource, space: Space, owner: str) -> None:
+    """Check a player's data against its space when its host is built (all of an in-memory
+    source; a draw of up to 256 examples, on a generator of its own, of any other source)."""
+    batch = getattr(source, "batch", None)
+    if not isinstance(batch, Batch):
+        batch = source.draw(min(len(source), 256), torch.Generator().manual_seed(0))
+    batch.check_data(space, owner)
 
 
 class PlayerHost:
@@ -42,6 +52,7 @@ class PlayerHost:
         if hasattr(player, "to"):
             player = player.to(self.device)
         self.player = player
+        check_source(source, player.space, name)
         self.source = source.to(self.device)
         self.data_gen = torch.Generator()
         self.data_gen.manual_seed(int(seed) ^ 0x5DEECE66D)
