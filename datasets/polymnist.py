@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import warnings
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -152,16 +153,22 @@ def load_png_release(root: str | Path, split: str = "train") -> dict[str, torch.
     )
     if not mods:
         raise DataFileError(f"no modality folders m0, m1, ... in {str(base)!r}")
+    gaps = sorted(set(range(int(mods[-1].name[1:]) + 1)) - {int(p.name[1:]) for p in mods})
+    if gaps:
+        raise DataFileError(
+            f"PolyMNIST {split}: modality folder(s) {[f'm{k}' for k in gaps]} missing in "
+            f"{str(base)!r} (found {[p.name for p in mods]})"
+        )
     names = {p.name: {f.name for f in p.iterdir() if f.suffix == ".png"} for p in mods}
     ref_mod = mods[0].name
     ref = names[ref_mod]
     for mod, files in names.items():
         if files != ref:
-            missing = sorted(ref - files)[:3] or sorted(files - ref)[:3]
-            where = mod if ref - files else ref_mod
+            # name both sides: a file renamed in m0 shows up as missing from every other folder
             raise DataFileError(
-                f"PolyMNIST {split}: modality folders disagree; e.g. {missing} missing in "
-                f"{str(base / where)!r}"
+                f"PolyMNIST {split}: modality folders {ref_mod} and {mod} disagree: only in "
+                f"{ref_mod}: {sorted(ref - files)[:3]}, only in {mod}: {sorted(files - ref)[:3]} "
+                f"(folder {str(base)!r}; files are <index>.<label>.png, paired by name)"
             )
     parsed = []
     for f in ref:
@@ -172,9 +179,12 @@ def load_png_release(root: str | Path, split: str = "train") -> dict[str, torch.
             )
         parsed.append((int(mt.group(1)), int(mt.group(2)), f))
     parsed.sort()
-    indices = [p[0] for p in parsed]
-    if len(set(indices)) != len(indices):
-        raise DataFileError(f"PolyMNIST {split}: two files share an index with different labels")
+    for (i, _, f), (j, _, g) in zip(parsed, parsed[1:]):
+        if i == j:
+            raise DataFileError(
+                f"PolyMNIST {split}: files {f!r} and {g!r} in {str(base / ref_mod)!r} share the "
+                f"index {i} with different labels"
+            )
     images = np.empty((len(parsed), len(mods), 3, 28, 28), dtype=np.uint8)
     for t, (_, _, f) in enumerate(parsed):
         for k, mod in enumerate(mods):
@@ -221,6 +231,12 @@ def load(root: str | Path, split: str = "train") -> dict[str, torch.Tensor]:
     """Load PolyMNIST from a folder: the generator's cache, the tensor release, or the PNG release."""
     root = Path(root)
     if cache_path(root, split).is_file():
+        if (root / split).is_dir():
+            warnings.warn(
+                f"PolyMNIST: reading the cache {str(cache_path(root, split))!r}; the files under "
+                f"{str(root / split)!r} are not read (delete the cache to read them again)",
+                stacklevel=2,
+            )
         try:
             return torch.load(cache_path(root, split), weights_only=True)
         except Exception as e:  # noqa: BLE001 - any unpickling failure means a bad cache file

@@ -89,6 +89,12 @@ def dirichlet(
         for k, chunk in enumerate(torch.tensor_split(idx, cuts)):
             parts[k].append(chunk)
     out = [torch.sort(torch.cat(p)).values for p in parts]
+    empty = [k for k, p in enumerate(out) if len(p) == 0]
+    if empty:
+        raise ValueError(
+            f"Dirichlet(beta={beta}) shards left player(s) {empty} without examples; use a larger "
+            "beta (more even shards), fewer players or another seed"
+        )
     return out
 
 
@@ -112,22 +118,35 @@ def per_class(
 
 
 def labelled_mask(
-    labels: torch.Tensor, indices: torch.Tensor, labelled: int | float | None, seed: int = 0
+    labels: torch.Tensor,
+    indices: torch.Tensor,
+    count: int | None = None,
+    *,
+    fraction: float | None = None,
+    seed: int = 0,
 ) -> torch.Tensor:
-    """Which examples of a shard keep their label: a count or a fraction, class-balanced.
-
-    ``None`` or ``1.0`` keeps all labels. Classes get ``count / classes`` each (remainder to the
-    classes seen first in a seeded order); a class with too few examples gives its share to others.
+    """Which examples of a shard keep their label, class-balanced: ``count`` examples, or a
+    ``fraction`` of the shard (two keys, so that ``1`` - one example - is never mistaken for
+    ``1.0`` - all of them). Neither: all labels kept. Classes get ``count / classes`` each
+    (remainder to the classes seen first in a seeded order); a class with too few examples gives
+    its share to others.
     """
     n = len(indices)
-    if labelled is None:
+    if count is not None and fraction is not None:
+        raise ValueError("give a labelled count or a labelled fraction, not both")
+    if count is None and fraction is None:
         return torch.ones(n, dtype=torch.bool)
-    if isinstance(labelled, float):
-        if not 0.0 <= labelled <= 1.0:
-            raise ValueError(f"labelled fraction must be in [0, 1], got {labelled}")
-        count = int(round(labelled * n))
+    if fraction is not None:
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"labelled fraction must be in [0, 1], got {fraction}")
+        count = int(round(fraction * n))
     else:
-        count = int(labelled)
+        if isinstance(count, float) or isinstance(count, bool):
+            raise TypeError(
+                f"labelled count must be an integer, got {count!r}; for a share of the shard "
+                "use the fraction argument (labelled_fraction)"
+            )
+        count = int(count)
         if count < 0 or count > n:
             raise ValueError(
                 f"labelled count {count} is larger than the shard ({n} examples)"
@@ -163,7 +182,8 @@ def make_shards(
     method: str,
     n_players: int,
     *,
-    labelled: int | float | None = None,
+    labelled: int | None = None,
+    labelled_fraction: float | None = None,
     seed: int = 0,
     beta: float = 0.5,
     class_sets: Sequence[Sequence[int]] | None = None,
@@ -202,6 +222,10 @@ def make_shards(
     else:
         mods = [None] * n_players
     return [
-        Shard(p, labelled_mask(labels, p, labelled, seed + 1 + k), mods[k])
+        Shard(
+            p,
+            labelled_mask(labels, p, labelled, fraction=labelled_fraction, seed=seed + 1 + k),
+            mods[k],
+        )
         for k, p in enumerate(parts)
     ]

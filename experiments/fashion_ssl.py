@@ -10,6 +10,7 @@ labelled training set (upper bound).
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -145,6 +146,12 @@ def shard_batch(cfg: dict, seed: int, k: int, n_labelled: int) -> Batch:
     pool = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
     pool = pool[: min(len(y), n * cfg["shard_size"])]
     shard = make_shards(y[pool], "iid", n, labelled=min(n_labelled, len(pool) // n), seed=seed)[k]
+    if shard.n_labelled < n_labelled:
+        warnings.warn(
+            f"{n_labelled} labels asked for, but player{k}'s shard holds {len(shard)} examples: "
+            f"it gets {shard.n_labelled} (results.json 'labelled_actual')",
+            stacklevel=2,
+        )
     rows = pool[shard.indices]
     return Batch({"label": y[rows], "x": x[rows]}, {"label": shard.labelled})
 
@@ -201,10 +208,12 @@ def body(run: Run) -> dict:
     names = [f"player{k}" for k in range(len(cfg["players"]))]
     acc: dict = {m: {nm: {} for nm in names} for m in ("discriminative", "alone", "game")}
     exchange = {}
+    actual: dict = {}
     for L in cfg["labelled"]:
         with run.timed(f"discriminative_{L}"):
             for k, nm in enumerate(names):
                 data = shard_batch(cfg, run.seed, k, L)
+                actual.setdefault(L, {})[nm] = int(data.observed_host("label").sum())
                 acc["discriminative"][nm][L] = discriminative(
                     cfg, k, data, cfg["discriminative_steps"], run, test
                 )
@@ -229,7 +238,12 @@ def body(run: Run) -> dict:
     best_alone = {nm: max(acc["alone"][nm][L0], acc["discriminative"][nm][L0]) for nm in names}
     beats = [nm for nm in names if acc["game"][nm][L0] > best_alone[nm]]
     plot(acc, cfg, names, run.out)
-    results = {"accuracy": acc, "game_beats_both_alone_at_smallest_L": beats, "exchange": exchange}
+    results = {
+        "accuracy": acc,
+        "labelled_actual": actual,  # per L: the labels each player really held (capped by the shard)
+        "game_beats_both_alone_at_smallest_L": beats,
+        "exchange": exchange,
+    }
     return run.finish(results, summary(acc, cfg, names, beats, run))
 
 

@@ -201,7 +201,7 @@ def build_setup(cfg: dict, seed: int):
     labels = train["labels"]
     for k in range(m):
         rows = style_rows[k]
-        lab = labelled_mask(labels, rows, float(cfg["labelled_fraction"]), seed + k)
+        lab = labelled_mask(labels, rows, fraction=cfg["labelled_fraction"], seed=seed + k)
         b = polymnist.to_batch(train, [k], rows)
         data[f"style{k}"] = Batch(b.data, {"label": lab})
     for a, (i, j) in enumerate(cfg["pairs"]):

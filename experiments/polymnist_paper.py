@@ -119,7 +119,9 @@ def build_main(cfg: dict, seed: int, variant: str) -> tuple:
     if cfg["examples"]:
         perm = perm[: cfg["examples"]]
     b = b.index(perm)
-    lab = labelled_mask(b["label"], torch.arange(len(b)), float(cfg["labelled_fraction"]), seed)
+    lab = labelled_mask(
+        b["label"], torch.arange(len(b)), fraction=cfg["labelled_fraction"], seed=seed
+    )
     present = {"label": lab}
     data = dict(b.data)
     if variant == "base":

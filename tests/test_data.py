@@ -1,4 +1,5 @@
 import gzip
+import shutil
 
 import numpy as np
 import pytest
@@ -110,10 +111,33 @@ def test_png_layout_roundtrip_and_errors(tmp_path, small_mnist):
     assert torch.equal(loaded["images"], data["images"]) and torch.equal(
         loaded["labels"], data["labels"]
     )
-    victim = next((tmp_path / "test" / "m2").iterdir())
-    victim.unlink()
-    with pytest.raises(DataFileError, match=victim.name.replace(".", r"\.")):
+    # a label misnamed in m0: both folders and both names are in the message
+    victim = sorted((tmp_path / "test" / "m0").iterdir())[0]
+    index, label, _ = victim.name.split(".")
+    renamed = victim.with_name(f"{index}.{(int(label) + 1) % 10}.png")
+    victim.rename(renamed)
+    with pytest.raises(
+        DataFileError,
+        match=rf"m0 and m1 disagree: only in m0: \['{renamed.name}'\], only in m1: \['{victim.name}'\]",
+    ):
         polymnist.load_png_release(tmp_path, "test")
+    renamed.rename(victim)
+    # two files with one index, in every folder: both named
+    for k in range(3):
+        twin = tmp_path / "test" / f"m{k}" / f"{index}.{(int(label) + 1) % 10}.png"
+        twin.write_bytes(victim.read_bytes())
+    with pytest.raises(DataFileError, match=rf"share the index {index}"):
+        polymnist.load_png_release(tmp_path, "test")
+    for k in range(3):
+        (tmp_path / "test" / f"m{k}" / f"{index}.{(int(label) + 1) % 10}.png").unlink()
+    # a missing modality folder in the middle is named
+    shutil.rmtree(tmp_path / "test" / "m1")
+    with pytest.raises(DataFileError, match=r"\['m1'\] missing"):
+        polymnist.load_png_release(tmp_path, "test")
+    # a cache beside the PNG folders: the loader says which one it reads
+    polymnist.save_cache(data, tmp_path, "test")
+    with pytest.warns(UserWarning, match="reading the cache .* are not read"):
+        polymnist.load(tmp_path, "test")
 
 
 def test_tensor_release_and_dataset(tmp_path, small_mnist):
@@ -148,8 +172,8 @@ def test_tensor_release_and_dataset(tmp_path, small_mnist):
 )
 def test_shards_are_disjoint_reproducible_and_balanced(method, kw):
     _, y = load_bundled("test")
-    shards = make_shards(y, method, 2, labelled=0.1, seed=3, **kw)
-    again = make_shards(y, method, 2, labelled=0.1, seed=3, **kw)
+    shards = make_shards(y, method, 2, labelled_fraction=0.1, seed=3, **kw)
+    again = make_shards(y, method, 2, labelled_fraction=0.1, seed=3, **kw)
     a, b = shards[0].indices, shards[1].indices
     assert len(set(a.tolist()) & set(b.tolist())) == 0
     for s, t in zip(shards, again):
@@ -172,7 +196,12 @@ def test_shard_errors():
     with pytest.raises(ValueError, match="beta must be > 0"):
         make_shards(y, "dirichlet", 2, beta=0)
     with pytest.raises(ValueError, match=r"fraction must be in \[0, 1\]"):
-        make_shards(y, "iid", 2, labelled=1.5)
+        make_shards(y, "iid", 2, labelled_fraction=1.5)
+    with pytest.raises(TypeError, match="use the fraction argument"):
+        make_shards(y, "iid", 2, labelled=1.0)  # 1.0 is not "one example" nor silently "all"
+    assert make_shards(y, "iid", 2, labelled=1)[0].n_labelled == 1
+    with pytest.raises(ValueError, match=r"player\(s\) \[.*\] without examples"):
+        make_shards(torch.arange(3) % 3, "dirichlet", 3, beta=0.01, seed=0)
     with pytest.raises(ValueError, match="larger than the shard"):
         make_shards(y, "iid", 2, labelled=3)
     with pytest.raises(ValueError, match="unknown shard method"):

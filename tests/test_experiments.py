@@ -98,12 +98,15 @@ def test_fashion_ssl_runs_end_to_end_on_tiny_shards(tmp_path):
         "players = [" + ", ".join(["{width = 2, hidden = 8, latent = 2}"] * 4) + "]\n"
     )
     out = tmp_path / "run"
-    res = fashion_ssl.main(["--config", str(cfg), "--out", str(out), "--no-progress"])
+    with pytest.warns(UserWarning, match="200 labels asked for, but player0's shard holds 120"):
+        res = fashion_ssl.main(["--config", str(cfg), "--out", str(out), "--no-progress"])
     for method in ("discriminative", "alone", "game"):
         for k in range(4):
             accs = res["accuracy"][method][f"player{k}"]
             assert set(accs) == {"20", "200"} and all(0 <= v <= 1 for v in accs.values())
-    # labelled count 200 > shard of 120: the whole shard is labelled, the rest none
+    # labelled count 200 > shard of 120: the whole shard is labelled, and the record says so
+    assert res["labelled_actual"]["200"] == dict.fromkeys([f"player{k}" for k in range(4)], 120)
+    assert res["labelled_actual"]["20"]["player0"] == 20
     assert (out / "accuracy_vs_labels.png").stat().st_size > 1000
     assert (out / "game_L20.ckpt").is_file()
     sent = res["exchange"]["20"]["synthetic_per_round"]["sent"]
