@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import argparse
 import re
-import warnings
 import time
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path

@@ -141,7 +141,7 @@ def labelled_mask(
             raise ValueError(f"labelled fraction must be in [0, 1], got {fraction}")
         count = int(round(fraction * n))
     else:
-        if isinstance(count, float) or isinstance(count, bool):
+        if isinstance(count, (float, bool)):
             raise TypeError(
                 f"labelled count must be an integer, got {count!r}; for a share of the shard "
                 "use the fraction argument (labelled_fraction)"

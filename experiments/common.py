@@ -33,7 +33,7 @@ from multimodal_game.errors import ConfigError, Diverged, PlayerLost
 from multimodal_game.events import Event
 from multimodal_game.game import Game
 from multimodal_game.handlers import attach_standard, plot_curves
-from multimodal_game.host import HostSpec
+from multimodal_game.host import HostSpec, import_plugins
 from multimodal_game.rng import derive_seed
 
 from .config import GameConfig, load_toml, parse_set, resolve, to_toml
@@ -131,6 +131,7 @@ def host_specs(
     seed: int,
     device: torch.device | str,
     resources: Mapping[str, Mapping[str, float]] | None = None,
+    plugins: Sequence[str] | None = None,
 ) -> list[HostSpec]:
     """One ``HostSpec`` per player; ``resources`` maps a player name (or ``default``) to
     ``{num_cpus, num_gpus}`` for the Ray runtime."""
@@ -161,9 +162,23 @@ def host_specs(
                 str(device),
                 None if res["num_cpus"] is None else float(res["num_cpus"]),
                 float(res["num_gpus"]),
+                tuple(plugins or ()),
             )
         )
     return specs
+
+
+def with_overrides(name: str, spec: Mapping[str, Any], cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """``spec`` with the config's ``player_overrides`` for ``default`` and then for ``name``
+    merged in (tables merge, other values replace)."""
+    overrides = cfg.get("player_overrides") or {}
+    out = dict(spec)
+    for key in ("default", name):
+        for k, v in overrides.get(key, {}).items():
+            out[k] = (
+                {**out[k], **v} if isinstance(out.get(k), Mapping) and isinstance(v, Mapping) else v
+            )
+    return out
 
 
 def preflight(specs: Mapping[str, Mapping[str, Any]], alpha: Any, cfg: Mapping[str, Any]) -> None:
@@ -173,6 +188,12 @@ def preflight(specs: Mapping[str, Mapping[str, Any]], alpha: Any, cfg: Mapping[s
     from modalities import build_player
     from multimodal_game.policy import as_policy
 
+    import_plugins(cfg.get("plugins", ()))
+    unknown = set(cfg.get("player_overrides") or {}) - set(specs) - {"default"}
+    if unknown:
+        raise ConfigError(
+            f"player_overrides for unknown players {sorted(unknown)}; players: {list(specs)}"
+        )
     spaces = {}
     for nm, spec in specs.items():
         try:
@@ -226,7 +247,9 @@ class Run:
         the checkpoint ``<out>/<tag>.ckpt`` (picked up by ``--resume``); ``on_round(game)`` runs after
         every round. The caller closes the game."""
         t0 = time.perf_counter()
-        specs = host_specs(builders, self.seed, self.device, self.cfg.get("resources"))
+        specs = host_specs(
+            builders, self.seed, self.device, self.cfg.get("resources"), self.cfg.get("plugins")
+        )
         options = (
             {"address": self.args.ray_address, "threads": self.cfg["threads"]}
             if self.args.runtime == "ray"

@@ -62,6 +62,16 @@ class GameConfig(Section):
         description="torch threads of each process that runs players, applied alike on both "
         "runtimes (same value, same results); 0: every core in process, 1 per Ray actor",
     )
+    plugins: list[str] = Field(
+        default_factory=list,
+        description="modules imported before any player is built, here and in every Ray worker "
+        "(e.g. one that registers your recipe)",
+    )
+    player_overrides: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="per player name (or 'default'): keys merged into that player's spec, e.g. "
+        "variables with a plugin's recipe, or learning = 'symmetric'",
+    )
     resources: dict[str, Resources] = Field(
         default_factory=dict,
         description="Ray: per player name (or 'default') the actor's {num_cpus, num_gpus}",

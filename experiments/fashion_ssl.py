@@ -30,7 +30,7 @@ from multimodal_game.evaluation import accuracy
 from multimodal_game.policy import FixedAlpha, OwnPlusPartners
 from multimodal_game.sources import TensorSource
 
-from .common import Run, builders, preflight, run_experiment, table
+from .common import Run, builders, preflight, run_experiment, table, with_overrides
 from .config import GameConfig, Section
 
 
@@ -127,7 +127,7 @@ def load(cfg: dict, split: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 def player_spec(cfg: dict, k: int) -> dict:
     p = cfg["players"][k]
-    return {
+    spec = {
         "variables": [
             {"name": "x", "recipe": "image", "width": p["width"], "likelihood": cfg["likelihood"]}
         ],
@@ -137,6 +137,7 @@ def player_spec(cfg: dict, k: int) -> dict:
         "consistency_weight": cfg["consistency_weight"],
         "lr": cfg["lr"],
     }
+    return with_overrides(f"player{k}", spec, cfg)
 
 
 def shard_batch(cfg: dict, seed: int, k: int, n_labelled: int) -> Batch:

@@ -39,7 +39,7 @@ from multimodal_game.evaluation import (
 )
 from multimodal_game.sources import TensorSource
 
-from .common import Run, builders, preflight, run_experiment, table
+from .common import Run, builders, preflight, run_experiment, table, with_overrides
 from .config import GameConfig, Section
 
 
@@ -83,14 +83,15 @@ QUICK = {
 }
 
 
-def spec(cfg: dict) -> dict:
+def spec(cfg: dict, name: str) -> dict:
     p = cfg["player"]
-    return {
+    spec = {
         "variables": [{"name": "x", "recipe": "image", "width": p["width"]}],
         "latent": p["latent"],
         "hidden": p["hidden"],
         "lr": p["lr"],
     }
+    return with_overrides(name, spec, cfg)
 
 
 def build_host(name: str, cfg: dict) -> tuple:
@@ -103,7 +104,7 @@ def build_host(name: str, cfg: dict) -> tuple:
         else torch.isin(y, torch.tensor(classes))
     )
     data = Batch({"label": y[rows], "x": x[rows, None].float() / 255})
-    return build_player(spec(cfg)), TensorSource(data)
+    return build_player(spec(cfg, name)), TensorSource(data)
 
 
 TITLES = {"penultimate": "penultimate layer", "classes": "class probabilities"}
@@ -274,9 +275,10 @@ Digit = Annotated[int, Field(ge=0, le=9)]
 
 def check(cfg: dict) -> None:
     """The players' spec and every alpha of the sweep, before any data is read."""
-    names = ["player0", "player1"]
+    specs = {nm: spec(cfg, nm) for nm in ("player0", "player1")}
     for a in cfg["alphas"]:
-        preflight(dict.fromkeys(names, spec(cfg)), [[a, 1 - a], [1 - a, a]], cfg)
+        preflight(specs, [[a, 1 - a], [1 - a, a]], cfg)
+    preflight({"baseline": spec(cfg, "baseline")}, None, cfg)
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -47,7 +47,16 @@ from multimodal_game.evaluation import (
 from multimodal_game.policy import FixedAlpha, OwnPlusPartners
 from multimodal_game.sources import TensorSource
 
-from .common import Flag, Run, builders, memo, preflight, run_experiment, table
+from .common import (
+    Flag,
+    Run,
+    builders,
+    memo,
+    preflight,
+    run_experiment,
+    table,
+    with_overrides,
+)
 from .config import GameConfig, Section
 
 
@@ -176,7 +185,7 @@ def player_specs(cfg: dict) -> dict[str, dict]:
     if cfg["mask_player_examples"]:
         mask = {"name": "s", "recipe": "digit_mask", "width": pcfg["width"]}
         specs["mnist_mask"] = m2_spec([mask], pcfg)
-    return specs
+    return {name: with_overrides(name, spec, cfg) for name, spec in specs.items()}
 
 
 def check(cfg: dict) -> None:
@@ -227,7 +236,8 @@ def shards(cfg: dict, seed: int) -> tuple[dict, dict]:
 
 
 def central_spec(cfg: dict) -> dict:
-    return m2_spec([image_var(k, cfg["player"]) for k in range(cfg["modalities"])], cfg["player"])
+    variables = [image_var(k, cfg["player"]) for k in range(cfg["modalities"])]
+    return with_overrides("central", m2_spec(variables, cfg["player"]), cfg)
 
 
 def build_host(name: str, cfg: dict, seed: int) -> tuple:

@@ -30,7 +30,7 @@ from multimodal_game.errors import ConfigError
 from multimodal_game.evaluation import accuracy, save_grid
 from multimodal_game.sources import TensorSource
 
-from .common import Flag, Run, builders, run_experiment, table
+from .common import Flag, Run, builders, preflight, run_experiment, table, with_overrides
 from .config import GameConfig, Section
 from .polymnist_cross import data_root
 
@@ -92,7 +92,25 @@ def main_spec(cfg: dict, with_mask: bool) -> dict:
     ]
     if with_mask:
         variables.append({"name": "s", "recipe": "digit_mask", "width": p["width"]})
-    return {"variables": variables, **{k: p[k] for k in ("latent", "hidden", "lr", "aux_weight")}}
+    spec = {"variables": variables, **{k: p[k] for k in ("latent", "hidden", "lr", "aux_weight")}}
+    return with_overrides("main", spec, cfg)
+
+
+def mnist_spec(cfg: dict) -> dict:
+    p = cfg["player"]
+    spec = {
+        "variables": [{"name": "s", "recipe": "digit_mask", "width": p["width"]}],
+        **{k: p[k] for k in ("latent", "hidden", "lr")},
+    }
+    return with_overrides("mnist", spec, cfg)
+
+
+def check(cfg: dict) -> None:
+    """Both players' specs and the synthetic_cs alpha, before any data is read."""
+    a = cfg["alpha_own"]
+    specs = {"main": main_spec(cfg, True), "mnist": mnist_spec(cfg)}
+    preflight(specs, [[a, 1 - a], [0.0, 1.0]], cfg)
+    preflight({"main": main_spec(cfg, False)}, None, cfg)
 
 
 def pooled(data: dict, rows: torch.Tensor | None = None) -> Batch:
@@ -140,12 +158,7 @@ def build_mnist(cfg: dict) -> tuple:
     """The lightweight (label, digit mask) player on MNIST."""
     x, y = load_mnist("bundled", "train")
     n = cfg["mnist_examples"]
-    p = cfg["player"]
-    spec = {
-        "variables": [{"name": "s", "recipe": "digit_mask", "width": p["width"]}],
-        **{k: p[k] for k in ("latent", "hidden", "lr")},
-    }
-    return build_player(spec), TensorSource(
+    return build_player(mnist_spec(cfg)), TensorSource(
         Batch({"label": y[:n], "s": (x[:n] >= 128).float()[:, None]})
     )
 
@@ -215,7 +228,7 @@ FLAGS = (
 
 
 def main(argv: list[str] | None = None) -> dict:
-    return run_experiment("polymnist_paper", __doc__, Config, QUICK, body, argv, FLAGS)
+    return run_experiment("polymnist_paper", __doc__, Config, QUICK, body, argv, FLAGS, check)
 
 
 if __name__ == "__main__":

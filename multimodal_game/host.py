@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import torch
 
 from .batch import Batch
-from .errors import Diverged
+from .errors import ConfigError, Diverged
 from .player import Player
 from .policy import LearnPlan, Transfer
 from .rng import RngStream, derive_seed
@@ -19,6 +20,16 @@ from .spaces import Space
 # The evaluation stream's seed is derived from the training seed at this index, far from any
 # player index, so the two streams never coincide.
 _EVAL_STREAM = 1_000_000
+
+
+def import_plugins(modules: Sequence[str]) -> None:
+    """Import each module (by dotted name, from the import path); a :class:`ConfigError` names
+    one that cannot be imported."""
+    for m in modules:
+        try:
+            importlib.import_module(m)
+        except ImportError as e:
+            raise ConfigError(f"plugin module {m!r} cannot be imported: {e}") from None
 
 
 def check_source(source: DataSource, space: Space, owner: str) -> None:
@@ -126,8 +137,12 @@ class HostSpec:
     device: str = "cpu"
     num_cpus: float | None = None
     num_gpus: float = 0.0
+    # modules to import before building (e.g. ones that register a user's recipe): a Ray worker
+    # has not imported the driver script's modules
+    plugins: tuple[str, ...] = ()
 
     def make(self) -> PlayerHost:
+        import_plugins(self.plugins)
         # Seeded here so that the initial parameters do not depend on the process building them.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)

@@ -166,3 +166,44 @@ def test_to_toml_leaves_none_out_and_comments_tables():
     parsed = tomllib.loads(text)
     assert parsed["resources"] == {"player0": {"num_gpus": 0.5}}  # num_cpus None: left out
     assert "# Ray: per player name" in text
+
+
+def test_a_plugin_that_cannot_be_imported_and_an_override_for_no_one_are_named(tmp_path, capsys):
+    from experiments import mnist_alpha
+
+    out = ["--out", str(tmp_path / "r")]
+    err = user_error(capsys, mnist_alpha.main, ["--set", 'plugins=["no_such_plugin"]', *out])
+    assert "plugin module 'no_such_plugin' cannot be imported" in err
+    err = user_error(capsys, mnist_alpha.main, ["--set", "player_overrides.player7={lr=1.0}", *out])
+    assert "player_overrides for unknown players ['player7']" in err
+    # an override reaches the spec, and a bad one is named with its player
+    err = user_error(
+        capsys, mnist_alpha.main, ["--set", "player_overrides.player1={hidden=0}", *out]
+    )
+    assert "player 'player1'" in err and "'hidden'" in err
+
+
+def user_error(capsys, main, argv) -> str:
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    return capsys.readouterr().err
+
+
+def test_a_recipe_without_soft_warns_when_the_consistency_term_would_skip_it():
+    from modalities import register_modality
+    from modalities.recipes import ImageRecipe, Recipe
+
+    @register_modality("hard_image_for_test")
+    class HardImage(ImageRecipe):
+        soft = Recipe.soft  # no differentiable stand-in
+
+    spec = {"variables": [{"name": "x", "recipe": "hard_image_for_test", "width": 2}]}
+    with pytest.warns(UserWarning, match="'x'.*no soft\\(\\) stand-in.*consistency term"):
+        build_player({**spec, "consistency_weight": 1.0})
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        build_player(spec)  # no consistency term: nothing to warn about

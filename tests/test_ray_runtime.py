@@ -216,6 +216,28 @@ def test_the_command_line_gives_the_same_checkpoint_on_both_runtimes(tmp_path):
     assert_same(states["ray"], states["inprocess"])
 
 
+def test_a_plugin_recipe_named_in_the_config_is_imported_by_every_ray_worker(tmp_path):
+    import json
+
+    from experiments import mnist_alpha
+
+    cfg = tmp_path / "plugin.toml"
+    cfg.write_text(
+        'plugins = ["plugin_image"]\nalphas = [0.5]\nrounds = 2\nwarmup_rounds = 1\n'
+        "batch_size = 8\nsamples = 20\nclassifier_steps = 2\n"
+        "[player]\nwidth = 2\nhidden = 8\nlatent = 2\n"
+        "[player_overrides.default]\n"
+        'variables = [{name = "x", recipe = "plugin_image", width = 2}]\n'
+    )
+    out = tmp_path / "run"
+    res = mnist_alpha.main(
+        ["--config", str(cfg), "--out", str(out), "--no-progress", "--runtime", "ray"]
+    )
+    assert res["rows"] and json.loads((out / "config.json").read_text())["plugins"] == [
+        "plugin_image"
+    ]
+
+
 def test_asking_for_more_cpus_than_the_cluster_has_is_an_error():
     import dataclasses
 
