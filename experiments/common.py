@@ -88,7 +88,7 @@ def base_parser(name: str, description: str) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--ray-address",
-        help="Ray cluster to join ('auto' or host:port); default: start a local Ray on loopback",
+        help="Ray cluster to join ('auto' or host:port); default: start a private local Ray",
     )
     p.add_argument(
         "--allow-change",

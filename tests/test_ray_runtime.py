@@ -266,3 +266,17 @@ def test_a_sampling_evaluation_hook_leaves_the_ray_trajectory_bit_identical(refe
         assert [h["x"] for h in g.history] == [h["x"] for h in local.history]
     finally:
         g.close()
+
+
+def test_the_local_ray_has_no_dashboard_and_authenticates_every_connection():
+    """What the private local Ray promises. (Ray 2.60 cannot be confined to loopback: it swaps a
+    loopback node address for the host's reachable one; see the README's Ray section.)"""
+    import socket
+
+    from ray._private.authentication.authentication_utils import is_token_auth_enabled
+
+    with socket.socket() as s:
+        s.settimeout(1)
+        assert s.connect_ex(("127.0.0.1", 8265)) != 0  # no dashboard
+    assert is_token_auth_enabled()
+    assert os.environ.get("RAY_USAGE_STATS_ENABLED") == "0"

@@ -69,7 +69,8 @@ class HostActor:
 
 
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
-    """Start a private local Ray on loopback (usage statistics off), or connect to ``address``
+    """Start a private local Ray (no dashboard, token authentication, usage statistics off), or
+    connect to ``address``
     (``"auto"``, or ``host:port`` of a cluster started with ``ray start``). Returns whether this
     call started Ray (False when it was already running)."""
     if ray.is_initialized():
@@ -83,11 +84,11 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
         "configure_logging": False,
     }
     if address is None:
-        kwargs.update(
-            num_cpus=num_cpus or os.cpu_count(),
-            include_dashboard=False,
-            _node_ip_address="127.0.0.1",
-        )
+        # Ray 2.60 cannot be confined to loopback: it replaces a loopback node address with the
+        # host's reachable one and its gRPC servers listen on every interface. What a private
+        # local Ray can do: no dashboard; token authentication is Ray's default for a new local
+        # cluster (RAY_AUTH_MODE=disabled turns it off).
+        kwargs.update(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False)
     else:
         kwargs["address"] = address
     ray.init(**kwargs)
@@ -95,8 +96,8 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
 
 
 class RayRuntime:
-    """Players in Ray actors. ``address=None`` starts a private local Ray on loopback (usage
-    statistics off) and shuts it down on ``close``; otherwise connects to ``address`` (``"auto"``
+    """Players in Ray actors. ``address=None`` starts a private local Ray (no dashboard, token
+    authentication, usage statistics off) and shuts it down on ``close``; otherwise connects to ``address`` (``"auto"``
     or ``host:port`` of a cluster started with ``ray start``)."""
 
     def __init__(
