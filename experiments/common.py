@@ -81,6 +81,12 @@ def base_parser(name: str, description: str) -> argparse.ArgumentParser:
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bars or lines")
     p.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also log the metrics.jsonl records as TensorBoard scalars under <out>/tensorboard "
+        "(extra [tensorboard])",
+    )
+    p.add_argument(
         "--runtime",
         choices=("inprocess", "ray"),
         default="inprocess",
@@ -282,7 +288,8 @@ class Run:
                 description=tag,
                 max_restarts=self.args.max_restarts,
                 metrics_path=self.out / "metrics.jsonl",
-                log_every=self.cfg.get("log_every", max(1, (rounds or self.cfg["rounds"]) // 100)),
+                tensorboard=self.out / "tensorboard" if self.args.tensorboard else None,
+                log_every=self.cfg["log_every"] or max(1, (rounds or self.cfg["rounds"]) // 100),
             )
             if on_round is not None:
                 game.add_handler(Event.ROUND_COMPLETED, on_round)

@@ -57,6 +57,9 @@ class GameConfig(Section):
     checkpoint_every: NonNegativeInt = Field(
         0, description="write the game's checkpoint every N rounds (0: only at the end)"
     )
+    log_every: NonNegativeInt = Field(
+        0, description="a metrics.jsonl line every N rounds (0: about 100 per game)"
+    )
     threads: NonNegativeInt = Field(
         0,
         description="torch threads of each process that runs players, applied alike on both "

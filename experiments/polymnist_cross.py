@@ -39,6 +39,8 @@ from multimodal_game.evaluation import (
     conditional_samples,
     features,
     frechet_distance,
+    linear_probe,
+    load_reference_classifiers,
     predict,
     predict_proba,
     save_grid,
@@ -80,6 +82,11 @@ class Config(GameConfig):
     data: str = Field(
         "",
         description="PolyMNIST folder (official or generated); empty: generate from bundled MNIST",
+    )
+    reference_classifiers: str = Field(
+        "",
+        description="folder with the PolyMNIST release's classifiers (pretrained_img_to_digit_clf_m*)"
+        " for coherence and FID comparable with the literature; empty: train them in the run",
     )
     modalities: int = Field(5, ge=2, le=5, description="styles used (m0 ... m{n-1})")
     labelled_fraction: float = Field(
@@ -272,7 +279,15 @@ def evaluate(players: dict, style_of: dict, test: dict, clfs: dict, n_eval: int)
         fid[f"m{k}"] = frechet_distance(features(clfs[k], gen_k), features(clfs[k], x))
         fidelity[f"m{k}"] = agreement(clfs[k], gen_k, labels)
     off = coherence[~np.eye(m, dtype=bool)]
+    probe = {}
+    for k in range(m):  # linear probe of E_q[z | m_k]: first half of the test tuples fits it
+        x = test["images"][:n_eval, k].float() / 255
+        z = players[style_of[k]].infer("z", Batch({f"m{k}": x}))
+        half = len(z) // 2
+        probe[f"m{k}"] = linear_probe(z[:half], labels[:half], z[half:], labels[half:])
     return {
+        "linear_probe": probe,
+        "mean_linear_probe": float(np.mean(list(probe.values()))),
         "accuracy": acc,
         "mean_accuracy": float(np.mean(list(acc.values()))),
         "coherence": coherence.tolist(),
@@ -302,8 +317,7 @@ def save_grids(players: dict, style_of: dict, test: dict, m: int, out: Path, tag
 def style_classifiers(cfg: dict, train: dict, test: dict, rows: torch.Tensor, run: Run) -> tuple:
     """Independent per-style classifiers on held-out real tuples (no style player trains on these
     images; the label-only player holds their labels) and their test accuracy."""
-    clfs, acc = {}, {}
-    n = cfg["eval_examples"]
+    clfs = {}
     for k in range(cfg["modalities"]):
         x = train["images"][rows, k].float() / 255
         clfs[k] = train_classifier(
@@ -313,9 +327,15 @@ def style_classifiers(cfg: dict, train: dict, test: dict, rows: torch.Tensor, ru
             seed=run.seed + k,
             device=run.device,
         )
-        pred = predict(clfs[k], test["images"][:n, k].float() / 255)
-        acc[f"m{k}"] = accuracy(pred, test["labels"][:n])
-    return clfs, acc
+    return clfs, classifier_accuracy(clfs, test, cfg["eval_examples"])
+
+
+def classifier_accuracy(clfs: dict, test: dict, n: int) -> dict[str, float]:
+    labels = test["labels"][:n]
+    return {
+        f"m{k}": accuracy(predict(clf, test["images"][:n, k].float() / 255), labels)
+        for k, clf in clfs.items()
+    }
 
 
 def plot_accuracy(results: dict, m: int, out: Path) -> None:
@@ -339,7 +359,13 @@ def summary(results: dict, cfg: dict, run: Run) -> str:
         [f"accuracy m{k}", *(f"{results[t]['accuracy'][f'm{k}']:.3f}" for t in METHODS)]
         for k in range(m)
     ]
-    for key in ("mean_accuracy", "mean_coherence", "mean_fid", "mean_label_fidelity"):
+    for key in (
+        "mean_accuracy",
+        "mean_coherence",
+        "mean_fid",
+        "mean_label_fidelity",
+        "mean_linear_probe",
+    ):
         rows.append([key.replace("_", " "), *(f"{results[t][key]:.3f}" for t in METHODS)])
     title = f"PolyMNIST cross-style ({run.size}, {cfg['rounds']} rounds)"
     clf = ", ".join(f"{k} {v:.3f}" for k, v in results["classifier_accuracy"].items())
@@ -355,7 +381,11 @@ def policy(cfg: dict):
 def body(run: Run) -> dict:
     cfg, m = run.cfg, run.cfg["modalities"]
     specs, _, train, test, clf_rows = build_setup(cfg, run.seed)
-    clfs, clf_acc = style_classifiers(cfg, train, test, clf_rows, run)
+    if cfg["reference_classifiers"]:
+        clfs = load_reference_classifiers(cfg["reference_classifiers"], m, run.device)
+        clf_acc = classifier_accuracy(clfs, test, cfg["eval_examples"])
+    else:
+        clfs, clf_acc = style_classifiers(cfg, train, test, clf_rows, run)
     styles = [f"style{k}" for k in range(m)]
     # Alone, players do not interact, so only the evaluated (style) players are trained; they
     # come first in the game's players, so their seeds are those they have in the game.

@@ -327,13 +327,18 @@ class M2Player(PyroPlayer):
 
     @torch.no_grad()
     def infer(self, name: str, given: Batch) -> torch.Tensor:
-        """``label``: q(c | present variables), shape (n, k). Another variable: its reconstruction
+        """``label``: q(c | present variables), shape (n, k). ``z``: the posterior mean of the
+        latent, E_q[z | x] (the representation a linear probe reads). Another variable: its reconstruction
         from the present ones, through c = argmax q(c | x) and the mean of q(z | x, c)."""
         given = given.to(self.device)
         features = self.encode(given)
         probs = torch.softmax(self.c_logits(given, features), -1)
         if name == self.label:
             return probs
+        if name == "z":  # the posterior mean E_q[z | x] = sum_c q(c | x) E[z | x, c]
+            classes = torch.arange(self.k, device=self.device)[:, None]
+            means = self.q_z(features.z, classes).mean  # (k, n, latent)
+            return torch.einsum("nk,knd->nd", probs, means)
         if name not in self.recipes:
             raise KeyError(f"player has no variable {name!r}; it has {sorted(self.space)}")
         c = (

@@ -175,3 +175,104 @@ def features(
         return h if space == "penultimate" else torch.softmax(clf.head(h), -1)
 
     return torch.cat([f(x[i : i + chunk]).cpu() for i in range(0, len(x), chunk)])
+
+
+# -- metrics comparable with the multimodal-VAE literature ---------------------------------------
+
+
+class PolyMNISTReferenceClassifier(nn.Module):
+    """The per-style digit classifier of the PolyMNIST release (Sutter et al., MoPoE; also used by
+    MMVAE+ and MultiVae), so that coherence and FID can be set against those papers' tables. Its
+    layer names match the released state dicts (``pretrained_img_to_digit_clf_m{k}``); the
+    128-unit layer is the feature space for FID. Input: 3 x 28 x 28 images in [0, 1]."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = nn.Sequential(
+            nn.Conv2d(3, 10, kernel_size=4, stride=2, padding=1), nn.Dropout2d(0.5), nn.ReLU(),
+            nn.Conv2d(10, 20, kernel_size=4, stride=2, padding=1), nn.Dropout2d(0.5), nn.ReLU(),
+            nn.Flatten(), nn.Linear(980, 128), nn.Dropout(0.5), nn.ReLU(),
+            nn.Linear(128, 10),
+        )  # fmt: skip
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder[:-1](x)
+
+    @property
+    def head(self) -> nn.Module:
+        return self.encoder[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+
+def load_reference_classifiers(
+    folder: str | Path, modalities: int = 5, device: torch.device | str = "cpu"
+) -> dict[int, PolyMNISTReferenceClassifier]:
+    """The released PolyMNIST classifiers ``folder/pretrained_img_to_digit_clf_m{k}`` (state
+    dicts, loaded with ``weights_only=True``), one per style, in evaluation mode."""
+    from .errors import ConfigError
+
+    out = {}
+    for k in range(modalities):
+        path = Path(folder) / f"pretrained_img_to_digit_clf_m{k}"
+        if not path.is_file():
+            raise ConfigError(
+                f"reference classifier {str(path)!r} does not exist (the PolyMNIST release ships "
+                "them under clf/ or trained_classifiers/: `mmgame data download polymnist`)"
+            )
+        clf = PolyMNISTReferenceClassifier()
+        try:
+            clf.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        except Exception as e:  # noqa: BLE001 - a wrong or damaged file, whatever the error
+            raise ConfigError(
+                f"reference classifier {str(path)!r} is not a PolyMNIST classifier state dict: {e}"
+            ) from None
+        out[k] = clf.to(device).eval()
+    return out
+
+
+def linear_probe(
+    train_features: torch.Tensor,
+    train_labels: torch.Tensor,
+    test_features: torch.Tensor,
+    test_labels: torch.Tensor,
+    seed: int = 0,
+) -> float:
+    """Test accuracy of a logistic regression (scikit-learn, standardised inputs) fitted on
+    representations: the linear-probe metric of the multimodal-VAE papers."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=seed))
+    probe.fit(train_features.double().numpy(), train_labels.numpy())
+    return float(probe.score(test_features.double().numpy(), test_labels.numpy()))
+
+
+def inception_fid(
+    real: torch.Tensor, fake: torch.Tensor, weights: str | Path, chunk: int = 200
+) -> float:
+    """FID in Inception-v3 pool features (torchmetrics), for images in [0, 1] (1 or 3 channels).
+    ``weights``: the FID Inception weights file (``pt_inception-2015-12-05-*.pth``), which must be
+    supplied: nothing is downloaded. Needs the ``[fid]`` extra (torch-fidelity)."""
+    from .errors import ConfigError
+
+    weights = Path(weights)
+    if not weights.is_file():
+        raise ConfigError(
+            f"Inception weights {str(weights)!r} do not exist; FID in Inception space needs the "
+            "file pt_inception-2015-12-05-6726825d.pth (torch-fidelity's release) supplied by you"
+        )
+    try:
+        from torchmetrics.image.fid import FrechetInceptionDistance
+    except ImportError as e:
+        raise ConfigError(f"Inception FID needs the [fid] extra ({e})") from None
+    fid = FrechetInceptionDistance(
+        feature=2048, normalize=True, feature_extractor_weights_path=str(weights)
+    )
+    for imgs, is_real in ((real, True), (fake, False)):
+        for i in range(0, len(imgs), chunk):
+            x = imgs[i : i + chunk].float()
+            fid.update(x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x, real=is_real)
+    return float(fid.compute())

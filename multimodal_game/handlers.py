@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .errors import ConfigError
 from .events import Event
 from .runtime import PlayerLost
 
@@ -204,10 +205,11 @@ def attach_standard(
     max_restarts: int = 0,
     metrics_path: str | Path | None = None,
     log_every: int = 0,
+    tensorboard: str | Path | None = None,
 ) -> Game:
     """The handlers an experiment usually wants: progress, evaluation every ``eval_every`` rounds,
     checkpoints every ``checkpoint_every`` rounds, a ``metrics_path`` line every ``log_every``
-    rounds, and restart of lost players (or a message naming the last checkpoint)."""
+    rounds (also as TensorBoard scalars under ``tensorboard``), and restart of lost players (or a message naming the last checkpoint)."""
     if (checkpoint_every or max_restarts) and checkpoint_path is None:
         raise ValueError("checkpoint_every and max_restarts need a checkpoint_path")
     if progress:
@@ -217,7 +219,7 @@ def attach_standard(
     if checkpoint_every:
         Checkpointer(checkpoint_path).attach(game, checkpoint_every)
     if metrics_path is not None and log_every:
-        MetricsLog(metrics_path, description).attach(game, log_every)
+        MetricsLog(metrics_path, description, tensorboard).attach(game, log_every)
     RestartOnLoss(checkpoint_path, max_restarts).attach(game)
     return game
 
@@ -227,9 +229,19 @@ class MetricsLog:
     each player's objectives, and the evaluation record of that round if an ``Evaluator`` made one.
     A resumed game first drops the lines of its tag after the round it resumes from."""
 
-    def __init__(self, path: str | Path, tag: str = "game"):
+    def __init__(self, path: str | Path, tag: str = "game", tensorboard: str | Path | None = None):
         self.path, self.tag = Path(path), tag
         self.t0 = time.perf_counter()
+        self.writer = None
+        if tensorboard is not None:  # the same records as TensorBoard scalars, one run per tag
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError as e:
+                raise ConfigError(
+                    f"TensorBoard logging needs the [tensorboard] extra: pip install "
+                    f"'multimodal-game[tensorboard]' ({e})"
+                ) from None
+            self.writer = SummaryWriter(str(Path(tensorboard) / tag))
 
     def attach(self, game: Game, every: int) -> MetricsLog:
         game.add_handler(Event.STARTED, self._start)
@@ -261,6 +273,14 @@ class MetricsLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
+        if self.writer is not None:
+            for name, stats in record["players"].items():
+                for key, value in stats.items():
+                    self.writer.add_scalar(f"{name}/{key}", value, game.round)
+            for key, value in record.get("evaluation", {}).items():
+                if isinstance(value, (int, float)):
+                    self.writer.add_scalar(f"evaluation/{key}", value, game.round)
+            self.writer.flush()
 
 
 def plot_curves(metrics: str | Path, out: str | Path) -> Path:

@@ -174,11 +174,21 @@ def test_config_json_records_the_command_line_overrides(tmp_path):
 
 
 def test_polymnist_rounds_flag_is_what_runs_and_what_is_recorded(tmp_path, polymnist_dir):
+    from test_literature_metrics import write_reference
+
     out = tmp_path / "run"
-    polymnist_cross.main(
+    clf = write_reference(tmp_path / "clf", modalities=5)  # the release's format, random weights
+    res = polymnist_cross.main(
         ["--config", str(_toml(tmp_path, TINY)), "--data", str(polymnist_dir), "--rounds", "3"]
-        + ["--out", str(out), "--no-progress"]
+        + ["--set", f'reference_classifiers="{clf}"', "--out", str(out), "--no-progress"]
     )
+    # the reference classifiers, not ones trained in the run, are what the evaluation used
+    from multimodal_game.evaluation import load_reference_classifiers
+
+    test = polymnist.load(polymnist_dir, "test")
+    expected = polymnist_cross.classifier_accuracy(load_reference_classifiers(clf), test, 30)
+    assert res["classifier_accuracy"] == pytest.approx(expected)
+    assert set(res["game"]["linear_probe"]) == {f"m{k}" for k in range(5)}
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["rounds"] == 3 and cfg["data"] == str(polymnist_dir)
     saved = json.loads((out / "results.json").read_text())
@@ -264,3 +274,20 @@ def test_resume_refuses_a_changed_config_and_keeps_the_record(tmp_path, capsys):
     capsys.readouterr()
     mnist_alpha.main([*common, "--resume", "--allow-change", "alphas"])
     assert "alpha1.00: no checkpoint" in capsys.readouterr().out
+
+
+def test_tensorboard_logging_writes_the_metrics_as_scalars(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from experiments import expfam_equilibrium
+
+    out = tmp_path / "run"
+    expfam_equilibrium.main(
+        ["--quick", "--players", "2", "--set", "rounds=4", "--set", "log_every=1"]
+        + ["--tensorboard", "--out", str(out), "--no-progress"]
+    )
+    acc = EventAccumulator(str(out / "tensorboard" / "game")).Reload()
+    losses = acc.Scalars("player0/loss")
+    assert [e.step for e in losses] == [1, 2, 3, 4]
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert losses[-1].value == pytest.approx(json.loads(lines[-1])["players"]["player0"]["loss"])
