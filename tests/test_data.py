@@ -55,6 +55,13 @@ def test_idx_reader_checks_magic_and_size(tmp_path):
         read_idx(trunc)
     with pytest.raises(DataFileError, match="apt-get install -y dataset-fashion-mnist"):
         load_fashion_mnist("test", root=tmp_path / "nowhere")
+    # a damaged gzip body (valid header): named with the file, not a bare zlib.error
+    raw = bytearray((tmp_path / "train-images-idx3-ubyte.gz").read_bytes())
+    raw[20:40] = b"\xff" * 20
+    broken = tmp_path / "broken-idx3-ubyte.gz"
+    broken.write_bytes(bytes(raw))
+    with pytest.raises(DataFileError, match=r"broken-idx3-ubyte.gz' is corrupt"):
+        read_idx(broken)
 
 
 @pytest.fixture(scope="module")
