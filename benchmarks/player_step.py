@@ -1,6 +1,6 @@
 """One learning step of the image-style (M2) player against the same loss written by hand.
 
-The reference is the test oracle ``tests/oracle.py`` (run from the repository root): the player's
+The reference is the oracle ``benchmarks/oracle.py`` (also the tests' oracle): the player's
 own networks and the same objective in plain PyTorch; the losses agree to rounding (tested).
 Reported: the median step time of each and their ratio, for labelled, unlabelled and mixed batches.
 """
@@ -10,11 +10,11 @@ from __future__ import annotations
 import torch
 
 from benchmarks.common import alternate, parser, report
+from benchmarks.oracle import reference_loss_checked
 from datasets.mnist import load_mnist
 from modalities import build_player
 from modalities.m2 import M2Player
 from multimodal_game.batch import Batch
-from tests.oracle import reference_loss_checked
 
 
 def make_player(width: int = 16, hidden: int = 128, latent: int = 16, seed: int = 0) -> M2Player:

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import copy
 import functools
+import importlib
 import json
 import os
 import random
@@ -22,21 +23,19 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
+from multimodal_game.errors import CheckpointError, ConfigError, Diverged, PlayerLost
 
-from multimodal_game.checkpoint import CheckpointError
-from multimodal_game.device import CHOICES, resolve_device
-from multimodal_game.errors import ConfigError, Diverged, PlayerLost
-from multimodal_game.events import Event
-from multimodal_game.game import Game
-from multimodal_game.handlers import attach_standard, plot_curves
-from multimodal_game.host import HostSpec, import_plugins
-from multimodal_game.rng import derive_seed
+if TYPE_CHECKING:  # torch and the game load only once a run starts: --help stays fast
+    import torch
+
+    from multimodal_game.game import Game
+    from multimodal_game.host import HostSpec
 
 from .config import GameConfig, load_toml, parse_set, resolve, to_toml
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 # Errors a user can fix from the message alone: printed as one line without a traceback.
 USER_ERRORS = (ConfigError, CheckpointError, Diverged, PlayerLost)
@@ -75,7 +74,7 @@ def base_parser(name: str, description: str) -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, help=f"run folder (default runs/{name}-<time>)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help=f"one of {CHOICES} or cuda:N")
+    p.add_argument("--device", default="auto", help=f"one of {DEVICE_CHOICES} or cuda:N")
     p.add_argument(
         "--resume", action="store_true", help="continue from the run folder's checkpoints"
     )
@@ -141,6 +140,9 @@ def host_specs(
 ) -> list[HostSpec]:
     """One ``HostSpec`` per player; ``resources`` maps a player name (or ``default``) to
     ``{num_cpus, num_gpus}`` for the Ray runtime."""
+    from multimodal_game.host import HostSpec
+    from multimodal_game.rng import derive_seed
+
     resources = resources or {}
     unknown = set(resources) - set(builders) - {"default"}
     if unknown:
@@ -192,6 +194,7 @@ def preflight(specs: Mapping[str, Mapping[str, Any]], alpha: Any, cfg: Mapping[s
     their spaces:
     a bad spec or alpha is a :class:`ConfigError` naming the player before any work starts."""
     from modalities import build_player
+    from multimodal_game.host import import_plugins
     from multimodal_game.policy import as_policy
 
     import_plugins(cfg.get("plugins", ()))
@@ -252,6 +255,10 @@ class Run:
         """Build the hosts where they live, then play ``rounds`` (default ``cfg["rounds"]``) with
         the checkpoint ``<out>/<tag>.ckpt`` (picked up by ``--resume``); ``on_round(game)`` runs after
         every round. The caller closes the game."""
+        from multimodal_game.events import Event
+        from multimodal_game.game import Game
+        from multimodal_game.handlers import attach_standard
+
         t0 = time.perf_counter()
         specs = host_specs(
             builders, self.seed, self.device, self.cfg.get("resources"), self.cfg.get("plugins")
@@ -308,6 +315,8 @@ class Run:
 
     def finish(self, results: dict, summary: str = "") -> dict:
         """Add timings, write ``results.json``, print ``summary`` and where the results are."""
+        from multimodal_game.handlers import plot_curves
+
         results = {
             **results,
             "seconds": self.seconds,
@@ -327,15 +336,15 @@ def run_experiment(
     doc: str,
     config: type[GameConfig],
     quick: Mapping[str, Any] | None,
-    body: Callable[[Run], dict],
+    impl: str,
     argv: Sequence[str] | None = None,
     flags: Sequence[Flag] = (),
-    check: Callable[[dict], None] | None = None,
     resumable: bool = True,
 ) -> dict:
-    """Parse ``argv``, resolve and validate the config (``check(cfg)`` validates what the model
-    cannot: player specs, alpha), write ``config.json``, seed everything and run ``body`` (inside a
-    Ray session with ``--runtime ray``). An expected user error (a :class:`ConfigError`, a bad
+    """Parse ``argv``, import the experiment's module ``impl`` (only now: ``--help`` does not load
+    torch), resolve and validate the config (``impl.check(cfg)``, if there is one, validates what
+    the model cannot: player specs, alpha), write ``config.json``, seed everything and run
+    ``impl.body(run)`` (inside a Ray session with ``--runtime ray``). An expected user error (a :class:`ConfigError`, a bad
     checkpoint, a lost or diverged player) prints one line and exits with status 2; ``--debug``
     shows its traceback."""
     p = base_parser(name, doc.strip().splitlines()[0])
@@ -350,7 +359,8 @@ def run_experiment(
     if args.resume and args.out is None:
         p.error(f"--resume needs --out: the run folder to continue (e.g. --out runs/{name}-...)")
     try:
-        return _run(name, config, quick, body, args, flags, check)
+        module = importlib.import_module(impl)
+        return _run(name, config, quick, module.body, args, flags, getattr(module, "check", None))
     except USER_ERRORS as e:
         if args.debug:
             raise
@@ -377,6 +387,10 @@ def resolve_config(
 
 
 def _run(name, config, quick, body, args, flags, check) -> dict:
+    import torch
+
+    from multimodal_game.device import resolve_device
+
     resolved = resolve_config(config, quick, args, flags)
     if args.print_config:
         print(to_toml(resolved), end="")
@@ -448,6 +462,8 @@ def provenance() -> dict[str, Any]:
     """Versions of what ran and the git commit of the checkout (None outside one)."""
     from importlib.metadata import PackageNotFoundError, version
 
+    import torch
+
     def ver(pkg: str) -> str | None:
         try:
             return version(pkg)
@@ -498,6 +514,9 @@ def builders(fn: Callable, names: Sequence[str], *args: Any) -> dict[str, Callab
 
 
 def seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -510,6 +529,9 @@ def run_folder(name: str, args: argparse.Namespace) -> Path:
 
 
 def _jsonable(obj: Any) -> Any:
+    import numpy as np
+    import torch
+
     if isinstance(obj, Mapping):
         return {str(k): _jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

@@ -14,7 +14,7 @@ import difflib
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import tomli_w
 from pydantic import BaseModel, Field, NonNegativeInt, PositiveInt, ValidationError
@@ -25,6 +25,7 @@ from multimodal_game.validation import Strict, describe
 __all__ = [
     "ConfigError",
     "GameConfig",
+    "LIKELIHOOD",
     "Resources",
     "Section",
     "load_toml",
@@ -33,6 +34,11 @@ __all__ = [
     "resolve",
     "to_toml",
 ]
+
+
+# The image likelihoods of modalities.recipes.LIKELIHOODS (a test keeps the two equal); spelled
+# out here so that reading a config does not import torch.
+LIKELIHOOD = Literal["bernoulli", "continuous_bernoulli", "laplace", "gaussian"]
 
 
 class Section(Strict):

@@ -10,28 +10,12 @@ labelled training set (upper bound).
 
 from __future__ import annotations
 
-import warnings
-from pathlib import Path
 from typing import Literal
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-import torch
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
-from datasets.mnist import load_fashion_mnist, load_mnist
-from datasets.shards import make_shards
-from modalities import build_player
-from modalities.recipes import LIKELIHOODS
-from multimodal_game.batch import Batch
-from multimodal_game.evaluation import accuracy
-from multimodal_game.policy import FixedAlpha, OwnPlusPartners
-from multimodal_game.sources import TensorSource
-
-from .common import Run, builders, preflight, run_experiment, table, with_overrides
-from .config import GameConfig, Section
+from .common import run_experiment
+from .config import LIKELIHOOD, GameConfig, Section
 
 
 class PlayerSize(Section):
@@ -67,7 +51,7 @@ class Config(GameConfig):
         min_length=2,
         description="one table per player, increasing capacity",
     )
-    likelihood: Literal[LIKELIHOODS] = Field("bernoulli", description="pixel likelihood")
+    likelihood: LIKELIHOOD = Field("bernoulli", description="pixel likelihood")
     aux_weight: NonNegativeFloat = Field(50.0, description="weight of -log q(c|x) on labelled rows")
     consistency_weight: NonNegativeFloat = Field(
         50.0,
@@ -115,151 +99,8 @@ QUICK = {
 }
 
 
-def load(cfg: dict, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    if cfg["dataset"] == "fashion":
-        x, y = load_fashion_mnist(split, cfg["data_root"] or None, cfg["download"])
-    elif cfg["dataset"] == "mnist":
-        x, y = load_mnist("bundled", split)
-    else:
-        raise ValueError(f"unknown dataset {cfg['dataset']!r}; expected 'fashion' or 'mnist'")
-    return x[:, None].float() / 255, y
-
-
-def player_spec(cfg: dict, k: int) -> dict:
-    p = cfg["players"][k]
-    spec = {
-        "variables": [
-            {"name": "x", "recipe": "image", "width": p["width"], "likelihood": cfg["likelihood"]}
-        ],
-        "latent": p["latent"],
-        "hidden": p["hidden"],
-        "aux_weight": cfg["aux_weight"],
-        "consistency_weight": cfg["consistency_weight"],
-        "lr": cfg["lr"],
-    }
-    return with_overrides(f"player{k}", spec, cfg)
-
-
-def shard_batch(cfg: dict, seed: int, k: int, n_labelled: int) -> Batch:
-    """Player k's private shard: disjoint, class-balanced, ``n_labelled`` labels (capped)."""
-    x, y = load(cfg, "train")
-    n = len(cfg["players"])
-    pool = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
-    pool = pool[: min(len(y), n * cfg["shard_size"])]
-    shard = make_shards(y[pool], "iid", n, labelled=min(n_labelled, len(pool) // n), seed=seed)[k]
-    if shard.n_labelled < n_labelled:
-        warnings.warn(
-            f"{n_labelled} labels asked for, but player{k}'s shard holds {len(shard)} examples: "
-            f"it gets {shard.n_labelled} (results.json 'labelled_actual')",
-            stacklevel=2,
-        )
-    rows = pool[shard.indices]
-    return Batch({"label": y[rows], "x": x[rows]}, {"label": shard.labelled})
-
-
-def build_host(name: str, cfg: dict, seed: int, n_labelled: int) -> tuple:
-    """Player ``name`` and its shard, built where the player lives."""
-    k = int(name.removeprefix("player"))
-    source = TensorSource(shard_batch(cfg, seed, k, n_labelled), "label", cfg["labelled_fraction"])
-    return build_player(player_spec(cfg, k)), source
-
-
-def discriminative(cfg: dict, k: int, data: Batch, steps: int, run: Run, test: tuple) -> float:
-    """Method (a)/(d): player k's q(c | x) network alone, trained on ``data``'s labels."""
-    torch.manual_seed(run.seed + k)
-    p = build_player(player_spec(cfg, k)).to(run.device)
-    p.fit_classifier(data, steps, cfg["batch_size"], run.seed)
-    return accuracy(p, {"x": test[0].to(run.device)}, test[1])
-
-
-def plot(acc: dict, cfg: dict, names: list[str], out: Path) -> None:
-    fig, axes = plt.subplots(2, 2, figsize=(9, 7), sharey=True)
-    for ax, nm in zip(axes.flat, names):
-        for method, style in (("discriminative", "o-"), ("alone", "s-"), ("game", "^-")):
-            ys = [acc[method][nm][L] for L in cfg["labelled"]]
-            ax.plot(cfg["labelled"], ys, style, label=method)
-        ax.axhline(acc["central"][nm], color="k", ls="--", label="central (all labels)")
-        ax.set_xscale("log")
-        ax.set_title(f"{nm} (width {cfg['players'][names.index(nm)]['width']})")
-        ax.set_xlabel("labelled examples per player")
-        ax.set_ylabel("test accuracy")
-    axes.flat[0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "accuracy_vs_labels.png", dpi=120)
-    plt.close(fig)
-
-
-def summary(acc: dict, cfg: dict, names: list[str], beats: list[str], run: Run) -> str:
-    methods = ("discriminative", "alone", "game")
-    rows = [
-        [nm, L, *(f"{acc[m][nm][L]:.3f}" for m in methods), f"{acc['central'][nm]:.3f}"]
-        for nm in names
-        for L in cfg["labelled"]
-    ]
-    title = f"{cfg['dataset']} semi-supervised shards ({run.size})"
-    text = table(title, ["player", "L", *methods, "central"], rows)
-    L0 = min(cfg["labelled"])
-    return text + f"game beats (a) and (b) at L={L0} for {len(beats)}/{len(names)} players: {beats}"
-
-
-def body(run: Run) -> dict:
-    cfg = run.cfg
-    xt, yt = load(cfg, "test")
-    test = (xt[: cfg["test_examples"]], yt[: cfg["test_examples"]])
-    names = [f"player{k}" for k in range(len(cfg["players"]))]
-    acc: dict = {m: {nm: {} for nm in names} for m in ("discriminative", "alone", "game")}
-    exchange = {}
-    actual: dict = {}
-    for L in cfg["labelled"]:
-        with run.timed(f"discriminative_{L}"):
-            for k, nm in enumerate(names):
-                data = shard_batch(cfg, run.seed, k, L)
-                actual.setdefault(L, {})[nm] = int(data.observed_host("label").sum())
-                acc["discriminative"][nm][L] = discriminative(
-                    cfg, k, data, cfg["discriminative_steps"], run, test
-                )
-        alone = torch.eye(len(names), dtype=torch.float64)
-        for method, alpha in (("alone", alone), ("game", policy(cfg))):
-            hosts = builders(build_host, names, cfg, run.seed, L)
-            game = run.game(f"{method}_L{L}", hosts, alpha, warmup_rounds=cfg["warmup_rounds"])
-            for nm in names:
-                acc[method][nm][L] = accuracy(game.players[nm], {"x": test[0]}, test[1])
-            if method == "game":
-                exchange[L] = game.accounting()
-            game.close()
-    with run.timed("central"):
-        x, y = load(cfg, "train")
-        n = cfg["central_examples"] or len(y)
-        everything = Batch({"label": y[:n], "x": x[:n]})
-        steps = 2 * cfg["discriminative_steps"]
-        acc["central"] = {
-            nm: discriminative(cfg, k, everything, steps, run, test) for k, nm in enumerate(names)
-        }
-    L0 = min(cfg["labelled"])
-    best_alone = {nm: max(acc["alone"][nm][L0], acc["discriminative"][nm][L0]) for nm in names}
-    beats = [nm for nm in names if acc["game"][nm][L0] > best_alone[nm]]
-    plot(acc, cfg, names, run.out)
-    results = {
-        "accuracy": acc,
-        "labelled_actual": actual,  # per L: the labels each player really held (capped by the shard)
-        "game_beats_both_alone_at_smallest_L": beats,
-        "exchange": exchange,
-    }
-    return run.finish(results, summary(acc, cfg, names, beats, run))
-
-
-def policy(cfg: dict):
-    return FixedAlpha(cfg["alpha"]) if cfg["alpha"] else OwnPlusPartners(cfg["own_weight"])
-
-
-def check(cfg: dict) -> None:
-    """Every player spec and the alpha policy, before any data is read."""
-    names = [f"player{k}" for k in range(len(cfg["players"]))]
-    preflight({nm: player_spec(cfg, k) for k, nm in enumerate(names)}, policy(cfg), cfg)
-
-
 def main(argv: list[str] | None = None) -> dict:
-    return run_experiment("fashion_ssl", __doc__, Config, QUICK, body, argv, check=check)
+    return run_experiment("fashion_ssl", __doc__, Config, QUICK, "experiments._fashion_ssl", argv)
 
 
 if __name__ == "__main__":

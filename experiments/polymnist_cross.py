@@ -9,15 +9,8 @@ model on the pooled data of all players.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-import numpy as np
-import torch
 from pydantic import (
     Field,
     NonNegativeFloat,
@@ -27,39 +20,8 @@ from pydantic import (
     model_validator,
 )
 
-from datasets import polymnist
-from datasets.mnist import load_mnist
-from datasets.shards import labelled_mask
-from modalities import build_player
-from modalities.recipes import LIKELIHOODS
-from multimodal_game.batch import Batch
-from multimodal_game.evaluation import (
-    accuracy,
-    agreement,
-    conditional_samples,
-    features,
-    frechet_distance,
-    linear_probe,
-    load_reference_classifiers,
-    predict,
-    predict_proba,
-    save_grid,
-    train_classifier,
-)
-from multimodal_game.policy import FixedAlpha, OwnPlusPartners
-from multimodal_game.sources import TensorSource
-
-from .common import (
-    Flag,
-    Run,
-    builders,
-    memo,
-    preflight,
-    run_experiment,
-    table,
-    with_overrides,
-)
-from .config import GameConfig, Section
+from .common import Flag, run_experiment
+from .config import LIKELIHOOD, GameConfig, Section
 
 
 class PlayerConfig(Section):
@@ -75,7 +37,7 @@ class PlayerConfig(Section):
     consistency_weight: NonNegativeFloat = Field(
         1000.0, description="weight of -log q(c|x) on generated images (label-faithful samples)"
     )
-    likelihood: Literal[LIKELIHOODS] = Field("laplace", description="pixel likelihood")
+    likelihood: LIKELIHOOD = Field("laplace", description="pixel likelihood")
 
 
 class Config(GameConfig):
@@ -154,263 +116,6 @@ QUICK = {
 }
 
 
-def image_var(k: int, pcfg: dict) -> dict:
-    return {
-        "name": f"m{k}",
-        "recipe": "image",
-        "channels": 3,
-        "width": pcfg["width"],
-        "likelihood": pcfg["likelihood"],
-    }
-
-
-def m2_spec(variables: list[dict], pcfg: dict) -> dict:
-    return {
-        "variables": variables,
-        "latent": pcfg["latent"],
-        "hidden": pcfg["hidden"],
-        "lr": pcfg["lr"],
-        "aux_weight": pcfg["aux_weight"],
-        "consistency_weight": pcfg["consistency_weight"],
-    }
-
-
-def data_root(cfg: dict) -> Path:
-    if cfg["data"]:
-        return Path(cfg["data"])
-    return polymnist.ensure_generated(Path("data") / "polymnist-bundled", seed=0).resolve()
-
-
-def player_specs(cfg: dict) -> dict[str, dict]:
-    """Every game player's spec, in the game's order (style players first)."""
-    pcfg, m = cfg["player"], cfg["modalities"]
-    specs = {f"style{k}": m2_spec([image_var(k, pcfg)], pcfg) for k in range(m)}
-    for i, j in cfg["pairs"]:
-        specs[f"pair{i}{j}"] = m2_spec([image_var(i, pcfg), image_var(j, pcfg)], pcfg)
-    if cfg["label_only_examples"]:
-        specs["labels"] = {"kind": "label"}
-    if cfg["mask_player_examples"]:
-        mask = {"name": "s", "recipe": "digit_mask", "width": pcfg["width"]}
-        specs["mnist_mask"] = m2_spec([mask], pcfg)
-    return {name: with_overrides(name, spec, cfg) for name, spec in specs.items()}
-
-
-def check(cfg: dict) -> None:
-    """Every player spec and the alpha policy, before any data is read."""
-    preflight({**player_specs(cfg), "central": central_spec(cfg)}, None, cfg)
-    preflight(player_specs(cfg), policy(cfg), cfg)
-
-
-def build_setup(cfg: dict, seed: int):
-    """Players' specs and private data (Batches) for the game; data of one player never mixes with
-    another's. Deterministic in (cfg, seed): every process that calls it cuts the same shards."""
-    root = data_root(cfg)
-    train, test = polymnist.load(root, "train"), polymnist.load(root, "test")
-    m = cfg["modalities"]
-    n = len(train["labels"])
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    n_clf = int(cfg["classifier_fraction"] * n)
-    clf_rows, rest = perm[:n_clf], perm[n_clf:]
-    specs, data = player_specs(cfg), {}
-    pair_rows = rest[: cfg["pair_tuples"] * len(cfg["pairs"])]
-    style_rows = rest[len(pair_rows) :].tensor_split(m)
-    labels = train["labels"]
-    for k in range(m):
-        rows = style_rows[k]
-        lab = labelled_mask(labels, rows, fraction=cfg["labelled_fraction"], seed=seed + k)
-        b = polymnist.to_batch(train, [k], rows)
-        data[f"style{k}"] = Batch(b.data, {"label": lab})
-    for a, (i, j) in enumerate(cfg["pairs"]):
-        rows = pair_rows[a * cfg["pair_tuples"] : (a + 1) * cfg["pair_tuples"]]
-        data[f"pair{i}{j}"] = polymnist.to_batch(train, [i, j], rows)
-    if cfg["label_only_examples"]:
-        # labels of the held-out tuples whose images train the evaluation classifiers (no other
-        # player holds these tuples)
-        rows = clf_rows[: cfg["label_only_examples"]]
-        data["labels"] = Batch({"label": labels[rows]})
-    if cfg["mask_player_examples"]:
-        x, y = load_mnist("bundled", "train")
-        x, y = x[: cfg["mask_player_examples"]], y[: cfg["mask_player_examples"]]
-        data["mnist_mask"] = Batch({"label": y, "s": (x >= 128).float()[:, None]})
-    return specs, data, train, test, clf_rows
-
-
-@memo
-def shards(cfg: dict, seed: int) -> tuple[dict, dict]:
-    """(specs, private data) of every player, cut once per process."""
-    specs, data, *_ = build_setup(cfg, seed)
-    return specs, data
-
-
-def central_spec(cfg: dict) -> dict:
-    variables = [image_var(k, cfg["player"]) for k in range(cfg["modalities"])]
-    return with_overrides("central", m2_spec(variables, cfg["player"]), cfg)
-
-
-def build_host(name: str, cfg: dict, seed: int) -> tuple:
-    """Player ``name`` and its private data source, built where the player lives."""
-    specs, data = shards(cfg, seed)
-    if name == "central":  # the upper bound: pooled data of the style and pair players
-        pooled = Batch.merge([b for n, b in data.items() if n.startswith(("style", "pair"))])
-        return build_player(central_spec(cfg)), TensorSource(pooled)
-    return build_player(specs[name]), TensorSource(data[name])
-
-
-@torch.no_grad()
-def evaluate(players: dict, style_of: dict, test: dict, clfs: dict, n_eval: int) -> dict:
-    """``style_of[k]``: the player that speaks for style k (its classifier and its generator).
-    Accuracy of q(c | m_k); coherence: style-j samples generated from the label predicted for a
-    style-k test image, classified by the independent style-j classifier; FID in that
-    classifier's feature space; label fidelity of each player's (c, m_k) samples."""
-    labels = test["labels"][:n_eval]
-    m = len(clfs)
-    acc, fid, fidelity = {}, {}, {}
-    coherence = np.zeros((m, m))
-    for k in range(m):
-        p = players[style_of[k]]
-        x = test["images"][:n_eval, k].float() / 255
-        pred = predict_proba(p, {f"m{k}": x}).argmax(-1)
-        acc[f"m{k}"] = accuracy(pred, labels)
-        for j in range(m):
-            if j != k:
-                gen = conditional_samples(players[style_of[j]], pred, f"m{j}")
-                coherence[k, j] = agreement(clfs[j], gen, labels)
-        gen_k = conditional_samples(p, labels, f"m{k}")
-        fid[f"m{k}"] = frechet_distance(features(clfs[k], gen_k), features(clfs[k], x))
-        fidelity[f"m{k}"] = agreement(clfs[k], gen_k, labels)
-    off = coherence[~np.eye(m, dtype=bool)]
-    probe = {}
-    for k in range(m):  # linear probe of E_q[z | m_k]: first half of the test tuples fits it
-        x = test["images"][:n_eval, k].float() / 255
-        z = players[style_of[k]].infer("z", Batch({f"m{k}": x}))
-        half = len(z) // 2
-        probe[f"m{k}"] = linear_probe(z[:half], labels[:half], z[half:], labels[half:])
-    return {
-        "linear_probe": probe,
-        "mean_linear_probe": float(np.mean(list(probe.values()))),
-        "accuracy": acc,
-        "mean_accuracy": float(np.mean(list(acc.values()))),
-        "coherence": coherence.tolist(),
-        "mean_coherence": float(off.mean()),
-        "fid": fid,
-        "mean_fid": float(np.mean(list(fid.values()))),
-        "label_fidelity": fidelity,
-        "mean_label_fidelity": float(np.mean(list(fidelity.values()))),
-    }
-
-
-def save_grids(players: dict, style_of: dict, test: dict, m: int, out: Path, tag: str) -> None:
-    """Generated digits 0-9 per style, and cross-style translations: row k = a style-k test image,
-    then each style generated from the label the style-k player reads from it."""
-    digits = torch.arange(10)
-    rows = [conditional_samples(players[style_of[k]], digits, f"m{k}") for k in range(m)]
-    save_grid(torch.stack(rows), out / f"generated_{tag}.png")
-    trows = []
-    for k in range(m):
-        src = test["images"][k, k].float() / 255
-        c = predict_proba(players[style_of[k]], {f"m{k}": src[None]}).argmax(-1)
-        gen = [conditional_samples(players[style_of[j]], c, f"m{j}")[0] for j in range(m)]
-        trows.append(torch.stack([src, *gen]))
-    save_grid(torch.stack(trows), out / f"translations_{tag}.png")
-
-
-def style_classifiers(cfg: dict, train: dict, test: dict, rows: torch.Tensor, run: Run) -> tuple:
-    """Independent per-style classifiers on held-out real tuples (no style player trains on these
-    images; the label-only player holds their labels) and their test accuracy."""
-    clfs = {}
-    for k in range(cfg["modalities"]):
-        x = train["images"][rows, k].float() / 255
-        clfs[k] = train_classifier(
-            x,
-            train["labels"][rows],
-            steps=cfg["classifier_steps"],
-            seed=run.seed + k,
-            device=run.device,
-        )
-    return clfs, classifier_accuracy(clfs, test, cfg["eval_examples"])
-
-
-def classifier_accuracy(clfs: dict, test: dict, n: int) -> dict[str, float]:
-    labels = test["labels"][:n]
-    return {
-        f"m{k}": accuracy(predict(clf, test["images"][:n, k].float() / 255), labels)
-        for k, clf in clfs.items()
-    }
-
-
-def plot_accuracy(results: dict, m: int, out: Path) -> None:
-    fig, ax = plt.subplots(figsize=(7, 4))
-    w, xs = 0.27, np.arange(m)
-    for o, tag in enumerate(METHODS):
-        accs = [results[tag]["accuracy"][f"m{k}"] for k in range(m)]
-        ax.bar(xs + (o - 1) * w, accs, w, label=tag)
-    ax.set_xticks(xs, [f"m{k}" for k in range(m)])
-    ax.set_ylabel("test accuracy")
-    ax.set_ylim(0, 1)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "accuracy.png", dpi=120)
-    plt.close(fig)
-
-
-def summary(results: dict, cfg: dict, run: Run) -> str:
-    m = cfg["modalities"]
-    rows = [
-        [f"accuracy m{k}", *(f"{results[t]['accuracy'][f'm{k}']:.3f}" for t in METHODS)]
-        for k in range(m)
-    ]
-    for key in (
-        "mean_accuracy",
-        "mean_coherence",
-        "mean_fid",
-        "mean_label_fidelity",
-        "mean_linear_probe",
-    ):
-        rows.append([key.replace("_", " "), *(f"{results[t][key]:.3f}" for t in METHODS)])
-    title = f"PolyMNIST cross-style ({run.size}, {cfg['rounds']} rounds)"
-    clf = ", ".join(f"{k} {v:.3f}" for k, v in results["classifier_accuracy"].items())
-    return table(title, ["metric", *METHODS], rows) + f"independent classifiers: {clf}"
-
-
-def policy(cfg: dict):
-    if cfg["alpha"]:
-        return FixedAlpha(cfg["alpha"])
-    return OwnPlusPartners(cfg["own_weight"], cfg["partner_weighting"])
-
-
-def body(run: Run) -> dict:
-    cfg, m = run.cfg, run.cfg["modalities"]
-    specs, _, train, test, clf_rows = build_setup(cfg, run.seed)
-    if cfg["reference_classifiers"]:
-        clfs = load_reference_classifiers(cfg["reference_classifiers"], m, run.device)
-        clf_acc = classifier_accuracy(clfs, test, cfg["eval_examples"])
-    else:
-        clfs, clf_acc = style_classifiers(cfg, train, test, clf_rows, run)
-    styles = [f"style{k}" for k in range(m)]
-    # Alone, players do not interact, so only the evaluated (style) players are trained; they
-    # come first in the game's players, so their seeds are those they have in the game.
-    variants = {
-        "game": (list(specs), policy(cfg), dict(zip(range(m), styles))),
-        "alone": (styles, torch.eye(m, dtype=torch.float64), dict(zip(range(m), styles))),
-        "central": (["central"], [[1.0]], dict.fromkeys(range(m), "central")),
-    }
-    results: dict = {"players": list(specs), "classifier_accuracy": clf_acc, "events": {}}
-    for tag, (names, alpha, style_of) in variants.items():
-        hosts = builders(build_host, names, cfg, run.seed)
-        game = run.game(tag, hosts, alpha, warmup_rounds=cfg["warmup_rounds"])
-        results[tag] = evaluate(game.players, style_of, test, clfs, cfg["eval_examples"])
-        results["events"][tag] = game.events
-        if tag == "game":
-            results.update(alpha=game.alpha, exchange=game.accounting())
-            results["bytes_per_round"] = game.bytes_per_round()
-        if tag != "central":
-            save_grids(game.players, style_of, test, m, run.out, tag)
-        game.close()
-    plot_accuracy(results, m, run.out)
-    return run.finish(results, summary(results, cfg, run))
-
-
-METHODS = ("alone", "game", "central")
 FLAGS = (
     Flag(
         "--data", "data", str, "PolyMNIST folder (official release or generated); default: generate"
@@ -420,7 +125,9 @@ FLAGS = (
 
 
 def main(argv: list[str] | None = None) -> dict:
-    return run_experiment("polymnist_cross", __doc__, Config, QUICK, body, argv, FLAGS, check)
+    return run_experiment(
+        "polymnist_cross", __doc__, Config, QUICK, "experiments._polymnist_cross", argv, flags=FLAGS
+    )
 
 
 if __name__ == "__main__":

@@ -13,26 +13,12 @@ styles x digits grid per variant.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
-import numpy as np
-import torch
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
-from datasets import polymnist
-from datasets.mnist import load_mnist
-from datasets.shards import labelled_mask
-from modalities import build_player
-from modalities.recipes import LIKELIHOODS
-from multimodal_game.batch import Batch
-from multimodal_game.errors import ConfigError
-from multimodal_game.evaluation import accuracy, save_grid
-from multimodal_game.sources import TensorSource
-
-from .common import Flag, Run, builders, preflight, run_experiment, table, with_overrides
-from .config import GameConfig, Section
-from .polymnist_cross import data_root
+from .common import Flag, run_experiment
+from .config import LIKELIHOOD, GameConfig, Section
 
 VARIANTS = ("base", "real_cs", "synthetic_cs")
 
@@ -55,7 +41,7 @@ class Config(GameConfig):
     labelled_fraction: float = Field(1.0, gt=0, le=1, description="labelled fraction of them")
     mnist_examples: PositiveInt = Field(8000, description="MNIST examples of the mask player")
     player: PlayerConfig = Field(PlayerConfig(), description="the players' architecture")
-    likelihood: Literal[LIKELIHOODS] = Field("laplace", description="pixel likelihood")
+    likelihood: LIKELIHOOD = Field("laplace", description="pixel likelihood")
     alpha_own: float = Field(
         0.5, gt=0, le=1, description="the main player's weight on its own data (synthetic_cs)"
     )
@@ -78,157 +64,15 @@ QUICK = {
 }
 
 
-def main_spec(cfg: dict, with_mask: bool) -> dict:
-    p = cfg["player"]
-    variables = [
-        {
-            "name": "x",
-            "recipe": "image",
-            "channels": 3,
-            "width": p["width"],
-            "likelihood": cfg["likelihood"],
-        },
-        {"name": "style", "recipe": "categorical", "classes": 5, "exchangeable": False},
-    ]
-    if with_mask:
-        variables.append({"name": "s", "recipe": "digit_mask", "width": p["width"]})
-    spec = {"variables": variables, **{k: p[k] for k in ("latent", "hidden", "lr", "aux_weight")}}
-    return with_overrides("main", spec, cfg)
-
-
-def mnist_spec(cfg: dict) -> dict:
-    p = cfg["player"]
-    spec = {
-        "variables": [{"name": "s", "recipe": "digit_mask", "width": p["width"]}],
-        **{k: p[k] for k in ("latent", "hidden", "lr")},
-    }
-    return with_overrides("mnist", spec, cfg)
-
-
-def check(cfg: dict) -> None:
-    """Both players' specs and the synthetic_cs alpha, before any data is read."""
-    a = cfg["alpha_own"]
-    specs = {"main": main_spec(cfg, True), "mnist": mnist_spec(cfg)}
-    preflight(specs, [[a, 1 - a], [0.0, 1.0]], cfg)
-    preflight({"main": main_spec(cfg, False)}, None, cfg)
-
-
-def pooled(data: dict, rows: torch.Tensor | None = None) -> Batch:
-    """Every (tuple, style) pair as one example: x, style, label, s."""
-    imgs, masks, labels = data["images"], data["digit_masks"], data["labels"]
-    if rows is not None:
-        imgs, masks, labels = imgs[rows], masks[rows], labels[rows]
-    n, m = imgs.shape[:2]
-    return Batch(
-        {
-            "x": imgs.reshape(n * m, *imgs.shape[2:]).float() / 255,
-            "style": torch.arange(m).repeat(n),
-            "label": labels.repeat_interleave(m),
-            "s": masks.reshape(n * m, 1, 28, 28).float(),
-        }
-    )
-
-
-def build_main(cfg: dict, seed: int, variant: str) -> tuple:
-    """The main player and its private data (built where it lives)."""
-    train = polymnist.load(data_root(cfg), "train")
-    b = pooled(train)
-    perm = torch.randperm(len(b), generator=torch.Generator().manual_seed(seed))
-    if cfg["examples"]:
-        perm = perm[: cfg["examples"]]
-    b = b.index(perm)
-    lab = labelled_mask(
-        b["label"], torch.arange(len(b)), fraction=cfg["labelled_fraction"], seed=seed
-    )
-    present = {"label": lab}
-    data = dict(b.data)
-    if variant == "base":
-        del data["s"]
-    elif variant == "real_cs":
-        # q(c | ...) pools the features of the variables present and is evaluated from x and the
-        # style without s, so half of the examples show it those without s
-        g = torch.Generator().manual_seed(seed + 1)
-        present["s"] = torch.rand(len(b), generator=g) < 0.5
-    elif variant == "synthetic_cs":
-        present["s"] = torch.zeros(len(b), dtype=torch.bool)  # the player has no real masks
-    return build_player(main_spec(cfg, variant != "base")), TensorSource(Batch(data, present))
-
-
-def build_mnist(cfg: dict) -> tuple:
-    """The lightweight (label, digit mask) player on MNIST."""
-    x, y = load_mnist("bundled", "train")
-    n = cfg["mnist_examples"]
-    return build_player(mnist_spec(cfg)), TensorSource(
-        Batch({"label": y[:n], "s": (x[:n] >= 128).float()[:, None]})
-    )
-
-
-def style_accuracy(player, test: dict, n: int) -> dict[str, float]:
-    """Per-style test accuracy of q(c | x, style): the true style of each test image is given."""
-    acc = {}
-    labels = test["labels"][:n]
-    for k in range(test["images"].shape[1]):
-        x = test["images"][:n, k].float() / 255
-        acc[f"m{k}"] = accuracy(player, {"x": x, "style": torch.full((len(x),), k)}, labels)
-    acc["avg"] = float(np.mean(list(acc.values())))
-    return acc
-
-
-@torch.no_grad()
-def styles_by_digits(player, out: Path, tag: str, tries: int = 2000) -> float:
-    """A 5 x 10 grid: for every digit, samples until each style has been drawn (style is sampled
-    jointly). Returns the fraction of cells filled; empty cells stay black."""
-    grid = torch.zeros(5, 10, 3, 28, 28)
-    filled = torch.zeros(5, 10, dtype=torch.bool)
-    c = torch.arange(10).repeat_interleave(tries // 10)
-    s = player.sample(len(c), given=Batch({"label": c}))
-    for i in range(len(c)):
-        st, d = int(s["style"][i]), int(c[i])
-        if not filled[st, d]:
-            grid[st, d], filled[st, d] = s["x"][i], True
-    save_grid(grid, out / f"generated_{tag}.png")
-    return filled.float().mean().item()
-
-
-def build_host(name: str, cfg: dict, seed: int, variant: str) -> tuple:
-    return build_main(cfg, seed, variant) if name == "main" else build_mnist(cfg)
-
-
-def body(run: Run) -> dict:
-    cfg = run.cfg
-    test = polymnist.load(data_root(cfg), "test")
-    if "digit_masks" not in polymnist.load(data_root(cfg), "train"):
-        raise ConfigError(
-            f"polymnist_paper needs digit masks, and {str(data_root(cfg))!r} has none: "
-            "use a generated PolyMNIST folder (mmgame data polymnist generate)"
-        )
-    results: dict = {"accuracy": {}, "grid_filled": {}}
-    for variant in cfg["variants"]:
-        names, alpha = ["main"], [[1.0]]
-        if variant == "synthetic_cs":
-            a = cfg["alpha_own"]
-            names, alpha = ["main", "mnist"], [[a, 1 - a], [0.0, 1.0]]  # MNIST player: MNIST only
-        game = run.game(variant, builders(build_host, names, cfg, run.seed, variant), alpha)
-        results["accuracy"][variant] = style_accuracy(
-            game.players["main"], test, cfg["test_examples"]
-        )
-        results["grid_filled"][variant] = styles_by_digits(game.players["main"], run.out, variant)
-        if variant == "synthetic_cs":
-            results["exchange"] = game.accounting()
-        game.close()
-    cols = [*(f"m{k}" for k in range(5)), "avg"]
-    rows = [[v, *(f"{acc[k]:.4f}" for k in cols)] for v, acc in results["accuracy"].items()]
-    title = f"PolyMNIST, paper set-up ({run.size}, {cfg['rounds']} rounds)"
-    return run.finish(results, table(title, ["variant", *cols], rows))
-
-
 FLAGS = (
     Flag("--data", "data", str, "generated PolyMNIST folder (with digit masks); default: generate"),
 )
 
 
 def main(argv: list[str] | None = None) -> dict:
-    return run_experiment("polymnist_paper", __doc__, Config, QUICK, body, argv, FLAGS, check)
+    return run_experiment(
+        "polymnist_paper", __doc__, Config, QUICK, "experiments._polymnist_paper", argv, flags=FLAGS
+    )
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ def polymnist_cross(res: dict, cfg: dict) -> str:
         ("mean_coherence", "mean cross-style coherence", 3),
         ("mean_label_fidelity", "mean label fidelity of (c, m_k) samples", 3),
         ("mean_fid", "mean feature FID", 0),
+        ("mean_linear_probe", "mean linear probe of the latent z", 3),
     ):
         if key in res["game"]:
             rows.append([label, *(_f(res[t][key], digits) for t in methods)])

@@ -16,11 +16,17 @@ from typing import Any
 
 import torch
 
+from .errors import CheckpointError
+
+__all__ = [
+    "CheckpointError",
+    "checksum",
+    "load_checkpoint",
+    "remove_stale_temporaries",
+    "save_checkpoint",
+]
+
 FORMAT = "multimodal-game/2"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file is missing, corrupt, or does not belong to this game."""
 
 
 def checksum(obj: Any) -> str:

@@ -30,3 +30,7 @@ class ConfigError(ValueError):
 class DataError(ConfigError):
     """A player's own data does not fit its space (a variable missing, a wrong shape, a class
     code out of range); the message names the player and the variable."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, corrupt, or does not belong to this game."""

@@ -27,7 +27,9 @@ def test_each_shipped_example_config_loads_and_is_the_default(name):
     module = importlib.import_module(f"experiments.{name}")
     loaded = resolve(module.Config, [load_toml(CONFIGS / f"{name}.toml")])
     assert loaded == module.Config()
-    module.check(loaded.model_dump()) if hasattr(module, "check") else None
+    body = importlib.import_module(f"experiments._{name}")
+    if hasattr(body, "check"):  # the shipped defaults pass the checks before any work
+        body.check(loaded.model_dump())
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
@@ -207,3 +209,23 @@ def test_a_recipe_without_soft_warns_when_the_consistency_term_would_skip_it():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         build_player(spec)  # no consistency term: nothing to warn about
+
+
+def test_help_does_not_import_torch_and_the_likelihoods_agree():
+    import subprocess
+    import sys
+    from typing import get_args
+
+    from experiments.config import LIKELIHOOD
+    from modalities.recipes import LIKELIHOODS
+
+    assert get_args(LIKELIHOOD) == LIKELIHOODS
+    code = (
+        "import sys, contextlib, io\n"
+        "from experiments import fashion_ssl\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "    fashion_ssl.main(['--help'])\n"
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

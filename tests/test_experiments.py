@@ -186,7 +186,9 @@ def test_polymnist_rounds_flag_is_what_runs_and_what_is_recorded(tmp_path, polym
     from multimodal_game.evaluation import load_reference_classifiers
 
     test = polymnist.load(polymnist_dir, "test")
-    expected = polymnist_cross.classifier_accuracy(load_reference_classifiers(clf), test, 30)
+    from experiments._polymnist_cross import classifier_accuracy
+
+    expected = classifier_accuracy(load_reference_classifiers(clf), test, 30)
     assert res["classifier_accuracy"] == pytest.approx(expected)
     assert set(res["game"]["linear_probe"]) == {f"m{k}" for k in range(5)}
     cfg = json.loads((out / "config.json").read_text())

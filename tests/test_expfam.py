@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from experiments import expfam_equilibrium
-from experiments.expfam_equilibrium import random_alpha, sampling_tolerance
+from experiments._expfam_equilibrium import random_alpha, sampling_tolerance
 from multimodal_game.batch import Batch
 from multimodal_game.expfam import (
     CategoricalPlayer,

@@ -3,8 +3,8 @@
 import pytest
 import torch
 from helpers import MixturePlayer, mixture_data
-from oracle import reference_loss_checked
 
+from benchmarks.oracle import reference_loss_checked
 from benchmarks.player_step import make_batch, make_player
 from modalities import build_player
 from multimodal_game.batch import Batch

@@ -1,0 +1,145 @@
+"""The body of ``experiments.expfam_equilibrium`` (see there for the set-up): loaded once a run starts, so
+that ``--help`` answers without importing torch."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import torch
+
+from multimodal_game.batch import Batch
+from multimodal_game.expfam import (
+    GaussianPlayer,
+    best_response_dynamics,
+    data_moments,
+    equilibrium,
+    spectral_radius,
+    stack_moments,
+)
+from multimodal_game.sources import TensorSource
+
+from .common import Run, builders, table
+
+
+def random_alpha(n: int, generator: torch.Generator) -> torch.Tensor:
+    """Rows: alpha_ii in [0.3, 0.7], the rest spread by a Dirichlet(1) draw."""
+    diag = 0.3 + 0.4 * torch.rand(n, generator=generator, dtype=torch.float64)
+    g = -torch.log(torch.rand(n, n, generator=generator, dtype=torch.float64))
+    g.fill_diagonal_(0)
+    off = g / g.sum(1, keepdim=True) * (1 - diag)[:, None]
+    return off + torch.diag(diag)
+
+
+def sampling_tolerance(alpha, eq_second, counts, batch_size, d, rounds_avg) -> float:
+    """Five standard errors of the time-averaged moments (derivation in the README)."""
+    var = eq_second.abs().max().item()  # bounds Var of x and (roughly) of x x^T entries / scale
+    var = max(var, var**2)
+    noise = max(
+        math.sqrt(sum((alpha[i, j].item() ** 2) * var / max(c, 1) for j, c in enumerate(counts[i])))
+        for i in range(len(counts))
+    )
+    min_diag = torch.diagonal(alpha).min().item()
+    return 5.0 * noise / min_diag / math.sqrt(rounds_avg)
+
+
+def make_problem(cfg: dict, seed: int) -> tuple[torch.Tensor, list[Batch]]:
+    """The random alpha matrix and every player's private data, deterministic in (cfg, seed)."""
+    n, d = cfg["players"], cfg["dim"]
+    gen = torch.Generator().manual_seed(seed)
+    alpha = random_alpha(n, gen)
+    data = []
+    for _ in range(n):
+        centre = 3.0 * torch.randn(d, generator=gen)
+        scale = 0.5 + torch.rand(d, generator=gen)
+        data.append(Batch({"x": centre + scale * torch.randn(cfg["examples"], d, generator=gen)}))
+    return alpha, data
+
+
+def build_host(name: str, cfg: dict, seed: int) -> tuple:
+    """Player ``name`` and its private data, built where the player lives."""
+    _, data = make_problem(cfg, seed)
+    return GaussianPlayer(cfg["dim"]), TensorSource(data[int(name.removeprefix("player"))])
+
+
+def _moments(player: GaussianPlayer) -> torch.Tensor:
+    return player.moments().to(torch.float64).cpu()
+
+
+class MomentTracker:
+    """After every round: the players' moments, their error to the closed form, and their running
+    sum over the second half of the rounds."""
+
+    def __init__(self, closed: torch.Tensor, avg_from: int):
+        self.closed, self.avg_from = closed, avg_from
+        self.errors: list[float] = []
+        self.sum = torch.zeros_like(closed)
+        self.last = closed
+
+    def __call__(self, game) -> None:
+        self.last = torch.stack([game.call(nm, _moments) for nm in game.names])
+        self.errors.append((self.last - self.closed).abs().max().item())
+        if game.round > self.avg_from:
+            self.sum += self.last
+
+
+def plot(exact_err: list, game_err: list, rho: float, batch_size: int, out: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.semilogy(exact_err, label="exact best responses")
+    ax.semilogy(range(1, len(game_err) + 1), game_err, label=f"game, {batch_size} samples/round")
+    ax.semilogy(
+        [exact_err[0] * rho**t for t in range(len(exact_err))],
+        "--",
+        label=f"rho(A)^t, rho={rho:.3f}",
+    )
+    ax.set_ylim(1e-16, None)
+    ax.set_xlabel("round")
+    ax.set_ylabel("max |mu - mu*|")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "convergence.png", dpi=120)
+    plt.close(fig)
+
+
+def body(run: Run) -> dict:
+    cfg = run.cfg
+    n, d, rounds = cfg["players"], cfg["dim"], cfg["rounds"]
+    alpha, data = make_problem(cfg, run.seed)
+    players = [GaussianPlayer(d) for _ in range(n)]
+    own = torch.stack([data_moments(pl, b) for pl, b in zip(players, data)])
+    closed = equilibrium(alpha, own)
+    exact = best_response_dynamics(alpha, own, stack_moments(players), rounds)
+    exact_err = [(m - closed).abs().max().item() for m in exact]
+    avg_from = rounds // 2
+    tracker = MomentTracker(closed, avg_from)
+    names = [f"player{k}" for k in range(n)]
+    game = run.game("game", builders(build_host, names, cfg, run.seed), alpha, on_round=tracker)
+    counts = [game.plan().counts(nm) for nm in names]
+    game.close()
+    learned = tracker.sum / (rounds - avg_from)
+    max_abs_error = (learned - closed).abs().max().item()
+    tol = sampling_tolerance(alpha, closed[:, d:], counts, cfg["batch_size"], d, rounds - avg_from)
+    rho = spectral_radius(alpha)
+    first_below = next((t for t, e in enumerate(exact_err) if e < 1e-8), None)
+    plot(exact_err, tracker.errors, rho, cfg["batch_size"], run.out)
+    results = {
+        "alpha": alpha, "closed_form": closed, "learned": learned, "learned_final": tracker.last,
+        "max_abs_error": max_abs_error, "sampling_tolerance": tol, "within_tolerance": max_abs_error <= tol,
+        "rounds": rounds, "averaged_rounds": rounds - avg_from, "spectral_radius": rho,
+        "exact_error_per_round": exact_err, "game_error_per_round": tracker.errors,
+        "exact_rounds_to_1e-8": first_below,
+    }  # fmt: skip
+    row = [n, rounds, f"{rho:.4f}", first_below, f"{max_abs_error:.3g}", f"{tol:.3g}"]
+    cols = [
+        "players",
+        "rounds",
+        "rho(A)",
+        "exact: rounds to 1e-8",
+        "game max_abs_error",
+        "tolerance",
+    ]
+    return run.finish(results, table("exponential-family game", cols, [row]))

@@ -1,0 +1,222 @@
+"""The body of ``experiments.mnist_alpha`` (see there for the set-up): loaded once a run starts, so
+that ``--help`` answers without importing torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from datasets.mnist import load_mnist
+from modalities import build_player
+from multimodal_game.batch import Batch
+from multimodal_game.evaluation import (
+    FEATURE_SPACES,
+    features,
+    frechet_distance,
+    save_grid,
+    train_classifier,
+)
+from multimodal_game.sources import TensorSource
+
+from .common import Run, builders, preflight, table, with_overrides
+
+
+def spec(cfg: dict, name: str) -> dict:
+    p = cfg["player"]
+    spec = {
+        "variables": [{"name": "x", "recipe": "image", "width": p["width"]}],
+        "latent": p["latent"],
+        "hidden": p["hidden"],
+        "lr": p["lr"],
+    }
+    return with_overrides(name, spec, cfg)
+
+
+def build_host(name: str, cfg: dict) -> tuple:
+    """Player ``name`` over its digits (``baseline``: all digits) with its private labelled images."""
+    x, y = load_mnist("bundled", "train")
+    classes = {"player0": cfg["classes"][0], "player1": cfg["classes"][1]}.get(name)
+    rows = (
+        torch.ones_like(y, dtype=torch.bool)
+        if classes is None
+        else torch.isin(y, torch.tensor(classes))
+    )
+    data = Batch({"label": y[rows], "x": x[rows, None].float() / 255})
+    return build_player(spec(cfg, name)), TensorSource(data)
+
+
+TITLES = {"penultimate": "penultimate layer", "classes": "class probabilities"}
+
+
+def own_fraction_theory(a: float) -> float:
+    """Share of a player's samples from its own digits at the equilibrium of perfect learners."""
+    return 1.0 / (2.0 - a)
+
+
+def evaluate(players: list, clf, real: list[dict], own: list[list[int]], n: int) -> dict:
+    """FIDs (both feature spaces, averaged over players) and own-digit fractions of ``players``.
+
+    ``real[k][space][key]``: real test features that player k's samples are compared with."""
+    per, fractions, counts = [], [], []
+    for k, player in enumerate(players):
+        gen = player.sample(n)["x"].cpu()
+        feats = {sp: features(clf, gen, space=sp) for sp in FEATURE_SPACES}
+        per.append(
+            {
+                sp: {key: frechet_distance(feats[sp], v) for key, v in real[k][sp].items()}
+                for sp in FEATURE_SPACES
+            }
+        )
+        pred = feats["classes"].argmax(-1)
+        counts.append(torch.bincount(pred, minlength=10).tolist())
+        fractions.append(torch.isin(pred, torch.tensor(own[k])).float().mean().item())
+    fid = {
+        sp: {key: float(np.mean([p[sp][key] for p in per])) for key in per[0][sp]}
+        for sp in FEATURE_SPACES
+    }
+    return {
+        "fid": fid,
+        "per_player": per,
+        "generated_classes": counts,
+        "own_fraction": float(np.mean(fractions)),
+    }
+
+
+def real_features(cfg: dict, run: Run) -> tuple:
+    """The FID feature space (a digit classifier trained on real training digits) and the real
+    test features each player's samples are compared with: the whole set, its own digits, the
+    other player's digits."""
+    xtr, ytr = load_mnist("bundled", "train")
+    xte, yte = load_mnist("bundled", "test")
+    xte = xte[:, None].float() / 255
+    clf = train_classifier(
+        xtr[:, None].float() / 255,
+        ytr,
+        steps=cfg["classifier_steps"],
+        seed=run.seed,
+        device=run.device,
+    )
+    c0, c1 = cfg["classes"]
+    sets = {
+        "all": xte,
+        0: xte[torch.isin(yte, torch.tensor(c0))],
+        1: xte[torch.isin(yte, torch.tensor(c1))],
+    }
+    f = {k: {sp: features(clf, v, space=sp) for sp in FEATURE_SPACES} for k, v in sets.items()}
+    per_player = [
+        {sp: {"all": f["all"][sp], "own": f[k][sp], "other": f[1 - k][sp]} for sp in FEATURE_SPACES}
+        for k in (0, 1)
+    ]
+    return clf, f, per_player
+
+
+def plot(rows: list[dict], baseline: dict, out: Path) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    xs = [r["alpha_ii"] for r in rows]
+    keys = (("all", "whole test set"), ("own", "own digits"), ("other", "other player's digits"))
+    for ax, sp in zip(axes, FEATURE_SPACES):
+        for key, label in keys:
+            ax.plot(xs, [r["fid"][sp][key] for r in rows], "o-", label=label)
+        ax.axhline(baseline["fid"][sp]["all"], color="k", ls="--", label="baseline on all digits")
+        ax.set_xlabel("alpha_ii")
+        ax.set_ylabel("FID (mean of the two players)")
+        ax.set_title(f"FID on the digit classifier's {TITLES[sp]}")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "fid_vs_alpha.png", dpi=120)
+    plt.close(fig)
+
+
+def expected_shape(rows: list[dict]) -> dict:
+    lo, hi = rows[0], rows[-1]
+    shape: dict = {
+        sp: {
+            "fid_all_lower_at_smallest_alpha_ii": lo["fid"][sp]["all"] < hi["fid"][sp]["all"],
+            "fid_other_lower_at_smallest_alpha_ii": lo["fid"][sp]["other"] < hi["fid"][sp]["other"],
+        }
+        for sp in FEATURE_SPACES
+    }
+    shape["own_fraction_falls_with_alpha_ii"] = all(
+        a["own_fraction"] >= b["own_fraction"] for a, b in zip(rows[::-1], rows[::-1][1:])
+    )
+    return shape
+
+
+def summary(results: dict, cfg: dict, run: Run) -> str:
+    short = {"penultimate": "pen", "classes": "cls"}
+    keys = ("all", "own", "other")
+    cols = [f"{short[sp]} {key}" for sp in FEATURE_SPACES for key in keys]
+
+    def fid(r: dict, sp: str, key: str) -> str:
+        if key not in r["fid"][sp]:
+            return ""
+        return f"{r['fid'][sp][key]:.0f}" if sp == "penultimate" else f"{r['fid'][sp][key]:.3f}"
+
+    rows = [
+        [
+            f"{r['alpha_ii']:.1f}" if "alpha_ii" in r else "baseline",
+            *(fid(r, sp, key) for sp in FEATURE_SPACES for key in keys),
+            f"{r['own_fraction']:.2f}" if "alpha_ii" in r else "",
+            f"{r['own_fraction_theory']:.2f}" if "alpha_ii" in r else "",
+        ]
+        for r in results["rows"] + [results["baseline"]]
+    ]
+    title = f"MNIST alpha sweep ({run.size}, {cfg['rounds']} rounds)"
+    ref = ", ".join(f"{short[sp]} {v:.3f}" for sp, v in results["real_reference"].items())
+    text = table(title, ["alpha_ii", *cols, "own digits", "theory"], rows)
+    return (
+        text
+        + f"FID of real digits 0-4 against the whole test set: {ref}\nexpected shape: {results['expected_shape']}"
+    )
+
+
+def body(run: Run) -> dict:
+    cfg = run.cfg
+    clf, real_f, real = real_features(cfg, run)
+    names = ["player0", "player1"]
+    rows = []
+    for a in cfg["alphas"]:
+        alpha = torch.tensor([[a, 1 - a], [1 - a, a]], dtype=torch.float64)
+        game = run.game(
+            f"alpha{a:.2f}",
+            builders(build_host, names, cfg),
+            alpha,
+            warmup_rounds=cfg["warmup_rounds"],
+        )
+        players = [game.players[nm] for nm in names]
+        row = {"alpha_ii": a, "own_fraction_theory": own_fraction_theory(a)}
+        rows.append({**row, **evaluate(players, clf, real, cfg["classes"], cfg["samples"])})
+        if a in (min(cfg["alphas"]), max(cfg["alphas"])):
+            grid = torch.cat([p.sample(40)["x"] for p in players]).view(8, 10, 1, 28, 28)
+            save_grid(grid, run.out / f"samples_alpha{a:.1f}.png")
+        game.close()
+    base = run.game("baseline", builders(build_host, ["baseline"], cfg), [[1.0]])
+    everything = [{sp: {"all": real_f["all"][sp]} for sp in FEATURE_SPACES}]
+    baseline = evaluate(
+        [base.players["baseline"]], clf, everything, [list(range(10))], cfg["samples"]
+    )
+    base.close()
+    plot(rows, baseline, run.out)
+    # real digits 0-4 against the whole test set: how large a pure class difference is
+    reference = {sp: frechet_distance(real_f[0][sp], real_f["all"][sp]) for sp in FEATURE_SPACES}
+    results = {
+        "rows": rows,
+        "baseline": baseline,
+        "real_reference": reference,
+        "expected_shape": expected_shape(rows),
+    }
+    return run.finish(results, summary(results, cfg, run))
+
+
+def check(cfg: dict) -> None:
+    """The players' spec and every alpha of the sweep, before any data is read."""
+    specs = {nm: spec(cfg, nm) for nm in ("player0", "player1")}
+    for a in cfg["alphas"]:
+        preflight(specs, [[a, 1 - a], [1 - a, a]], cfg)
+    preflight({"baseline": spec(cfg, "baseline")}, None, cfg)
