@@ -23,6 +23,7 @@ log-likelihood, so the game's equilibrium theory does not cover players that use
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
@@ -34,7 +35,7 @@ from pyro import poutine
 from torch import nn
 
 from multimodal_game.batch import Batch
-from multimodal_game.player import PyroPlayer, weighted_plate
+from multimodal_game.player import PyroPlayer, check_samples, weighted_plate
 from multimodal_game.spaces import Space, latent
 
 from .recipes import LabelRecipe, Recipe, flat_apply
@@ -326,6 +327,30 @@ class M2Player(PyroPlayer):
         return Batch({self.label: c, **values})
 
     @torch.no_grad()
+    @torch.no_grad()
+    def log_prob(self, batch: Batch, samples: int = 1) -> torch.Tensor:
+        """An estimate of log p(x_present [, c]) for each example: the label summed out exactly
+        (log-sum-exp over classes) where it is missing, z integrated by importance sampling with
+        q(z | x, c) as proposal - the IWAE bound with ``samples`` = K draws per class:
+
+            log sum_c p(c) (1/K) sum_k p(z_k) p(x | z_k, c) / q(z_k | x, c),   z_k ~ q(z | x, c).
+
+        A lower bound on log p(x) in expectation, increasing with K towards it; K = 1 is an ELBO
+        whose label term is exact (tighter than M2's ELBO with q(c | x)). Variables missing in an
+        example are left out of it, as in learning."""
+        check_samples(samples)
+        batch = batch.to(self.device)
+        # as in learning: Bernoulli pixels may be grey levels (the likelihood stays defined)
+        with pyro.validation_enabled(False):
+            return self._log_prob_chunks(batch, samples)
+
+    def _log_prob_chunks(self, batch: Batch, samples: int) -> torch.Tensor:
+        parts = [
+            _m2_log_prob(self, batch.index(slice(i, i + M2_LOG_PROB_CHUNK)), samples)
+            for i in range(0, len(batch), M2_LOG_PROB_CHUNK)
+        ]
+        return torch.cat(parts) if parts else torch.zeros(0, device=self.device)
+
     def infer(self, name: str, given: Batch) -> torch.Tensor:
         """``label``: q(c | present variables), shape (n, k). ``z``: the posterior mean of the
         latent, E_q[z | x] (the representation a linear probe reads). Another variable: its reconstruction
@@ -348,6 +373,31 @@ class M2Player(PyroPlayer):
         )
         z = self.q_z(features.z, c).mean
         return self.decode(c, z, [name])[name].value()
+
+
+M2_LOG_PROB_CHUNK = 256  # rows per pass: K x classes x rows decoder evaluations at a time
+
+
+def _m2_log_prob(player: M2Player, batch: Batch, samples: int) -> torch.Tensor:
+    feats = player.encode(batch)
+    dev = player.device
+    classes = torch.arange(player.k, device=dev)[:, None]  # (k, 1): every class at once
+    q = player.q_z(feats.z, classes)  # batch shape (k, n)
+    z = q.sample((samples,))  # (K, k, n, d)
+    log_w = dist.Normal(0.0, 1.0).log_prob(z).sum(-1) - q.log_prob(z)  # (K, k, n)
+    for name, emission in player.decode(
+        classes, z, [v for v in player.recipes if v in batch.data]
+    ).items():
+        lp = emission.distribution().log_prob(batch[name])  # (K, k, n)
+        log_w = log_w + lp * batch.observed(name).to(lp.dtype)
+    per_class = torch.logsumexp(log_w, 0) - math.log(samples)  # (k, n): log p(x | c), IWAE
+    log_joint = per_class + torch.log_softmax(player.prior_logits, -1)[:, None]
+    summed = torch.logsumexp(log_joint, 0)  # the label summed out exactly
+    if player.label not in batch.data:
+        return summed
+    labels = batch[player.label].clamp(0, player.k - 1)
+    given = log_joint.gather(0, labels[None])[0]
+    return torch.where(batch.observed(player.label), given, summed)
 
 
 class LabelPlayer(PyroPlayer):
@@ -381,3 +431,13 @@ class LabelPlayer(PyroPlayer):
     @torch.no_grad()
     def infer(self, name: str, given: Batch) -> torch.Tensor:
         return torch.softmax(self.logits, -1).expand(len(given), -1)
+
+    @torch.no_grad()
+    def log_prob(self, batch: Batch, samples: int = 1) -> torch.Tensor:
+        """Exact log p(c) of each example's label (0 where it is missing)."""
+        check_samples(samples)
+        batch = batch.to(self.device)
+        if self.label not in batch.data:
+            return torch.zeros(len(batch), device=self.device)
+        lp = torch.log_softmax(self.logits, -1)[batch[self.label].clamp(0, len(self.logits) - 1)]
+        return torch.where(batch.observed(self.label), lp, torch.zeros((), device=self.device))

@@ -16,6 +16,7 @@ import torch
 
 from .alpha import validate_alpha
 from .batch import Batch
+from .player import check_samples
 from .spaces import Space, categorical, real
 
 
@@ -120,6 +121,15 @@ class CategoricalPlayer(_ExpFamPlayer):
     def infer(self, name: str, given: Batch) -> torch.Tensor:
         return self.probs.expand(len(given), -1).float()
 
+    def log_prob(self, batch: Batch, samples: int = 1) -> torch.Tensor:
+        """Exact log p of each example's value (0 where it is missing); ``samples`` is unused."""
+        check_samples(samples)
+        if self.var not in batch.data:
+            return torch.zeros(len(batch), dtype=torch.float64, device=self.probs.device)
+        seen = batch.observed(self.var)
+        x = batch[self.var].clamp(0, len(self.probs) - 1)
+        return torch.where(seen, self.probs.log()[x], torch.zeros((), dtype=torch.float64))
+
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {"probs": self.probs.clone()}
 
@@ -172,6 +182,16 @@ class GaussianPlayer(_ExpFamPlayer):
 
     def infer(self, name: str, given: Batch) -> torch.Tensor:
         return self.mean.expand(len(given), -1).float()
+
+    def log_prob(self, batch: Batch, samples: int = 1) -> torch.Tensor:
+        """Exact log N(x; mean, cov) of each example (0 where x is missing); ``samples`` unused."""
+        check_samples(samples)
+        if self.var not in batch.data:
+            return torch.zeros(len(batch), dtype=torch.float64, device=self.mean.device)
+        jitter = 1e-9 * torch.eye(self.d, dtype=torch.float64, device=self.mean.device)
+        mvn = torch.distributions.MultivariateNormal(self.mean, self.cov + jitter)
+        lp = mvn.log_prob(batch[self.var].to(torch.float64))
+        return torch.where(batch.observed(self.var), lp, torch.zeros((), dtype=torch.float64))
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {"mean": self.mean.clone(), "second": self.second.clone()}

@@ -42,9 +42,19 @@ class Player(Protocol):
         For a categorical variable: class probabilities of shape ``(n, k)``.
         """
 
+    # Optional (density estimators): ``log_prob(batch, samples=K) -> (n,)``, an estimate of
+    # log p of each example's present variables; see ``M2Player.log_prob`` for the bound.
+
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: Mapping[str, Any]) -> Any: ...
+
+
+def check_samples(samples: int) -> int:
+    """The number of importance samples of a ``log_prob`` call (a named error below 1)."""
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise ValueError(f"log_prob needs samples >= 1 (an integer), got {samples!r}")
+    return samples
 
 
 @contextlib.contextmanager

@@ -82,6 +82,12 @@ def _infer(player: Any, name: str, given: Batch) -> torch.Tensor:
     return player.infer(name, given)
 
 
+def _log_prob(player: Any, batch: Batch, samples: int) -> torch.Tensor:
+    if not hasattr(player, "log_prob"):
+        raise TypeError(f"{type(player).__name__} has no log_prob: it is not a density estimator")
+    return player.log_prob(batch, samples=samples)
+
+
 class PlayerHandle:
     """Stands for a player wherever it lives (this process or a Ray actor): ``sample``, ``infer``
     and ``call`` run there, on the player's evaluation random stream, and return CPU results.
@@ -98,6 +104,10 @@ class PlayerHandle:
 
     def infer(self, name: str, given: Batch) -> torch.Tensor:
         return self._runtime.call(self.name, _infer, name, given)
+
+    def log_prob(self, batch: Batch, samples: int = 1) -> torch.Tensor:
+        """The player's ``log_prob`` of each example of ``batch``, computed where it lives."""
+        return self._runtime.call(self.name, _log_prob, batch, samples)
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(player, *args)`` where the player lives (``fn`` must be picklable for Ray)."""
