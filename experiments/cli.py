@@ -23,6 +23,7 @@ EXPERIMENTS = {
     "mnist-alpha": "experiments.mnist_alpha",
     "polymnist-paper": "experiments.polymnist_paper",
     "expfam-equilibrium": "experiments.expfam_equilibrium",
+    "mixture-inference": "experiments.mixture_inference",
 }
 DATA = {"polymnist": "datasets.polymnist", "download": "datasets.download"}
 

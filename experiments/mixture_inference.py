@@ -1,0 +1,85 @@
+"""Which players' distributions a new data holder's examples come from (FedGMI's mixture inference).
+
+Inherent distributions are players trained on distinct sources: the five PolyMNIST styles
+(`styles`), and, harder, MNIST digit groups {0-3}, {4-6}, {7-9} (`digits`). Twenty data holders
+draw 200-500 examples each with Dirichlet(0.5) proportions over the sources, labels hidden. EM over
+the players' likelihoods (``multimodal_game.mixture``) infers each holder's proportions; reported:
+true vs inferred proportions, their mean absolute error, and the accuracy of the per-example
+responsibilities against the true source. Baseline in the same run: a classifier trained on the
+players' own samples to tell which player produced an example, its averaged predictions taken as
+proportions. Then one holder joins the game as a new player whose alpha row is its inferred
+proportions (own weight kept), next to a uniform row and to learning alone.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
+
+from .common import run_experiment
+from .config import GameConfig, Section
+
+
+class PlayerConfig(Section):
+    """Every player's architecture (inherent players and the joining holder)."""
+
+    width: PositiveInt = Field(16, description="channels of the first convolution")
+    latent: PositiveInt = Field(16, description="dimension of the private latent z")
+    hidden: PositiveInt = Field(128, description="units of the hidden layers")
+    lr: PositiveFloat = Field(1e-3, description="Adam learning rate")
+
+
+class Config(GameConfig):
+    setups: list[Literal["styles", "digits"]] = Field(
+        ["styles", "digits"], min_length=1, description="which inherent distributions to use"
+    )
+    data: str = Field("", description="PolyMNIST folder; empty: generate from bundled MNIST")
+    player: PlayerConfig = Field(PlayerConfig(), description="players' architecture")
+    rounds: PositiveInt = Field(2000, description="rounds the inherent players train (alone)")
+    holders: PositiveInt = Field(20, description="data holders per setup")
+    holder_examples: tuple[PositiveInt, PositiveInt] = Field(
+        (200, 500), description="each holder's example count is drawn uniformly in this range"
+    )
+    concentration: PositiveFloat = Field(
+        0.5, description="Dirichlet concentration of the holders' proportions"
+    )
+    samples: PositiveInt = Field(8, description="importance samples of each log_prob (IWAE K)")
+    prior: float = Field(1.0, ge=1, description="Dirichlet prior of EM (1: maximum likelihood)")
+    baseline_samples: PositiveInt = Field(
+        2000, description="samples per player that train the which-player classifier"
+    )
+    baseline_steps: PositiveInt = Field(1000, description="steps of the which-player classifier")
+    join_rounds: NonNegativeInt = Field(
+        500, description="rounds of the game the first holder joins (0: skip that part)"
+    )
+    join_own_weight: float = Field(0.5, gt=0, lt=1, description="the joining holder's alpha_ii")
+    join_labelled: float = Field(
+        0.1, gt=0, le=1, description="fraction of the joining holder's examples it has labels for"
+    )
+    join_test_examples: PositiveInt = Field(
+        1000, description="test examples drawn with the holder's proportions"
+    )
+
+
+QUICK = {
+    "player": {"width": 8, "latent": 8, "hidden": 64, "lr": 2e-3},
+    "rounds": 300,
+    "batch_size": 64,
+    "samples": 4,
+    "baseline_samples": 600,
+    "baseline_steps": 300,
+    "join_rounds": 150,
+    "join_test_examples": 500,
+    "checkpoint_every": 300,
+}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    return run_experiment(
+        "mixture_inference", __doc__, Config, QUICK, "experiments._mixture_inference", argv
+    )
+
+
+if __name__ == "__main__":
+    main()

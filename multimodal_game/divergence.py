@@ -1,0 +1,122 @@
+"""A data-driven alpha: who learns from whom, weighted by estimated divergences (as HuSCF-GAN's
+KLD-weighted cooperation).
+
+Every ``every`` rounds, for each pair (producer j -> consumer i) that shares variables:
+
+    KL(p_j || p_i) ~ mean over x ~ p_j of  log p_j(x_I) - log p_i(x_I)     (I: their interface)
+
+j draws the samples (synthetic, like any exchange), and each player scores them where it lives
+(``log_prob``); only the samples and two scalars move. Row i of alpha is then ``own_weight`` on
+i's own data and the rest spread over its partners in proportion to exp(-KL(p_j || p_i) / T).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+from .alpha import validate_alpha
+from .events import Event
+from .policy import OwnPlusPartners, RoundPlan
+
+
+def estimate_kl(
+    players: Mapping[str, Any],
+    interfaces: Mapping[tuple[str, str], Sequence[str]],
+    samples: int = 256,
+    importance_samples: int = 1,
+) -> torch.Tensor:
+    """``kl[i, j]`` ~ KL(p_j || p_i) over the interface of each (j, i) pair in ``interfaces``
+    (NaN where two players share nothing), in the order of ``players``."""
+    names = list(players)
+    kl = torch.full((len(names), len(names)), float("nan"), dtype=torch.float64)
+    drawn: dict[str, Any] = {}
+    for (j, i), variables in interfaces.items():
+        if not variables:
+            continue
+        if j not in drawn:  # one draw per producer, projected on each interface
+            drawn[j] = players[j].sample(samples)
+        x = drawn[j].project(variables)
+        own = players[j].log_prob(x, samples=importance_samples).double().mean()
+        other = players[i].log_prob(x, samples=importance_samples).double().mean()
+        kl[names.index(i), names.index(j)] = float(own - other)
+    return kl
+
+
+def divergence_alpha(kl: torch.Tensor, own_weight: float, temperature: float) -> torch.Tensor:
+    """Alpha from ``kl[i, j]`` (NaN: not partners): ``own_weight`` on the diagonal, the rest of a
+    row over partners in proportion to exp(-KL / temperature); all own without a partner."""
+    n = kl.shape[0]
+    alpha = torch.zeros(n, n, dtype=torch.float64)
+    for i in range(n):
+        partners = [j for j in range(n) if j != i and not torch.isnan(kl[i, j])]
+        if not partners:
+            alpha[i, i] = 1.0
+            continue
+        d = kl[i, partners].double().clamp_min(0.0)
+        w = torch.softmax(-d / temperature, 0)
+        alpha[i, partners] = (1 - own_weight) * w
+        alpha[i, i] = own_weight
+    return alpha
+
+
+class DivergenceAlpha(OwnPlusPartners):
+    """A policy whose alpha is re-set from estimated divergences (by :class:`DivergenceUpdates`);
+    until the first estimate, ``own_weight`` on own data and the rest uniform over partners. Its
+    current alpha is part of the checkpoint, so a resumed game continues with it."""
+
+    def __init__(self, own_weight: float = 0.5, temperature: float = 1.0):
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        super().__init__(own_weight, "uniform")
+        self.temperature = float(temperature)
+        self._current: torch.Tensor | None = None
+
+    def matrix(self) -> torch.Tensor:
+        return super().matrix() if self._current is None else self._current
+
+    def set_alpha(self, alpha: torch.Tensor) -> None:
+        alpha = validate_alpha(alpha, self.names)
+        self._current = alpha
+        self._plan = RoundPlan.from_alpha(alpha, self.names, self.spaces, self.batch_size)
+
+    def update(self, kl: torch.Tensor) -> torch.Tensor:
+        alpha = divergence_alpha(kl, self.own_weight, self.temperature)
+        self.set_alpha(alpha)
+        return alpha
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "policy": type(self).__name__,
+            "own_weight": self.own_weight,
+            "temperature": self.temperature,
+            "warmup_rounds": 0,
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"alpha": None if self._current is None else self._current.clone()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if state.get("alpha") is not None:
+            self.set_alpha(torch.as_tensor(state["alpha"], dtype=torch.float64))
+
+
+class DivergenceUpdates:
+    """Handler: every ``every`` rounds, estimate the pairwise divergences through the game's
+    player handles (works on every runtime) and re-set ``policy``'s alpha; ``log`` keeps each
+    update's round, KL matrix and alpha."""
+
+    def __init__(self, policy: DivergenceAlpha, samples: int = 256, importance_samples: int = 1):
+        self.policy, self.samples, self.k = policy, int(samples), int(importance_samples)
+        self.log: list[dict[str, Any]] = []
+
+    def attach(self, game: Any, every: int) -> DivergenceUpdates:
+        game.add_handler(Event.ROUND_COMPLETED, self, every=every)
+        return self
+
+    def __call__(self, game: Any) -> None:
+        kl = estimate_kl(game.players, self.policy.interfaces, self.samples, self.k)
+        alpha = self.policy.update(kl)
+        self.log.append({"round": game.round, "kl": kl.tolist(), "alpha": alpha.tolist()})
