@@ -24,6 +24,7 @@ EXPERIMENTS = {
     "polymnist-paper": "experiments.polymnist_paper",
     "expfam-equilibrium": "experiments.expfam_equilibrium",
     "mixture-inference": "experiments.mixture_inference",
+    "domain-alpha": "experiments.domain_alpha",
 }
 DATA = {"polymnist": "datasets.polymnist", "download": "datasets.download"}
 

@@ -251,6 +251,7 @@ class Run:
         rounds: int | None = None,
         hooks: Sequence[Callable] = (),
         on_round: Callable[[Game], Any] | None = None,
+        setup: Callable[[Game], Any] | None = None,
     ) -> Game:
         """Build the hosts where they live, then play ``rounds`` (default ``cfg["rounds"]``) with
         the checkpoint ``<out>/<tag>.ckpt`` (picked up by ``--resume``); ``on_round(game)`` runs after
@@ -300,6 +301,8 @@ class Run:
             )
             if on_round is not None:
                 game.add_handler(Event.ROUND_COMPLETED, on_round)
+            if setup is not None:  # e.g. attach a handler that changes the policy
+                setup(game)
             game.run(self.cfg["rounds"] if rounds is None else rounds)
         except BaseException:
             game.close()

@@ -64,9 +64,9 @@ class Config(GameConfig):
 
 QUICK = {
     "player": {"width": 8, "latent": 8, "hidden": 64, "lr": 2e-3},
-    "rounds": 300,
+    "rounds": 1000,  # 300: MAE 0.044 on styles; 1000: 0.034 (the players' likelihoods, not EM)
     "batch_size": 64,
-    "samples": 4,
+    "samples": 4,  # K = 1, 4 or 32 gave the same per-example decisions on styles
     "baseline_samples": 600,
     "baseline_steps": 300,
     "join_rounds": 150,

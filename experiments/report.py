@@ -134,7 +134,43 @@ def expfam_equilibrium(res: dict, cfg: dict) -> str:
     return md_table(cols, [row])
 
 
+def mixture_inference(res: dict, cfg: dict) -> str:
+    rows = []
+    for setup in cfg["setups"]:
+        r = res[setup]
+        join = r.get("join", {})
+        rows.append(
+            [
+                setup,
+                _f(r["mean_mae"]),
+                _f(r["mean_baseline_mae"]),
+                _f(r["mean_responsibility_accuracy"]),
+            ]
+            + [_f(join[v]) if v in join else "" for v in ("alone", "uniform", "inferred")]
+        )
+    cols = [
+        "setup",
+        "MAE, EM over likelihoods",
+        "MAE, which-player classifier",
+        "responsibility accuracy",
+    ]
+    return md_table([*cols, "holder 0 alone", "joins, uniform row", "joins, inferred row"], rows)
+
+
+def domain_alpha(res: dict, cfg: dict) -> str:
+    acc, names = res["accuracy"], list(res["accuracy"]["alone"])
+    rows = [[m, *(_f(acc[m][n]) for n in names), _f(res["mean_accuracy"][m])] for m in acc]
+    share = ", ".join(f"{k} {v:.2f}" for k, v in res["own_domain_partner_share"].items())
+    met = ", ".join(f"{k}: {'yes' if v else 'no'}" for k, v in res["targets"].items())
+    return (
+        md_table(["method", *names, "mean"], rows)
+        + f"\n\nOwn-domain share of partner weight (divergence policy): {share}. Targets: {met}."
+    )
+
+
 RENDERERS: dict[str, Callable[[dict, dict], str]] = {
+    "mixture_inference": mixture_inference,
+    "domain_alpha": domain_alpha,
     "polymnist_cross": polymnist_cross,
     "fashion_ssl": fashion_ssl,
     "mnist_alpha": mnist_alpha,

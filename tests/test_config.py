@@ -19,6 +19,8 @@ EXPERIMENTS = [
     "mnist_alpha",
     "polymnist_paper",
     "expfam_equilibrium",
+    "mixture_inference",
+    "domain_alpha",
 ]
 
 

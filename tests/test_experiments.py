@@ -293,3 +293,40 @@ def test_tensorboard_logging_writes_the_metrics_as_scalars(tmp_path):
     assert [e.step for e in losses] == [1, 2, 3, 4]
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert losses[-1].value == pytest.approx(json.loads(lines[-1])["players"]["player0"]["loss"])
+
+
+def test_mixture_inference_runs_end_to_end(tmp_path):
+    from experiments import mixture_inference
+
+    out = tmp_path / "run"
+    res = mixture_inference.main(
+        ["--quick", "--set", 'setups=["digits"]', "--set", "rounds=4", "--set", "holders=3"]
+        + ["--set", "join_rounds=2", "--set", "baseline_steps=2", "--set", "baseline_samples=20"]
+        + ["--set", "join_test_examples=30", "--set", "holder_examples=[40, 60]"]
+        + ["--out", str(out), "--no-progress"]
+    )
+    hs = res["digits"]["holders"]
+    assert len(hs) == 3 and all(40 <= h["examples"] <= 60 for h in hs)
+    for h in hs:
+        for key in ("true", "inferred", "baseline"):
+            assert len(h[key]) == 3 and abs(sum(h[key]) - 1) < 1e-6
+    assert set(res["digits"]["join"]) == {"alone", "uniform", "inferred"}
+    assert (out / "proportions.png").stat().st_size > 1000
+
+
+def test_domain_alpha_runs_end_to_end_and_learns_an_alpha(tmp_path):
+    from experiments import domain_alpha
+
+    out = tmp_path / "run"
+    res = domain_alpha.main(
+        ["--quick", "--set", 'second_domain="inverted_mnist"', "--set", "rounds=4"]
+        + ["--set", "warmup_rounds=2", "--set", "update_every=2", "--set", "shard_size=100"]
+        + ["--set", "kl_samples=16", "--set", "test_examples=50", "--set", "labelled=20"]
+        + ["--out", str(out), "--no-progress"]
+    )
+    updates = res["learned"]["updates"]
+    assert [u["round"] for u in updates] == [2, 4]
+    alpha = res["learned"]["alpha"]
+    assert all(abs(sum(row) - 1) < 1e-6 and row[i] == 0.5 for i, row in enumerate(alpha))
+    assert set(res["accuracy"]) == {"alone", "uniform", "divergence", "oracle"}
+    assert (out / "accuracy.png").stat().st_size > 1000

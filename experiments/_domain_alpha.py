@@ -1,0 +1,163 @@
+"""The body of ``experiments.domain_alpha`` (see there for the set-up): loaded once a run starts,
+so that ``--help`` answers without importing torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from datasets.mnist import load_fashion_mnist, load_mnist
+from datasets.shards import labelled_mask
+from modalities import build_player
+from multimodal_game.batch import Batch
+from multimodal_game.divergence import DivergenceAlpha, DivergenceUpdates
+from multimodal_game.evaluation import accuracy
+from multimodal_game.policy import FixedAlpha, OwnPlusPartners
+from multimodal_game.sources import TensorSource
+
+from .common import Run, builders, memo, preflight, table, with_overrides
+
+NAMES = ("mnist0", "fashion0", "mnist1", "fashion1")
+METHODS = ("alone", "uniform", "divergence", "oracle")
+
+
+def domain(name: str) -> str:
+    return name[:-1]
+
+
+@memo
+def domain_data(cfg: dict, dom: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    if dom == "mnist":
+        x, y = load_mnist("bundled", split)
+    elif cfg["second_domain"] == "fashion":
+        x, y = load_fashion_mnist(split, cfg["data_root"] or None)
+    else:  # a stand-in second domain that needs no download
+        x, y = load_mnist("bundled", split)
+        x = 255 - x
+    return x[:, None].float() / 255, y
+
+
+def spec(cfg: dict, name: str) -> dict:
+    p = cfg["players"][NAMES.index(name)]
+    s = {
+        "variables": [{"name": "x", "recipe": "image", "width": p["width"]}],
+        "latent": p["latent"],
+        "hidden": p["hidden"],
+        "aux_weight": cfg["aux_weight"],
+        "consistency_weight": cfg["consistency_weight"],
+        "lr": cfg["lr"],
+    }
+    return with_overrides(name, s, cfg)
+
+
+def check(cfg: dict) -> None:
+    preflight({nm: spec(cfg, nm) for nm in NAMES}, oracle(cfg), cfg)
+
+
+def build_host(name: str, cfg: dict, seed: int) -> tuple:
+    """Player ``name``: a disjoint shard of its domain's training set, ``labelled`` labels."""
+    x, y = domain_data(cfg, domain(name), "train")
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed + len(domain(name))))
+    k = int(name[-1])
+    rows = perm[k * cfg["shard_size"] : (k + 1) * cfg["shard_size"]]
+    lab = labelled_mask(
+        y[rows], torch.arange(len(rows)), min(cfg["labelled"], len(rows)), seed=seed + k
+    )
+    data = Batch({"label": y[rows], "x": x[rows]}, {"label": lab})
+    return build_player(spec(cfg, name)), TensorSource(data, "label", cfg["labelled_fraction"])
+
+
+def oracle(cfg: dict) -> torch.Tensor:
+    """Partners only within a domain: own_weight on own data, the rest to the same-domain player."""
+    w = cfg["own_weight"]
+    a = torch.zeros(4, 4, dtype=torch.float64)
+    for i, ni in enumerate(NAMES):
+        for j, nj in enumerate(NAMES):
+            a[i, j] = w if i == j else (1 - w) if domain(ni) == domain(nj) else 0.0
+    return a
+
+
+def partner_share(alpha: torch.Tensor) -> dict[str, float]:
+    """Share of each player's partner weight that stays in its own domain."""
+    out = {}
+    for i, ni in enumerate(NAMES):
+        same = sum(
+            alpha[i, j].item() for j, nj in enumerate(NAMES) if j != i and domain(nj) == domain(ni)
+        )
+        out[ni] = same / max(1 - alpha[i, i].item(), 1e-12)
+    return out
+
+
+def plot(acc: dict, out: Path) -> None:
+    fig, ax = plt.subplots(figsize=(7, 4))
+    w, xs = 0.2, np.arange(len(NAMES))
+    for o, m in enumerate(METHODS):
+        ax.bar(xs + (o - 1.5) * w, [acc[m][n] for n in NAMES], w, label=m)
+    ax.set_xticks(xs, NAMES)
+    ax.set_ylabel("test accuracy (own domain)")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "accuracy.png", dpi=120)
+    plt.close(fig)
+
+
+def body(run: Run) -> dict:
+    cfg = run.cfg
+    n = cfg["test_examples"]
+    tests = {d: tuple(t[:n] for t in domain_data(cfg, d, "test")) for d in ("mnist", "fashion")}
+    acc: dict = {m: {} for m in METHODS}
+    learned: dict = {}
+    for method in METHODS:
+        updates = None
+        if method == "alone":
+            policy = torch.eye(4, dtype=torch.float64)
+        elif method == "uniform":
+            policy = OwnPlusPartners(cfg["own_weight"])
+        elif method == "oracle":
+            policy = FixedAlpha(oracle(cfg))
+        else:
+            policy = DivergenceAlpha(cfg["own_weight"], cfg["temperature"])
+            updates = DivergenceUpdates(policy, cfg["kl_samples"], cfg["importance_samples"])
+
+        def setup(game, updates=updates):
+            if updates is not None:
+                updates.attach(game, cfg["update_every"])
+
+        hosts = builders(build_host, NAMES, cfg, run.seed)
+        game = run.game(method, hosts, policy, warmup_rounds=cfg["warmup_rounds"], setup=setup)
+        for nm in NAMES:
+            x, y = tests[domain(nm)]
+            acc[method][nm] = accuracy(game.players[nm], {"x": x}, y)
+        if updates is not None:
+            learned = {"alpha": game.alpha.tolist(), "updates": updates.log}
+        game.close()
+    means = {m: float(np.mean(list(acc[m].values()))) for m in METHODS}
+    share = partner_share(torch.tensor(learned["alpha"]))
+    targets = {
+        "divergence_within_0.01_of_oracle": means["divergence"] >= means["oracle"] - 0.01,
+        "divergence_above_uniform_for_every_player": all(
+            acc["divergence"][n] > acc["uniform"][n] for n in NAMES
+        ),
+        "own_domain_partner_share_at_least_0.8": all(v >= 0.8 for v in share.values()),
+    }
+    plot(acc, run.out)
+    results = {
+        "accuracy": acc,
+        "mean_accuracy": means,
+        "learned": learned,
+        "own_domain_partner_share": share,
+        "targets": targets,
+    }
+    rows = [[m, *(f"{acc[m][n]:.3f}" for n in NAMES), f"{means[m]:.3f}"] for m in METHODS]
+    text = table(f"domain alpha ({run.size})", ["method", *NAMES, "mean"], rows)
+    text += "own-domain share of partner weight (divergence): " + ", ".join(
+        f"{k} {v:.2f}" for k, v in share.items()
+    )
+    return run.finish(results, text)
