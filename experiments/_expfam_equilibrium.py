@@ -21,7 +21,8 @@ from multimodal_game.expfam import (
     spectral_radius,
     stack_moments,
 )
-from multimodal_game.sources import TensorSource
+from multimodal_game.sources import FullSource, TensorSource
+from multimodal_game.statistics import Statistics
 
 from .common import Run, builders, table
 
@@ -60,10 +61,12 @@ def make_problem(cfg: dict, seed: int) -> tuple[torch.Tensor, list[Batch]]:
     return alpha, data
 
 
-def build_host(name: str, cfg: dict, seed: int) -> tuple:
-    """Player ``name`` and its private data, built where the player lives."""
+def build_host(name: str, cfg: dict, seed: int, full: bool = False) -> tuple:
+    """Player ``name`` and its private data, built where the player lives (``full``: every round
+    learns from all of it, as exact best responses do)."""
     _, data = make_problem(cfg, seed)
-    return GaussianPlayer(cfg["dim"]), TensorSource(data[int(name.removeprefix("player"))])
+    own = data[int(name.removeprefix("player"))]
+    return GaussianPlayer(cfg["dim"]), FullSource(own) if full else TensorSource(own)
 
 
 def _moments(player: GaussianPlayer) -> torch.Tensor:
@@ -87,10 +90,14 @@ class MomentTracker:
             self.sum += self.last
 
 
-def plot(exact_err: list, game_err: list, rho: float, batch_size: int, out: Path) -> None:
+def plot(
+    exact_err: list, game_err: list, rho: float, batch_size: int, out: Path, stats_err: list
+) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.semilogy(exact_err, label="exact best responses")
     ax.semilogy(range(1, len(game_err) + 1), game_err, label=f"game, {batch_size} samples/round")
+    if stats_err:
+        ax.semilogy(range(1, len(stats_err) + 1), stats_err, ":", lw=2, label="game, statistics")
     ax.semilogy(
         [exact_err[0] * rho**t for t in range(len(exact_err))],
         "--",
@@ -119,21 +126,50 @@ def body(run: Run) -> dict:
     names = [f"player{k}" for k in range(n)]
     game = run.game("game", builders(build_host, names, cfg, run.seed), alpha, on_round=tracker)
     counts = [game.plan().counts(nm) for nm in names]
+    sample_bytes = game.accounting()["synthetic_all_players_per_round"]
     game.close()
+    stats: dict = {}
+    if cfg["statistics"]:
+        stats_tracker = MomentTracker(closed, rounds)
+        hosts = builders(build_host, names, cfg, run.seed, True)
+        options = {"exchange": "statistics", "statistics": Statistics(draw="sigma")}
+        game = run.game("statistics", hosts, alpha, on_round=stats_tracker, game_options=options)
+        err = stats_tracker.errors
+        stats = {
+            "statistics_error_per_round": err,
+            "statistics_final_error": err[-1],
+            "statistics_rounds_to_1e-8": next((t + 1 for t, e in enumerate(err) if e < 1e-8), None),
+            "bytes_per_round": {
+                "statistics": game.accounting()["synthetic_all_players_per_round"],
+                "samples": sample_bytes,
+            },
+        }
+        game.close()
     learned = tracker.sum / (rounds - avg_from)
     max_abs_error = (learned - closed).abs().max().item()
     tol = sampling_tolerance(alpha, closed[:, d:], counts, cfg["batch_size"], d, rounds - avg_from)
     rho = spectral_radius(alpha)
     first_below = next((t for t, e in enumerate(exact_err) if e < 1e-8), None)
-    plot(exact_err, tracker.errors, rho, cfg["batch_size"], run.out)
+    plot(
+        exact_err,
+        tracker.errors,
+        rho,
+        cfg["batch_size"],
+        run.out,
+        stats.get("statistics_error_per_round", []),
+    )
     results = {
         "alpha": alpha, "closed_form": closed, "learned": learned, "learned_final": tracker.last,
         "max_abs_error": max_abs_error, "sampling_tolerance": tol, "within_tolerance": max_abs_error <= tol,
         "rounds": rounds, "averaged_rounds": rounds - avg_from, "spectral_radius": rho,
         "exact_error_per_round": exact_err, "game_error_per_round": tracker.errors,
-        "exact_rounds_to_1e-8": first_below,
+        "exact_rounds_to_1e-8": first_below, **stats,
     }  # fmt: skip
     row = [n, rounds, f"{rho:.4f}", first_below, f"{max_abs_error:.3g}", f"{tol:.3g}"]
+    row += [
+        stats.get("statistics_rounds_to_1e-8"),
+        f"{stats.get('statistics_final_error', float('nan')):.3g}",
+    ]
     cols = [
         "players",
         "rounds",
@@ -141,5 +177,7 @@ def body(run: Run) -> dict:
         "exact: rounds to 1e-8",
         "game max_abs_error",
         "tolerance",
+        "statistics: rounds to 1e-8",
+        "statistics final error",
     ]
     return run.finish(results, table("exponential-family game", cols, [row]))

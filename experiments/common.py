@@ -252,6 +252,7 @@ class Run:
         hooks: Sequence[Callable] = (),
         on_round: Callable[[Game], Any] | None = None,
         setup: Callable[[Game], Any] | None = None,
+        game_options: Mapping[str, Any] | None = None,
     ) -> Game:
         """Build the hosts where they live, then play ``rounds`` (default ``cfg["rounds"]``) with
         the checkpoint ``<out>/<tag>.ckpt`` (picked up by ``--resume``); ``on_round(game)`` runs after
@@ -277,6 +278,7 @@ class Run:
             batch_size=self.cfg["batch_size"],
             seed=self.seed,
             warmup_rounds=warmup_rounds,
+            **dict(game_options or {}),
         )
         game.meta = {"config": self.record}
         try:

@@ -20,6 +20,11 @@ class Config(GameConfig):
     examples: PositiveInt = Field(2000, description="private examples per player")
     batch_size: PositiveInt = Field(8192, description="rows each player learns from per round")
     rounds: PositiveInt = Field(300, description="rounds of the game")
+    statistics: bool = Field(
+        True,
+        description="also play the game exchanging statistics (each player's exact moments as "
+        "sigma points, own data in full): no sampling noise, so it reaches the closed form",
+    )
 
 
 QUICK = {"rounds": 120, "batch_size": 4096}

@@ -242,6 +242,14 @@ class Batch:
         for p in parts:
             for k, v in p.data.items():
                 ref = names.setdefault(k, v)
+                if (
+                    ref.shape[1:] == v.shape[1:]
+                    and ref.dtype != v.dtype
+                    and (ref.is_floating_point() and v.is_floating_point())
+                ):  # e.g. float64 statistics rows beside float32 data: the wider type
+                    wide = torch.promote_types(ref.dtype, v.dtype)
+                    names[k] = ref = ref.to(wide)
+                    continue
                 if ref.shape[1:] != v.shape[1:] or ref.dtype != v.dtype:
                     raise ValueError(
                         f"merge: variable {k!r} has per-example shape {tuple(ref.shape[1:])} "
@@ -259,7 +267,7 @@ class Batch:
                     vals.append(ref.new_zeros((len(p), *ref.shape[1:])))
                     masks.append(torch.zeros(len(p), dtype=torch.bool, device=ref.device))
                     hosts.append(torch.zeros(len(p), dtype=torch.bool))
-            data[k] = torch.cat(vals)
+            data[k] = torch.cat([v.to(ref.dtype) for v in vals])
             present[k] = torch.cat(masks)
             if all(h is not None for h in hosts):
                 host[k] = torch.cat(hosts) if present[k].device.type != "cpu" else present[k]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .errors import Diverged, PlayerLost
+from .errors import ConfigError, Diverged, PlayerLost
 from .events import Event, EventSource
 from .host import HostSpec, PlayerHost
 from .player import Player
@@ -18,6 +19,7 @@ from .policy import Policy, RoundPlan, Transfer, as_policy
 from .rng import derive_seed
 from .runtime import InProcessRuntime, LearnRequest, Runtime, make_runtime
 from .sources import DataSource
+from .statistics import Statistics, check_summarisable, summary_bytes
 
 
 class Game(EventSource):
@@ -43,6 +45,8 @@ class Game(EventSource):
         device: torch.device | str = "cpu",
         runtime: Runtime | None = None,
         warmup_rounds: int = 0,
+        exchange: str | Mapping[tuple[str, str], str] = "samples",
+        statistics: Statistics | None = None,
     ):
         super().__init__()
         if runtime is None:
@@ -65,6 +69,51 @@ class Game(EventSource):
         self.meta: dict[str, Any] = {}
         self._checkpoint_round = 0
         self._bytes: dict[Transfer, int] = {}
+        self.statistics = statistics or Statistics()
+        self.exchange = self._exchange_modes(exchange)
+        self._moded: dict[int, tuple[RoundPlan, RoundPlan]] = {}
+
+    def _exchange_modes(self, exchange: str | Mapping[tuple[str, str], str]) -> dict:
+        """(producer, consumer) -> "statistics" for the interfaces that travel as summaries."""
+        pairs = self.policy.interfaces
+        if isinstance(exchange, str):
+            exchange = dict.fromkeys(pairs, exchange)
+        unknown = set(exchange) - set(pairs)
+        if unknown:
+            raise ConfigError(f"exchange modes for pairs that share nothing: {sorted(unknown)}")
+        modes = {}
+        for pair, mode in exchange.items():
+            if mode not in ("samples", "statistics"):
+                raise ConfigError(
+                    f"exchange mode of {pair}: {mode!r}; expected samples or statistics"
+                )
+            if mode == "statistics":
+                check_summarisable(self.spaces[pair[0]], pairs[pair], pair)
+                modes[pair] = mode
+        return modes
+
+    def _with_modes(self, plan: RoundPlan) -> RoundPlan:
+        """``plan`` with each statistics interface's transfers marked (cached per plan)."""
+        if not self.exchange:
+            return plan
+        hit = self._moded.get(id(plan))
+        if hit is not None and hit[0] is plan:
+            return hit[1]
+        learn = {
+            n: replace(
+                lp,
+                transfers=tuple(
+                    replace(t, statistics=self.statistics)
+                    if (t.producer, t.consumer) in self.exchange
+                    else t
+                    for t in lp.transfers
+                ),
+            )
+            for n, lp in plan.learn.items()
+        }
+        moded = RoundPlan(plan.names, plan.alpha, learn)
+        self._moded[id(plan)] = (plan, moded)
+        return moded
 
     @classmethod
     def from_specs(
@@ -77,8 +126,10 @@ class Game(EventSource):
         batch_size: int = 128,
         seed: int = 0,
         warmup_rounds: int = 0,
+        **options: Any,
     ) -> Game:
-        """A game whose hosts are built where they live, by ``runtime`` (``inprocess`` or ``ray``)."""
+        """A game whose hosts are built where they live, by ``runtime`` (``inprocess`` or ``ray``);
+        ``options`` go to the constructor (``exchange``, ``statistics``)."""
         rt = make_runtime(runtime, specs=specs, **dict(runtime_options or {}))
         try:
             return cls(
@@ -87,6 +138,7 @@ class Game(EventSource):
                 batch_size=batch_size,
                 seed=seed,
                 warmup_rounds=warmup_rounds,
+                **options,
             )
         except BaseException:
             rt.close()
@@ -122,7 +174,7 @@ class Game(EventSource):
             ) from e
 
     def _step(self) -> dict[str, dict[str, torch.Tensor]]:
-        plan = self.policy.plan(self.round)
+        plan = self._with_modes(self.policy.plan(self.round))
         producers = plan.producers
         handles = (
             self.runtime.produce({p: plan.requests_for(p) for p in producers}) if producers else {}
@@ -176,6 +228,10 @@ class Game(EventSource):
 
     # -- accounting ---------------------------------------------------------------------------------
     def _transfer_bytes(self, t: Transfer) -> int:
+        if t not in self._bytes and t.statistics is not None:
+            self._bytes[t] = summary_bytes(
+                self.spaces[t.producer], t.variables, t.statistics.covariance
+            )
         if t not in self._bytes:
             space = self.spaces[t.producer]
             self._bytes[t] = sum(
@@ -197,9 +253,9 @@ class Game(EventSource):
         """Synthetic bytes each player sends and receives in one exchanging round (default: the
         plan of the last round played, or of the next one if it played none that exchanged)."""
         if plan is None:
-            plan = self.policy.plan(max(self.round - 1, 0))
+            plan = self._with_modes(self.policy.plan(max(self.round - 1, 0)))
             if not plan.exchanges:
-                plan = self.policy.plan(self.round)
+                plan = self._with_modes(self.policy.plan(self.round))
         sent = dict.fromkeys(self.names, 0)
         received = dict.fromkeys(self.names, 0)
         for t in plan.transfers:
@@ -246,7 +302,17 @@ class Game(EventSource):
             "parameter_bytes": params,
             "synthetic_all_players_per_round": sum(synth["sent"].values()),
             "parameters_all_players_per_round": sum(p_sent.values()),
+            # what travels on each statistics interface, and what samples would have cost there
+            "exchange_modes": {f"{p}->{c}": m for (p, c), m in self.exchange.items()},
+            "samples_mode_all_players_per_round": self._samples_mode_bytes(),
         }
+
+    def _samples_mode_bytes(self) -> int:
+        """Bytes one exchanging round would move if every interface sent samples."""
+        plan = self.policy.plan(max(self.round - 1, 0))
+        if not plan.exchanges:
+            plan = self.policy.plan(self.round)
+        return sum(self._transfer_bytes(t) for t in plan.transfers)
 
     # -- state --------------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:

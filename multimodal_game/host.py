@@ -16,6 +16,7 @@ from .policy import LearnPlan, Transfer
 from .rng import RngStream, derive_seed
 from .sources import DataSource
 from .spaces import Space
+from .statistics import Summary, as_rows, exact_summary, summarize
 
 # The evaluation stream's seed is derived from the training seed at this index, far from any
 # player index, so the two streams never coincide.
@@ -76,7 +77,23 @@ class PlayerHost:
         interface."""
         if not transfers:
             return {}
-        n = max(t.count for t in transfers)
+        out: dict[str, Any] = {}
+        rows = [t for t in transfers if t.statistics is None]
+        if rows:
+            draw = self._draw(max(t.count for t in rows))
+            out.update({t.consumer: draw.head(t.count).project(t.variables) for t in rows})
+        summaries = [t for t in transfers if t.statistics is not None]
+        draw = None
+        for t in summaries:  # exact where the player can say, else from one draw of its own
+            s = exact_summary(self.player, t.variables)
+            if s is None:
+                if draw is None:
+                    draw = self._draw(max(u.statistics.samples for u in summaries))
+                s = summarize(draw, self.space, t.variables, t.statistics.covariance)
+            out[t.consumer] = s
+        return out
+
+    def _draw(self, n: int) -> Batch:
         with self.rng.active(), torch.no_grad():
             draw = self.player.sample(n)
         draw.check(self.space, self.name)
@@ -86,15 +103,23 @@ class PlayerHost:
         if bad:
             # a consumer must never learn from them: NaN spreads to every player within a round
             raise Diverged(self.name, f"player {self.name!r} sampled non-finite values of {bad}")
-        return {t.consumer: draw.head(t.count).project(t.variables) for t in transfers}
+        return draw
 
     def step(self, plan: LearnPlan, synthetic: Sequence[Batch] = ()) -> dict[str, torch.Tensor]:
         """One learning step on own data mixed with the synthetic batches (in the order of
         ``plan.transfers``), each part weighted as the plan says."""
         with self.rng.active():
             own = self.source.draw(plan.own_count, self.data_gen)
-            parts = [own] + [b.to(self.device) for b in synthetic]
-            weights = [plan.own_weight] + [t.weight for t in plan.transfers]
+            parts, weights = [own], [plan.own_weight]
+            for t, item in zip(plan.transfers, synthetic):
+                if isinstance(item, Summary):  # rows made here, on this player's stream
+                    draw = t.statistics.draw
+                    parts.append(as_rows(item.to(self.device), t.count, draw, None))
+                    # sigma points carry weights summing to 1: the part weighs what t.count rows would
+                    weights.append(t.weight * t.count if draw == "sigma" else t.weight)
+                else:
+                    parts.append(item.to(self.device))
+                    weights.append(t.weight)
             batch = Batch.merge(parts, weights)
             return dict(self.player.learn(batch))
 

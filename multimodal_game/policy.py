@@ -30,6 +30,8 @@ class Transfer:
     count: int
     weight: float
     variables: tuple[str, ...]
+    # a ``statistics.Statistics`` when the interface travels as a summary, None for samples
+    statistics: Any = None
 
 
 @dataclass(frozen=True)

@@ -87,3 +87,24 @@ class TensorSource:
 
     def to(self, device: torch.device | str) -> TensorSource:
         return TensorSource(self.batch.to(device), self.stratify_on, self.min_observed_fraction)
+
+
+class FullSource:
+    """Every draw is the whole data set, its rows weighted so that they count as the ``n`` rows
+    asked for (in float64): a learner then sees its exact own moments each round, as exact best
+    responses assume. For small data sets and exponential-family players."""
+
+    def __init__(self, batch: Batch):
+        if len(batch) == 0:
+            raise ValueError("a data source needs at least one example")
+        self.batch = batch
+
+    def __len__(self) -> int:
+        return len(self.batch)
+
+    def draw(self, n: int, generator: torch.Generator) -> Batch:
+        weight = torch.full((len(self.batch),), n / len(self.batch), dtype=torch.float64)
+        return self.batch.with_weight(weight.to(self.batch.device))
+
+    def to(self, device: torch.device | str) -> FullSource:
+        return FullSource(self.batch.to(device))

@@ -280,3 +280,33 @@ def test_the_local_ray_has_no_dashboard_and_authenticates_every_connection():
         assert s.connect_ex(("127.0.0.1", 8265)) != 0  # no dashboard
     assert is_token_auth_enabled()
     assert os.environ.get("RAY_USAGE_STATS_ENABLED") == "0"
+
+
+def test_statistics_exchange_is_the_same_on_ray(tmp_path):
+    """Only summaries travel between actors; the result equals the in-process game exactly."""
+    from functools import partial
+
+    from experiments._expfam_equilibrium import build_host, make_problem
+    from multimodal_game.host import HostSpec
+    from multimodal_game.statistics import Statistics
+
+    cfg = {"players": 3, "dim": 2, "examples": 200}
+    alpha, _ = make_problem(cfg, 0)
+    specs = [
+        HostSpec(f"player{k}", partial(build_host, f"player{k}", cfg, 0, True), k) for k in range(3)
+    ]
+    moments = {}
+    for runtime in ("inprocess", "ray"):
+        g = Game.from_specs(
+            specs, alpha, runtime=runtime, batch_size=256,
+            exchange="statistics", statistics=Statistics(draw="sigma"),
+        )  # fmt: skip
+        try:
+            g.run(5)
+            moments[runtime] = torch.stack(
+                [g.players[n].call(lambda p: p.moments()) for n in g.names]
+            )
+            assert g.accounting()["exchange_modes"]["player0->player1"] == "statistics"
+        finally:
+            g.close()
+    assert torch.equal(moments["ray"], moments["inprocess"])
