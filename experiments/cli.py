@@ -25,6 +25,7 @@ EXPERIMENTS = {
     "expfam-equilibrium": "experiments.expfam_equilibrium",
     "mixture-inference": "experiments.mixture_inference",
     "domain-alpha": "experiments.domain_alpha",
+    "feature-exchange": "experiments.feature_exchange",
 }
 DATA = {"polymnist": "datasets.polymnist", "download": "datasets.download"}
 

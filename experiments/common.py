@@ -74,6 +74,14 @@ def base_parser(name: str, description: str) -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, help=f"run folder (default runs/{name}-<time>)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help="run once per seed (into <out>/seed<N>) and write mean and std of every number to "
+        "<out>/results.json",
+    )
     p.add_argument("--device", default="auto", help=f"one of {DEVICE_CHOICES} or cuda:N")
     p.add_argument(
         "--resume", action="store_true", help="continue from the run folder's checkpoints"
@@ -365,7 +373,10 @@ def run_experiment(
         p.error(f"--resume needs --out: the run folder to continue (e.g. --out runs/{name}-...)")
     try:
         module = importlib.import_module(impl)
-        return _run(name, config, quick, module.body, args, flags, getattr(module, "check", None))
+        check = getattr(module, "check", None)
+        if not args.seeds:
+            return _run(name, config, quick, module.body, args, flags, check)
+        return _run_seeds(name, config, quick, module.body, args, flags, check)
     except USER_ERRORS as e:
         if args.debug:
             raise
@@ -389,6 +400,37 @@ def resolve_config(
     layers.append(parse_set(args.set))
     layers.append({f.key: v for f in flags if (v := getattr(args, f"set_{f.key}")) is not None})
     return resolve(config, layers)
+
+
+def _run_seeds(name, config, quick, body, args, flags, check) -> dict:
+    """One run per seed in ``<out>/seed<N>``, then ``<out>/results.json`` with every numeric
+    result's mean, standard deviation and values across the seeds."""
+    out = run_folder(name, args)
+    per_seed = {}
+    for seed in args.seeds:
+        one = argparse.Namespace(
+            **{**vars(args), "seed": seed, "seeds": None, "out": out / f"seed{seed}"}
+        )
+        per_seed[seed] = _run(name, config, quick, body, one, flags, check)
+    summary = aggregate(list(per_seed.values()))
+    saved = write_results(out, {"seeds": list(per_seed), "summary": summary})
+    say(f"{len(per_seed)} seeds {list(per_seed)}: mean and std in {out}/results.json")
+    return saved
+
+
+def aggregate(results: Sequence[Any]) -> Any:
+    """Mean, std (population) and values of every number found at the same place in each of
+    ``results``; other values are left out."""
+    if all(isinstance(r, Mapping) for r in results):
+        keys = [k for k in results[0] if all(k in r for r in results)]
+        out = {k: aggregate([r[k] for r in results]) for k in keys}
+        return {k: v for k, v in out.items() if v is not None}
+    if all(isinstance(r, (int, float)) and not isinstance(r, bool) for r in results):
+        values = [float(r) for r in results]
+        mean = sum(values) / len(values)
+        std = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+        return {"mean": mean, "std": std, "values": values}
+    return None
 
 
 def _run(name, config, quick, body, args, flags, check) -> dict:

@@ -131,7 +131,32 @@ def expfam_equilibrium(res: dict, cfg: dict) -> str:
         f"{res['sampling_tolerance']:.3g}",
     ]
     cols = ["players", "rounds", "rho(A)", "exact: rounds to 1e-8", "game error", "tolerance"]
-    return md_table(cols, [row])
+    if "statistics_rounds_to_1e-8" in res:
+        row += [res["statistics_rounds_to_1e-8"], f"{res['statistics_final_error']:.3g}"]
+        cols += ["statistics: rounds to 1e-8", "statistics: final error"]
+    text = md_table(cols, [row])
+    if "bytes_per_round" in res:
+        b = res["bytes_per_round"]
+        text += f"\n\nBytes per round, all players: statistics {b['statistics']:,}, samples {b['samples']:,}."
+    return text
+
+
+def feature_exchange(res: dict, cfg: dict) -> str:
+    acc, names = res["accuracy"], list(res["accuracy"]["alone"])
+    ex = res["exchange"]
+    rows = [
+        [
+            m,
+            *(_f(acc[m][n]) for n in names),
+            _f(res["mean_accuracy"][m]),
+            f"{ex[m]['bytes_per_round']:,}" if m in ex else "0",
+        ]
+        for m in acc
+    ]
+    return (
+        md_table(["method", *names, "mean", "bytes per round"], rows)
+        + f"\n\nExchanging parameters instead: {ex['samples']['parameters_per_round']:,} bytes per round."
+    )
 
 
 def mixture_inference(res: dict, cfg: dict) -> str:
@@ -171,6 +196,7 @@ def domain_alpha(res: dict, cfg: dict) -> str:
 RENDERERS: dict[str, Callable[[dict, dict], str]] = {
     "mixture_inference": mixture_inference,
     "domain_alpha": domain_alpha,
+    "feature_exchange": feature_exchange,
     "polymnist_cross": polymnist_cross,
     "fashion_ssl": fashion_ssl,
     "mnist_alpha": mnist_alpha,

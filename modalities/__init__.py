@@ -1,6 +1,6 @@
 """Concrete modalities (recipes) and players, and the registry through which users add their own."""
 
-from . import recipes  # noqa: F401  (registers the built-in recipes)
+from . import recipes, vector  # noqa: F401  (registers the built-in recipes)
 from .registry import (
     build_player,
     get_recipe,

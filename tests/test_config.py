@@ -21,6 +21,7 @@ EXPERIMENTS = [
     "expfam_equilibrium",
     "mixture_inference",
     "domain_alpha",
+    "feature_exchange",
 ]
 
 

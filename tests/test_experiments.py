@@ -330,3 +330,34 @@ def test_domain_alpha_runs_end_to_end_and_learns_an_alpha(tmp_path):
     assert all(abs(sum(row) - 1) < 1e-6 and row[i] == 0.5 for i, row in enumerate(alpha))
     assert set(res["accuracy"]) == {"alone", "uniform", "divergence", "oracle"}
     assert (out / "accuracy.png").stat().st_size > 1000
+
+
+def test_feature_exchange_runs_end_to_end_and_accounts_the_summaries(tmp_path):
+    from experiments import feature_exchange
+
+    res = feature_exchange.main(
+        ["--quick", "--set", "rounds=3", "--set", "warmup_rounds=1", "--set", "shard_size=80"]
+        + ["--set", "labelled=20", "--set", "test_examples=50", "--set", "statistics_samples=64"]
+        + ["--out", str(tmp_path / "run"), "--no-progress"]
+    )
+    assert set(res["accuracy"]) == {"alone", "samples", "statistics"}
+    # 12 transfers among 4 players, each 10 class probabilities, 10 means and 10 full 16 x 16
+    # covariances in float64
+    assert res["exchange"]["statistics"]["bytes_per_round"] == 12 * 8 * (10 + 10 * 16 + 10 * 256)
+    assert res["exchange"]["samples"]["bytes_per_round"] > 0
+
+
+def test_seeds_run_once_each_and_aggregate(tmp_path):
+    from experiments import expfam_equilibrium
+
+    out = tmp_path / "run"
+    res = expfam_equilibrium.main(
+        ["--quick", "--players", "2", "--set", "rounds=6", "--seeds", "0", "1"]
+        + ["--out", str(out), "--no-progress"]
+    )
+    one = [json.loads((out / f"seed{s}" / "results.json").read_text()) for s in (0, 1)]
+    assert json.loads((out / "seed1" / "config.json").read_text())["seed"] == 1
+    err = res["summary"]["max_abs_error"]
+    assert err["values"] == [r["max_abs_error"] for r in one]
+    assert err["mean"] == pytest.approx(sum(err["values"]) / 2)
+    assert one[0]["max_abs_error"] != one[1]["max_abs_error"]  # the seeds differ
