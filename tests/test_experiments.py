@@ -291,8 +291,9 @@ def test_tensorboard_logging_writes_the_metrics_as_scalars(tmp_path):
     acc = EventAccumulator(str(out / "tensorboard" / "game")).Reload()
     losses = acc.Scalars("player0/loss")
     assert [e.step for e in losses] == [1, 2, 3, 4]
-    lines = (out / "metrics.jsonl").read_text().splitlines()
-    assert losses[-1].value == pytest.approx(json.loads(lines[-1])["players"]["player0"]["loss"])
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    last = [r for r in lines if r["game"] == "game"][-1]
+    assert losses[-1].value == pytest.approx(last["players"]["player0"]["loss"])
 
 
 def test_mixture_inference_runs_end_to_end(tmp_path):

@@ -83,3 +83,21 @@ def test_images_cannot_travel_as_statistics_and_bytes_are_accounted():
     # per transfer: 1 class x (2 means + 4 covariances) + 1 probability, in float64
     assert acc["synthetic_all_players_per_round"] == len(game.exchange) * 8 * (1 + 2 + 4)
     assert acc["samples_mode_all_players_per_round"] > 50 * acc["synthetic_all_players_per_round"]
+
+
+def test_a_producer_sends_its_analytic_moments_and_resume_is_unchanged(tmp_path):
+    from multimodal_game.policy import Transfer
+
+    game, ps, _ = expfam_game("statistics", full=True)
+    host = game.runtime.hosts["p1"]
+    sent = host.produce([Transfer("p1", "p0", 10, 1.0, ("x",), Statistics())])["p0"]
+    p = ps[1]
+    assert torch.equal(sent.means[0], p.mean) and torch.equal(sent.covs[0], p.cov)
+    # checkpoints and resume: a resumed statistics game ends bit for bit where an unbroken one does
+    game.run(2)
+    game.save(tmp_path / "ck.pt")
+    game.run(5)
+    again, ps2, _ = expfam_game("statistics", full=True)
+    again.load(tmp_path / "ck.pt")
+    again.run(5)
+    assert torch.equal(stack_moments(ps), stack_moments(ps2))
