@@ -37,7 +37,13 @@ def player_spec(cfg: dict, k: int) -> dict:
     p = cfg["players"][k]
     spec = {
         "variables": [
-            {"name": "x", "recipe": "image", "width": p["width"], "likelihood": cfg["likelihood"]}
+            {
+                "name": "x",
+                "recipe": "image",
+                "width": p["width"],
+                "likelihood": cfg["likelihood"],
+                "send": cfg["send"],
+            }
         ],
         "latent": p["latent"],
         "hidden": p["hidden"],

@@ -50,6 +50,7 @@ def image_var(k: int, pcfg: dict) -> dict:
         "channels": 3,
         "width": pcfg["width"],
         "likelihood": pcfg["likelihood"],
+        "send": pcfg["send"],
     }
 
 

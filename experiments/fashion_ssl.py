@@ -52,6 +52,9 @@ class Config(GameConfig):
         description="one table per player, increasing capacity",
     )
     likelihood: LIKELIHOOD = Field("bernoulli", description="pixel likelihood")
+    send: Literal["mean", "sample"] = Field(
+        "mean", description="what image players send: the decoder's mean or a draw of p(x|z,c)"
+    )
     aux_weight: NonNegativeFloat = Field(50.0, description="weight of -log q(c|x) on labelled rows")
     consistency_weight: NonNegativeFloat = Field(
         50.0,

@@ -38,6 +38,9 @@ class PlayerConfig(Section):
         1000.0, description="weight of -log q(c|x) on generated images (label-faithful samples)"
     )
     likelihood: LIKELIHOOD = Field("laplace", description="pixel likelihood")
+    send: Literal["mean", "sample"] = Field(
+        "mean", description="what image players send: the decoder's mean or a draw of p(x|z,c)"
+    )
 
 
 class Config(GameConfig):

@@ -11,6 +11,8 @@ from multimodal_game.spaces import Variable, binary_image, categorical, image, l
 from .registry import register_modality
 
 LIKELIHOODS = ("bernoulli", "continuous_bernoulli", "laplace", "gaussian")
+# what an image player sends when it samples: its decoder's mean (mode for binary images) or a draw
+SENDS = ("mean", "sample")
 
 
 def flat_apply(module: nn.Module, x: torch.Tensor, event_dims: int) -> torch.Tensor:
@@ -97,8 +99,12 @@ class ImageRecipe(Recipe):
         width: int = 32,
         likelihood: str = "bernoulli",
         exchangeable: bool = True,
+        send: str = "mean",
     ):
         super().__init__(name)
+        if send not in SENDS:
+            raise ValueError(f"image {name!r}: send must be one of {SENDS}, got {send!r}")
+        self.send = send
         if channels not in (1, 3):
             raise ValueError(f"image {name!r}: channels must be 1 or 3, got {channels}")
         if likelihood not in LIKELIHOODS:
@@ -137,7 +143,10 @@ class ImageRecipe(Recipe):
         return dist.Normal(loc, scale).to_event(3)
 
     def generate(self, out: torch.Tensor, decoder: nn.Module) -> torch.Tensor:
-        # sigmoid(logits) is the mean for Bernoulli and the location for Laplace/Gaussian here
+        # "mean": sigmoid(logits), the mean for Bernoulli and the location for Laplace/Gaussian;
+        # "sample": a draw of p(x | z, c), as the utility E_p[log q] reads it (kept in [0, 1])
+        if self.send == "sample":
+            return self.distribution(out, decoder).sample().clamp(0.0, 1.0)
         return torch.sigmoid(out)
 
     def soft(self, out: torch.Tensor, decoder: nn.Module) -> torch.Tensor:
@@ -148,16 +157,23 @@ class ImageRecipe(Recipe):
 class DigitMaskRecipe(ImageRecipe):
     """A binary image (e.g. the binarised MNIST digit s): Bernoulli likelihood, sent as its mode."""
 
-    def __init__(self, name: str, width: int = 16, exchangeable: bool = True):
+    def __init__(self, name: str, width: int = 16, exchangeable: bool = True, send: str = "mean"):
         super().__init__(
-            name, channels=1, width=width, likelihood="bernoulli", exchangeable=exchangeable
+            name,
+            channels=1,
+            width=width,
+            likelihood="bernoulli",
+            exchangeable=exchangeable,
+            send=send,
         )
 
     def variable(self) -> Variable:
         return binary_image(self.name, 1, 28, 28, self.exchangeable)
 
     def generate(self, out: torch.Tensor, decoder: nn.Module) -> torch.Tensor:
-        return (out > 0).float()
+        if self.send == "sample":
+            return torch.bernoulli(torch.sigmoid(out))
+        return (out > 0).float()  # the mode
 
 
 @register_modality("label")

@@ -168,3 +168,24 @@ def test_own_modality_from_a_file_outside_the_package(tmp_path, monkeypatch):
         from modalities import registry
 
         registry._RECIPES.pop("signal", None)
+
+
+def test_an_image_player_sends_its_mean_or_a_draw_as_configured():
+    import pytest as _pytest
+
+    def player(send, likelihood="bernoulli"):
+        torch.manual_seed(0)
+        var = {"name": "x", "recipe": "image", "width": 2, "likelihood": likelihood, "send": send}
+        return build_player({"variables": [var], "latent": 2, "hidden": 8})
+
+    mean, drawn = player("mean").sample(4)["x"], player("sample").sample(4)["x"]
+    assert ((mean > 0) & (mean < 1)).all()  # sigmoid of the logits: grey levels
+    assert set(drawn.unique().tolist()) <= {0.0, 1.0}  # a Bernoulli draw: black and white
+    lap = player("sample", "laplace").sample(4)["x"]
+    assert (
+        lap.min() >= 0
+        and lap.max() <= 1
+        and not torch.equal(lap, player("mean", "laplace").sample(4)["x"])
+    )
+    with _pytest.raises(ValueError, match="send must be one of"):
+        player("median")
