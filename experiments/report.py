@@ -58,7 +58,14 @@ def polymnist_cross(res: dict, cfg: dict) -> str:
         md_table(["metric", *methods], rows)
         + f"\n\nIndependent per-style classifiers: {clf}. Synthetic bytes per round, all players: "
         f"{ex['synthetic_all_players_per_round']:,}; parameters to every consumer instead: "
-        f"{ex['parameters_all_players_per_round']:,} ({ratio:.0f}x)."
+        f"{ex['parameters_all_players_per_round']:,} ({ratio:.0f}x)"
+        + (
+            f"; parameters every 10 local steps (FedAvg-style): "
+            f"{ex['parameters_all_players_per_round_every_E_steps']['10']:,.0f} per round "
+            f"({ratio / 10:.1f}x)."
+            if "parameters_all_players_per_round_every_E_steps" in ex
+            else "."
+        )
     )
 
 

@@ -264,7 +264,7 @@ class Game(EventSource):
             received[t.consumer] += b
         return {"sent": sent, "received": received}
 
-    def accounting(self) -> dict[str, Any]:
+    def accounting(self, local_steps: Sequence[int] = (1, 10, 100)) -> dict[str, Any]:
         """Bytes exchanged per round and in total so far, next to what exchanging the same players'
         parameters would cost (FedAvg-style: each player's full parameters to each consumer)."""
         synth = self.bytes_per_round()
@@ -302,6 +302,10 @@ class Game(EventSource):
             "parameter_bytes": params,
             "synthetic_all_players_per_round": sum(synth["sent"].values()),
             "parameters_all_players_per_round": sum(p_sent.values()),
+            # FedAvg-style exchange after E local steps moves the parameters once per E rounds
+            "parameters_all_players_per_round_every_E_steps": {
+                str(e): sum(p_sent.values()) / e for e in local_steps
+            },
             # what travels on each statistics interface, and what samples would have cost there
             "exchange_modes": {f"{p}->{c}": m for (p, c), m in self.exchange.items()},
             "samples_mode_all_players_per_round": self._samples_mode_bytes(),

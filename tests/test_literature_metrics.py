@@ -70,3 +70,21 @@ def test_m2_infers_the_posterior_mean_of_its_latent():
 def test_inception_fid_without_weights_names_the_file(tmp_path):
     with pytest.raises(ConfigError, match="pt_inception-2015-12-05"):
         inception_fid(torch.rand(4, 3, 28, 28), torch.rand(4, 3, 28, 28), tmp_path / "none.pth")
+
+
+def test_label_fidelity_on_a_case_with_a_known_answer():
+    """A classifier that reads the class from the brightness of the first pixel: samples made for
+    classes [0, 1, 2, 3] whose first pixel encodes [0, 1, 1, 3] carry their label 3 times in 4."""
+    from multimodal_game.evaluation import agreement
+
+    class FirstPixel(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.dummy = torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, x):
+            return torch.nn.functional.one_hot(x[:, 0, 0, 0].round().long(), 10).float()
+
+    x = torch.zeros(4, 1, 28, 28)
+    x[:, 0, 0, 0] = torch.tensor([0.0, 1.0, 1.0, 3.0])
+    assert agreement(FirstPixel(), x, torch.tensor([0, 1, 2, 3])) == 0.75

@@ -15,14 +15,18 @@ from multimodal_game.spaces import Space, categorical, real
 from multimodal_game.statistics import Statistics, summarize
 
 
-def expfam_game(exchange, draw="sigma", players=4, seed=0, full=False):
+def expfam_game(exchange, draw="sigma", players=4, seed=0, full=False, shift=0.0):
+    """The game and its players, and the closed form of the intended alpha (``shift``: the game
+    plays alpha_ii + shift, rows renormalised - a broken game)."""
     cfg = {"players": players, "dim": 2, "examples": 500}
     alpha, data = make_problem(cfg, seed)
+    played = alpha + shift * torch.eye(players, dtype=torch.float64)
+    played = played / played.sum(1, keepdim=True)
     ps = [GaussianPlayer(2) for _ in range(players)]
     own = torch.stack([data_moments(p, b) for p, b in zip(ps, data)])
     game = Game(
         {f"p{k}": p for k, p in enumerate(ps)},
-        alpha,
+        played,
         {f"p{k}": (FullSource if full else TensorSource)(b) for k, b in enumerate(data)},
         batch_size=4096,
         exchange=exchange,
@@ -101,3 +105,22 @@ def test_a_producer_sends_its_analytic_moments_and_resume_is_unchanged(tmp_path)
     again.load(tmp_path / "ck.pt")
     again.run(5)
     assert torch.equal(stack_moments(ps), stack_moments(ps2))
+
+
+def test_the_exact_statistics_check_rejects_broken_games(monkeypatch):
+    """Without sampling noise the check is 1e-8, so it bites: a game with alpha_ii raised by 0.03
+    (rows renormalised) or one that ignores the per-example weights ends far from the closed form
+    of the intended alpha; the correct game meets it."""
+    from multimodal_game.expfam import GaussianPlayer as G
+
+    def final_error(shift=0.0):
+        game, ps, closed = expfam_game("statistics", full=True, shift=shift)
+        game.run(60)
+        return (stack_moments(ps) - closed).abs().max().item()
+
+    assert final_error() < 1e-8
+    assert final_error(0.03) > 1e-3
+    monkeypatch.setattr(
+        G, "_weights", lambda self, b: torch.full((len(b),), 1.0 / len(b), dtype=torch.float64)
+    )
+    assert final_error() > 1e-3
