@@ -79,7 +79,7 @@ class GameConfig(Section):
     player_overrides: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="per player name (or 'default'): keys merged into that player's spec, e.g. "
-        "variables with a plugin's recipe, or learning = 'symmetric'",
+        "variables with a plugin's recipe, or learning = 'symmetric_equilibrium'",
     )
     resources: dict[str, Resources] = Field(
         default_factory=dict,

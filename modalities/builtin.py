@@ -13,6 +13,7 @@ from pydantic import (
     NonNegativeFloat,
     PositiveFloat,
     PositiveInt,
+    field_validator,
 )
 
 from multimodal_game.errors import ConfigError
@@ -50,7 +51,18 @@ class M2Spec(Strict):
     aux_weight: NonNegativeFloat = 50.0
     lr: PositiveFloat = 1e-3
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
-    learning: Literal["elbo", "symmetric"] = "elbo"
+    learning: Literal["elbo", "wake_sleep", "symmetric_equilibrium"] = "elbo"
+
+    @field_validator("learning", mode="before")
+    @classmethod
+    def _renamed(cls, v: Any) -> Any:
+        if v == "symmetric":
+            raise ValueError(
+                "'symmetric' was renamed 'wake_sleep' (ELBO plus a sleep-phase guide term, the "
+                "project's rule); the paper authors' rule is 'symmetric_equilibrium'"
+            )
+        return v
+
     shared_encoder: bool = False
     consistency_weight: NonNegativeFloat = 0.0
 

@@ -81,6 +81,8 @@ class Emission:
 class M2Player(PyroPlayer):
     """A semi-supervised generative player over ``label`` and the variables of ``recipes``."""
 
+    learning_rules = ("elbo", "wake_sleep", "symmetric_equilibrium")
+
     def __init__(
         self,
         recipes: Sequence[Recipe],
@@ -101,7 +103,7 @@ class M2Player(PyroPlayer):
         if len(set(names)) != len(names) or label.name in names:
             raise ValueError(f"variable names must be distinct, got {[label.name, *names]}")
         space = Space([label.variable(), *(r.variable() for r in recipes), latent("z", latent_dim)])
-        super().__init__(space, lr=lr, optimizer=optimizer, learning=learning)
+        super().__init__(space, lr=lr, optimizer=optimizer, learning=learning)  # checks the rule
         self.recipes = {r.name: r for r in recipes}
         self.label = label.name
         self.k = label.classes
@@ -258,8 +260,54 @@ class M2Player(PyroPlayer):
             terms["consistency"] = (
                 self.consistency_weight * batch.weight.sum() * self.consistency_loss(len(batch))
             )
+        if self.learning == "symmetric_equilibrium":
+            terms.update(self.symmetric_terms(batch, features))
         terms.update(self.sleep_terms(batch))
         return terms
+
+    def symmetric_terms(self, batch: Batch, features: Features) -> dict[str, torch.Tensor]:
+        """The paper authors' symmetric equilibrium learning (their ``JModel.optimize(...,
+        symmetric=True)``), read as two conditionals of one joint, q(c | x) and p(x | c):
+
+        * ``sym_x``: -ELBO of p(x | c~) with c~ ~ q(c | x) drawn (no gradient through the draw) for
+          every example that shows a variable - the generative direction learns from the
+          classifier's labels;
+        * ``sym_c``: -log q(c | x~) with x~ ~ p(x | c, z), z ~ p(z), made for each labelled
+          example's class (no gradient into the decoders) - the classifier learns from the
+          generator's images.
+
+        Each is weighted by the examples' weights, like the data terms. Together with the data
+        terms (``elbo``, ``classifier``) each conditional learns from the data and from the other
+        conditional's completions; the fixed point makes the two conditionals consistent."""
+        n, w = len(batch), batch.weight
+        with torch.no_grad():
+            c_tilde = dist.Categorical(logits=self.c_logits(batch, features)).sample()
+        has_data = torch.zeros(n, dtype=torch.bool, device=w.device)
+        for name in self.recipes:
+            if name in batch.data:
+                has_data |= batch.observed(name)
+        data = {k: v for k, v in batch.data.items() if k != self.label}
+        present = {k: batch.observed(k) for k in data}
+        relabelled = Batch({**data, self.label: c_tilde}, present, w * has_data)
+        with pyro.validation_enabled(False):
+            sym_x = (
+                self.elbo(relabelled) if bool(has_data.any()) else torch.zeros((), device=w.device)
+            )
+        labelled = (
+            batch.observed(self.label)
+            if self.label in batch.data
+            else torch.zeros(n, dtype=torch.bool, device=w.device)
+        )
+        if not bool(labelled.any()):
+            return {"sym_x": sym_x, "sym_c": torch.zeros((), device=w.device)}
+        rows = labelled.nonzero().flatten()
+        c = batch[self.label][rows]
+        with torch.no_grad():
+            z = torch.randn(len(rows), self.latent_dim, device=self.device)
+            made = {name: em.value() for name, em in self.decode(c, z).items()}
+        logits = self.c_logits(Batch(made))
+        sym_c = (w[rows] * F.cross_entropy(logits, c, reduction="none")).sum()
+        return {"sym_x": sym_x, "sym_c": sym_c}
 
     def classifier_loss(self, batch: Batch, features: Features | None = None) -> torch.Tensor:
         """-sum of weight x log q(c | x) over labelled examples that observe some variable."""

@@ -81,12 +81,13 @@ class PyroPlayer(PyroModule):
     enumeration of missing categorical variables, which guides mark with
     ``infer={"enumerate": "parallel"}``) and any terms a subclass adds (e.g. an auxiliary classifier
     loss), with a plain ``torch.optim`` optimiser over this module's own parameters. With
-    ``learning="symmetric"`` the guide is also trained on the player's own samples: the sleep phase
-    of wake-sleep, a term ``-log q(hidden | observables)`` on dreamt examples. This is the
-    project's rule, not the paper authors' symmetric equilibrium learning.
+    ``learning="wake_sleep"`` the guide is also trained on the player's own samples: the sleep
+    phase of wake-sleep, a term ``-log q(hidden | observables)`` on dreamt examples (the project's
+    rule; the paper authors' symmetric equilibrium learning is ``M2Player``'s
+    ``learning="symmetric_equilibrium"``).
     """
 
-    learning_rules = ("elbo", "symmetric")
+    learning_rules = ("elbo", "wake_sleep")
 
     def __init__(
         self,
@@ -97,6 +98,12 @@ class PyroPlayer(PyroModule):
         sleep_batch: int | None = None,
     ):
         super().__init__()
+        if learning == "symmetric":
+            raise ValueError(
+                "learning rule 'symmetric' was renamed 'wake_sleep' (ELBO plus a sleep-phase guide "
+                "term, the project's rule); the paper authors' rule is 'symmetric_equilibrium' "
+                "(M2 players)"
+            )
         if learning not in self.learning_rules:
             raise ValueError(
                 f"unknown learning rule {learning!r}; expected one of {self.learning_rules}"
@@ -155,8 +162,8 @@ class PyroPlayer(PyroModule):
         return {"elbo": self.elbo(batch), **self.sleep_terms(batch)}
 
     def sleep_terms(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """``{"sleep": ...}`` under ``learning="symmetric"``, else nothing."""
-        if self.learning != "symmetric":
+        """``{"sleep": ...}`` under ``learning="wake_sleep"``, else nothing."""
+        if self.learning != "wake_sleep":
             return {}
         return {"sleep": self.sleep_loss(self.sleep_batch or len(batch))}
 

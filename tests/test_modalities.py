@@ -126,7 +126,7 @@ def test_players_of_every_kind_play_one_game():
 
 def test_symmetric_rule_on_m2():
     torch.manual_seed(0)
-    p = build_player(image_spec(learning="symmetric"))
+    p = build_player(image_spec(learning="wake_sleep"))
     x, y, lab = tiny_images(16)
     assert torch.isfinite(p.learn(Batch({"label": y, "m0": x}, {"label": lab}))["loss"])
 

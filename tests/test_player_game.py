@@ -59,7 +59,7 @@ def test_weights_scale_examples():
 
 def test_symmetric_learning_rule_trains_guide_on_own_samples():
     torch.manual_seed(3)
-    p = MixturePlayer(learning="symmetric")
+    p = MixturePlayer(learning="wake_sleep")
     data = mixture_data(
         64, labelled=1.0
     )  # no unlabelled rows: only the sleep phase moves the guide
