@@ -216,11 +216,41 @@ def render_record(record: dict) -> str:
     """A record's table, preceded by the command and conditions that produced it."""
     if "benchmark" in record:
         return render_benchmark(record)
-    body = RENDERERS[record["experiment"]](record["results"], record["config"])
+    results = record["results"]
+    if "summary" in results and "seeds" in results:
+        body = render_seeds(results, record["experiment"])
+    else:
+        body = RENDERERS[record["experiment"]](results, record["config"])
     secs = record["results"].get("total_seconds")
     wall = f", {secs:.0f} s" if secs is not None else ""
     head = f"`{record['command']}` ({record['date']}{wall}; {record['conditions']})"
     return head + "\n\n" + body
+
+
+# Which parts of a multi-seed summary the results page shows (default: every number).
+SEED_KEYS = {"domain_alpha": ("mean_accuracy", "accuracy", "own_domain_partner_share")}
+
+
+def render_seeds(results: dict, experiment: str) -> str:
+    """A multi-seed record: mean +- std (and the values) of each number, one row per number."""
+    rows = []
+
+    def walk(node: Any, path: tuple[str, ...]) -> None:
+        if isinstance(node, dict) and {"mean", "std", "values"} <= set(node):
+            vals = ", ".join(_f(v) for v in node["values"])
+            rows.append([".".join(path), f"{_f(node['mean'])} +- {_f(node['std'])}", vals])
+        elif isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, (*path, k))
+
+    keys = SEED_KEYS.get(experiment)
+    for k, v in results["summary"].items():
+        if keys is None or k in keys:
+            walk(v, (k,))
+    seeds = ", ".join(map(str, results["seeds"]))
+    return f"Seeds {seeds}; std over seeds.\n\n" + md_table(
+        ["result", "mean +- std", "per seed"], rows
+    )
 
 
 def _scalar(v: Any) -> bool:
@@ -280,8 +310,12 @@ def add(
 ) -> Path:
     """Keep run folder ``run`` (its config.json and results.json) as record ``name``
     (``experiment``: for run folders whose config.json does not name it)."""
-    config = json.loads((run / "config.json").read_text())
     results = json.loads((run / "results.json").read_text())
+    seed_runs = sorted(run.glob("seed*/config.json"))
+    config_path = (
+        run / "config.json" if (run / "config.json").is_file() or not seed_runs else seed_runs[0]
+    )
+    config = json.loads(config_path.read_text())
     if experiment:
         config.setdefault("experiment", experiment)
     if config.get("experiment") not in RENDERERS:

@@ -39,3 +39,23 @@ def test_a_run_of_an_unknown_experiment_is_refused(tmp_path):
     (tmp_path / "results.json").write_text("{}")
     with pytest.raises(ValueError, match="names no known experiment"):
         report.add(tmp_path, "x", "cmd", "note", tmp_path / "docs")
+
+
+def test_a_multi_seed_record_renders_mean_and_std():
+    record = {
+        "experiment": "domain_alpha",
+        "command": "python -m experiments.domain_alpha --quick --seeds 0 1",
+        "conditions": "test",
+        "date": "2026-11-24",
+        "config": {},
+        "results": {
+            "seeds": [0, 1],
+            "summary": {
+                "mean_accuracy": {"alone": {"mean": 0.5, "std": 0.1, "values": [0.4, 0.6]}},
+                "seconds": {"alone": {"mean": 3.0, "std": 0.0, "values": [3.0, 3.0]}},
+            },
+        },
+    }
+    text = report.render_record(record)
+    assert "| mean_accuracy.alone | 0.500 +- 0.100 | 0.400, 0.600 |" in text
+    assert "seconds" not in text  # only the experiment's result keys
