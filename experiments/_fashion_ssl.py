@@ -16,7 +16,7 @@ from datasets.mnist import load_fashion_mnist, load_mnist
 from datasets.shards import make_shards
 from modalities import build_player
 from multimodal_game.batch import Batch
-from multimodal_game.evaluation import accuracy
+from multimodal_game.evaluation import accuracy, agreement, conditional_samples, train_classifier
 from multimodal_game.policy import FixedAlpha, OwnPlusPartners
 from multimodal_game.sources import TensorSource
 
@@ -122,6 +122,14 @@ def body(run: Run) -> dict:
     test = (xt[: cfg["test_examples"]], yt[: cfg["test_examples"]])
     names = [f"player{k}" for k in range(len(cfg["players"]))]
     acc: dict = {m: {nm: {} for nm in names} for m in ("discriminative", "alone", "game")}
+    fidelity: dict = {m: {nm: {} for nm in names} for m in ("alone", "game")}
+    with run.timed("fidelity_classifier"):  # independent of every player: judges their samples
+        xtr, ytr = load(cfg, "train")
+        n_clf = cfg["central_examples"] or len(ytr)
+        clf = train_classifier(
+            xtr[:n_clf], ytr[:n_clf], cfg["discriminative_steps"], seed=run.seed, device=run.device
+        )
+    classes = torch.arange(10).repeat(max(1, cfg["fidelity_samples"] // 10))
     exchange = {}
     actual: dict = {}
     for L in cfg["labelled"]:
@@ -138,6 +146,8 @@ def body(run: Run) -> dict:
             game = run.game(f"{method}_L{L}", hosts, alpha, warmup_rounds=cfg["warmup_rounds"])
             for nm in names:
                 acc[method][nm][L] = accuracy(game.players[nm], {"x": test[0]}, test[1])
+                made = conditional_samples(game.players[nm], classes, "x")
+                fidelity[method][nm][L] = agreement(clf, made, classes)
             if method == "game":
                 exchange[L] = game.accounting()
             game.close()
@@ -156,6 +166,8 @@ def body(run: Run) -> dict:
     results = {
         "accuracy": acc,
         "labelled_actual": actual,  # per L: the labels each player really held (capped by the shard)
+        # share of each player's (c, x) samples that an independent classifier assigns to c
+        "label_fidelity": fidelity,
         "game_beats_both_alone_at_smallest_L": beats,
         "exchange": exchange,
     }

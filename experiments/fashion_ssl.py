@@ -70,6 +70,9 @@ class Config(GameConfig):
     central_examples: NonNegativeInt = Field(
         0, description="training examples of baseline (d); 0: the whole training set"
     )
+    fidelity_samples: PositiveInt = Field(
+        500, description="samples per player judged by the independent classifier (label fidelity)"
+    )
     test_examples: PositiveInt = Field(10000, description="test examples evaluated")
     alpha: list[list[NonNegativeFloat]] = Field(
         [],

@@ -91,7 +91,16 @@ def fashion_ssl(res: dict, cfg: dict) -> str:
         "(c) game",
         "(d) all labels",
     ]
-    return md_table(cols, rows)
+    text = md_table(cols, rows)
+    fid = res.get("label_fidelity")
+    if fid:  # mean over players of the share of (c, x) samples an independent classifier reads as c
+        parts = [
+            f"{m} {_f(sum(fid[m][nm][L] for nm in fid[m]) / len(fid[m]))} (L={L})"
+            for m in fid
+            for L in map(str, cfg["labelled"])
+        ]
+        text += "\n\nMean label fidelity of the players' samples: " + ", ".join(parts) + "."
+    return text
 
 
 def mnist_alpha(res: dict, cfg: dict) -> str:

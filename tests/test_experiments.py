@@ -107,6 +107,10 @@ def test_fashion_ssl_runs_end_to_end_on_tiny_shards(tmp_path):
     # labelled count 200 > shard of 120: the whole shard is labelled, and the record says so
     assert res["labelled_actual"]["200"] == dict.fromkeys([f"player{k}" for k in range(4)], 120)
     assert res["labelled_actual"]["20"]["player0"] == 20
+    fid = res["label_fidelity"]
+    assert set(fid) == {"alone", "game"} and all(
+        0 <= fid[m][f"player{k}"][L] <= 1 for m in fid for k in range(4) for L in ("20", "200")
+    )
     assert (out / "accuracy_vs_labels.png").stat().st_size > 1000
     assert (out / "game_L20.ckpt").is_file()
     sent = res["exchange"]["20"]["synthetic_per_round"]["sent"]
