@@ -26,6 +26,7 @@ __all__ = [
     "ConfigError",
     "GameConfig",
     "LIKELIHOOD",
+    "PlayerSize",
     "Resources",
     "Section",
     "load_toml",
@@ -50,6 +51,14 @@ class Resources(Section):
 
     num_cpus: float | None = Field(None, ge=0, description="CPU cores (None: Ray's default)")
     num_gpus: float = Field(0.0, ge=0, description="GPUs, fractions allowed")
+
+
+class PlayerSize(Section):
+    """One image player's capacity (experiments whose players differ in size)."""
+
+    width: PositiveInt = Field(description="channels of the first convolution")
+    hidden: PositiveInt = Field(description="units of the hidden layers")
+    latent: PositiveInt = Field(description="dimension of the private latent z")
 
 
 class GameConfig(Section):

@@ -15,15 +15,7 @@ from typing import Literal
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
 from .common import run_experiment
-from .config import LIKELIHOOD, GameConfig, Section
-
-
-class PlayerSize(Section):
-    """One player's capacity."""
-
-    width: PositiveInt = Field(description="channels of the first convolution")
-    hidden: PositiveInt = Field(description="units of the hidden layers")
-    latent: PositiveInt = Field(description="dimension of the private latent z")
+from .config import LIKELIHOOD, GameConfig, PlayerSize
 
 
 class Config(GameConfig):

@@ -279,13 +279,10 @@ class M2Player(PyroPlayer):
         Each is weighted by the examples' weights, like the data terms. Together with the data
         terms (``elbo``, ``classifier``) each conditional learns from the data and from the other
         conditional's completions; the fixed point makes the two conditionals consistent."""
-        n, w = len(batch), batch.weight
+        w = batch.weight
         with torch.no_grad():
             c_tilde = dist.Categorical(logits=self.c_logits(batch, features)).sample()
-        has_data = torch.zeros(n, dtype=torch.bool, device=w.device)
-        for name in self.recipes:
-            if name in batch.data:
-                has_data |= batch.observed(name)
+        has_data = self._shows_data(batch)
         data = {k: v for k, v in batch.data.items() if k != self.label}
         present = {k: batch.observed(k) for k in data}
         relabelled = Batch({**data, self.label: c_tilde}, present, w * has_data)
@@ -293,11 +290,7 @@ class M2Player(PyroPlayer):
             sym_x = (
                 self.elbo(relabelled) if bool(has_data.any()) else torch.zeros((), device=w.device)
             )
-        labelled = (
-            batch.observed(self.label)
-            if self.label in batch.data
-            else torch.zeros(n, dtype=torch.bool, device=w.device)
-        )
+        labelled = batch.observed(self.label)
         if not bool(labelled.any()):
             return {"sym_x": sym_x, "sym_c": torch.zeros((), device=w.device)}
         rows = labelled.nonzero().flatten()
@@ -312,12 +305,16 @@ class M2Player(PyroPlayer):
     def classifier_loss(self, batch: Batch, features: Features | None = None) -> torch.Tensor:
         """-sum of weight x log q(c | x) over labelled examples that observe some variable."""
         logits = self.c_logits(batch, features)
-        has_data = torch.zeros(len(batch), dtype=torch.bool, device=logits.device)
-        for name in self.recipes:
-            has_data |= batch.observed(name)
-        rows = batch.observed(self.label) & has_data
+        rows = batch.observed(self.label) & self._shows_data(batch)
         logq = -F.cross_entropy(logits, batch[self.label], reduction="none")
         return -(batch.weight * rows * logq).sum()
+
+    def _shows_data(self, batch: Batch) -> torch.Tensor:
+        """Which examples observe at least one of the player's variables."""
+        shows = torch.zeros(len(batch), dtype=torch.bool, device=batch.weight.device)
+        for name in self.recipes:
+            shows |= batch.observed(name)
+        return shows
 
     def consistency_loss(self, n: int) -> torch.Tensor:
         """Mean -log q(c | x) over ``n`` examples generated for classes c drawn uniformly.

@@ -253,9 +253,7 @@ class Game(EventSource):
         """Synthetic bytes each player sends and receives in one exchanging round (default: the
         plan of the last round played, or of the next one if it played none that exchanged)."""
         if plan is None:
-            plan = self._with_modes(self.policy.plan(max(self.round - 1, 0)))
-            if not plan.exchanges:
-                plan = self._with_modes(self.policy.plan(self.round))
+            plan = self._with_modes(self._exchanging_plan())
         sent = dict.fromkeys(self.names, 0)
         received = dict.fromkeys(self.names, 0)
         for t in plan.transfers:
@@ -313,10 +311,12 @@ class Game(EventSource):
 
     def _samples_mode_bytes(self) -> int:
         """Bytes one exchanging round would move if every interface sent samples."""
+        return sum(self._transfer_bytes(t) for t in self._exchanging_plan().transfers)
+
+    def _exchanging_plan(self) -> RoundPlan:
+        """The plan of the last round played, or of the next one if it played none that exchanged."""
         plan = self.policy.plan(max(self.round - 1, 0))
-        if not plan.exchanges:
-            plan = self.policy.plan(self.round)
-        return sum(self._transfer_bytes(t) for t in plan.transfers)
+        return plan if plan.exchanges else self.policy.plan(self.round)
 
     # -- state --------------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:

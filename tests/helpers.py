@@ -109,3 +109,14 @@ def three_player_specs(seed: int = 0) -> list:
 
 
 THREE_ALPHA = [[0.5, 0.3, 0.2], [0.3, 0.5, 0.2], [0.25, 0.25, 0.5]]
+
+
+def user_error(capsys, main, argv) -> str:
+    """Run ``main(argv)``, expect the one-line user error (exit status 2), return stderr."""
+    import pytest
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    return capsys.readouterr().err

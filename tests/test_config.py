@@ -7,6 +7,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from helpers import user_error
 
 from experiments.config import load_toml, parse_set, resolve, to_toml
 from modalities import build_player
@@ -186,14 +187,6 @@ def test_a_plugin_that_cannot_be_imported_and_an_override_for_no_one_are_named(t
         capsys, mnist_alpha.main, ["--set", "player_overrides.player1={hidden=0}", *out]
     )
     assert "player 'player1'" in err and "'hidden'" in err
-
-
-def user_error(capsys, main, argv) -> str:
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    assert e.value.code == 2
-    return capsys.readouterr().err
 
 
 def test_a_recipe_without_soft_warns_when_the_consistency_term_would_skip_it():

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+from helpers import user_error
 
 from datasets import polymnist
 from experiments import polymnist_cross
@@ -65,15 +66,6 @@ def test_polymnist_cross_runs_end_to_end(tmp_path, polymnist_dir):
     assert (out / "game.ckpt").is_file()
     again = polymnist_cross.main([*common, "--resume"])
     assert again["game"]["accuracy"] == res["game"]["accuracy"]
-
-
-def user_error(capsys, main, argv) -> str:
-    """Run ``main(argv)``, expect the one-line user error (exit status 2), return stderr."""
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    assert e.value.code == 2
-    return capsys.readouterr().err
 
 
 def test_unknown_config_key_is_an_error(tmp_path, capsys):
