@@ -262,6 +262,8 @@ def test_resume_refuses_a_changed_config_and_keeps_the_record(tmp_path, capsys):
     assert "player.lr: 0.001 -> 0.5" in err
     argv = [*common, "--resume", "--seed", "3", "--allow-change", "player.lr"]
     assert "seed: 0 -> 3" in user_error(capsys, mnist_alpha.main, argv)
+    cfg.write_text(toml.replace("width = 2", "width = 3"))  # a changed network width
+    assert "player.width: 2 -> 3" in user_error(capsys, mnist_alpha.main, [*common, "--resume"])
     assert (out / "config.json").read_text() == before  # the rejected config was never written
     # more rounds continue the same trajectory; a named change is accepted when asked for
     cfg.write_text(toml.replace("rounds = 2", "rounds = 3"))

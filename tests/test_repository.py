@@ -52,3 +52,37 @@ def test_the_package_exports_its_public_api():
     assert (ROOT / "multimodal_game" / "py.typed").is_file()
     for name in multimodal_game.__all__:
         assert hasattr(multimodal_game, name), name
+
+
+def test_every_imported_distribution_is_declared():
+    """Each third-party module the package imports belongs to a distribution that pyproject.toml
+    declares (as a dependency or in an optional extra)."""
+    import ast
+    import re
+    import sys
+    import tomllib
+    from importlib.metadata import packages_distributions
+
+    root = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    specs = project["dependencies"] + sum(project["optional-dependencies"].values(), [])
+    declared = {re.split(r"[<>=\[ ;]", s)[0].lower().replace("_", "-") for s in specs}
+    local = {"multimodal_game", "modalities", "datasets", "experiments", "benchmarks", "tests"}
+    dists = packages_distributions()
+    missing = set()
+    for pkg in sorted(local - {"tests"}):
+        for f in (root / pkg).rglob("*.py"):
+            for node in ast.walk(ast.parse(f.read_text())):
+                names = (
+                    [a.name for a in node.names] if isinstance(node, ast.Import)
+                    else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0
+                    else []
+                )  # fmt: skip
+                for name in names:
+                    top = name.split(".")[0]
+                    if top in sys.stdlib_module_names or top in local:
+                        continue
+                    owners = {d.lower().replace("_", "-") for d in dists.get(top, [top])}
+                    if not owners & declared:
+                        missing.add(f"{top} ({f.relative_to(root)})")
+    assert not missing, f"imported but not declared in pyproject.toml: {sorted(missing)}"
