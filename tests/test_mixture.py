@@ -44,9 +44,15 @@ def test_em_is_the_closed_form_for_two_overlapping_components():
     assert ok and abs(grad.item()) < 1e-6
     uniform_ll = torch.logsumexp(log_probs + torch.tensor([0.5, 0.5]).log(), 1).sum()
     assert ll >= uniform_ll.item()
-    # a Dirichlet prior pulls towards uniform
-    pi_prior, *_ = em_proportions(log_probs, prior=200.0)
-    assert (pi_prior - 0.5).abs().max() < (pi - 0.5).abs().max()
+    # a Dirichlet(a) prior: the MAP adds (a - 1) / pi_1 - (a - 1) / pi_2 to that condition, and
+    # pulls towards uniform
+    a = 200.0
+    pi_prior, *_ = em_proportions(log_probs, prior=a, tol=1e-12)
+    grad = ((lik[:, 0] - lik[:, 1]) / (lik @ pi_prior)).sum() + (a - 1) * (
+        1 / pi_prior[0] - 1 / pi_prior[1]
+    )
+    assert abs(grad.item()) < 1e-6
+    assert (pi_prior - 0.5).abs().max() < (pi - 0.5).abs().max() - 0.01
 
 
 def test_only_shared_variables_are_used_and_bad_input_is_named():
