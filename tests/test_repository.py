@@ -86,3 +86,28 @@ def test_every_imported_distribution_is_declared():
                     if not owners & declared:
                         missing.add(f"{top} ({f.relative_to(root)})")
     assert not missing, f"imported but not declared in pyproject.toml: {sorted(missing)}"
+
+
+def test_the_declared_python_range_holds():
+    """requires-python says >= 3.11 (tomllib); every module compiles under each installed newer
+    interpreter (pyenv's 3.12 / 3.13 on this machine; skipped where there is none)."""
+    import glob
+    import subprocess
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    assert (
+        tomllib.loads((root / "pyproject.toml").read_text())["project"]["requires-python"]
+        == ">=3.11"
+    )
+    found = sorted(glob.glob(str(Path.home() / ".pyenv/versions/3.1[2-9]*/bin/python")))
+    if not found:
+        pytest.skip("no Python >= 3.12 installed besides this one")
+    files = [
+        str(f)
+        for pkg in ("multimodal_game", "modalities", "datasets", "experiments")
+        for f in (root / pkg).rglob("*.py")
+    ]
+    code = "import ast, sys\nfor f in sys.argv[1:]:\n    ast.parse(open(f).read(), f)\n"
+    for python in found:
+        subprocess.run([python, "-c", code, *files], check=True, capture_output=True)
