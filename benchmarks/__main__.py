@@ -10,7 +10,16 @@ import argparse
 import importlib
 from pathlib import Path
 
-DEFAULT = ["player_step", "round_overhead", "scaling", "runtime", "memory", "gpu"]
+DEFAULT = [
+    "player_step",
+    "compiled_step",
+    "round_overhead",
+    "fused_players",
+    "scaling",
+    "runtime",
+    "memory",
+    "gpu",
+]
 EXTRA = ["polymnist_generate", "ssl_mnist"]
 
 

@@ -19,10 +19,11 @@ from multimodal_game.game import Game
 from multimodal_game.host import HostSpec
 
 
-def build_game(n: int, batch: int, width: int, device: str = "cpu") -> Game:
+def build_game(n: int, batch: int, width: int, device: str = "cpu", fuse: bool = False) -> Game:
     specs = [HostSpec(f"p{k}", partial(build_mnist_host, k, n, width), k, device) for k in range(n)]
     alpha = torch.full((n, n), 1.0 / n, dtype=torch.float64)
-    return Game.from_specs(specs, alpha, batch_size=batch)
+    options = {"fuse_players": True} if fuse else None
+    return Game.from_specs(specs, alpha, batch_size=batch, runtime_options=options)
 
 
 def standalone_round(game: Game, own: dict[str, Batch]) -> None:

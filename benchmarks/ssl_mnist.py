@@ -22,7 +22,7 @@ from multimodal_game.batch import Batch
 from multimodal_game.device import resolve_device
 
 
-def spec(width: int, latent: int, hidden: int, lr: float, aux: float) -> dict:
+def spec(width: int, latent: int, hidden: int, lr: float, aux: float, top: int = 0) -> dict:
     return {
         "variables": [
             {
@@ -37,6 +37,7 @@ def spec(width: int, latent: int, hidden: int, lr: float, aux: float) -> dict:
         "hidden": hidden,
         "lr": lr,
         "aux_weight": aux,
+        "enumerate_top": top,
     }
 
 
@@ -61,7 +62,9 @@ def run_one(n_labels: int, args, device) -> dict:
     for method in ("m2", "supervised"):
         seconds = args.seconds if method == "m2" else args.supervised_seconds
         torch.manual_seed(args.seed)
-        p = build_player(spec(args.width, args.latent, args.hidden, args.lr, args.aux)).to(device)
+        p = build_player(
+            spec(args.width, args.latent, args.hidden, args.lr, args.aux, args.enumerate_top)
+        ).to(device)
         t0, steps = time.perf_counter(), 0
         while time.perf_counter() - t0 < seconds:
             bl = li[torch.randint(len(li), (args.batch // 2,), generator=g)]
@@ -108,6 +111,12 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--aux", type=float, default=50.0)
+    p.add_argument(
+        "--enumerate-top",
+        type=int,
+        default=0,
+        help="M2's truncated guide: classes enumerated per unlabelled example (0 = all, exact)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--out", type=Path)

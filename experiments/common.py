@@ -273,10 +273,11 @@ class Run:
         specs = host_specs(
             builders, self.seed, self.device, self.cfg.get("resources"), self.cfg.get("plugins")
         )
+        fuse = bool(self.cfg.get("fuse_players"))
         options = (
             {"address": self.args.ray_address, "threads": self.cfg["threads"]}
             if self.args.runtime == "ray"
-            else {}
+            else {"fuse_players": fuse}
         )
         game = Game.from_specs(
             specs,
@@ -443,6 +444,10 @@ def _run(name, config, quick, body, args, flags, check) -> dict:
         print(to_toml(resolved), end="")
         return {}
     cfg = resolved.model_dump()
+    if cfg.get("fuse_players") and args.runtime == "ray":
+        raise ConfigError(
+            "fuse_players needs the in-process runtime (a Ray actor holds one player)"
+        )
     if cfg["threads"] == 0:  # what "auto" means is recorded as the number that ran
         cfg["threads"] = 1 if args.runtime == "ray" else max(1, os.cpu_count() or 1)
     if check is not None:

@@ -80,6 +80,11 @@ class GameConfig(Section):
         description="torch threads of each process that runs players, applied alike on both "
         "runtimes (same value, same results); 0: every core in process, 1 per Ray actor",
     )
+    fuse_players: bool = Field(
+        False,
+        description="in process: M2 players of one architecture (learning 'elbo', no consistency "
+        "term) take one fused step, equal to their one-by-one steps up to float rounding",
+    )
     plugins: list[str] = Field(
         default_factory=list,
         description="modules imported before any player is built, here and in every Ray worker "

@@ -11,6 +11,7 @@ from pydantic import (
     ConfigDict,
     Field,
     NonNegativeFloat,
+    NonNegativeInt,
     PositiveFloat,
     PositiveInt,
     field_validator,
@@ -65,6 +66,7 @@ class M2Spec(Strict):
 
     shared_encoder: bool = False
     consistency_weight: NonNegativeFloat = 0.0
+    enumerate_top: NonNegativeInt = 0
 
 
 class LabelPlayerSpec(Strict):
@@ -108,6 +110,7 @@ def build_m2(spec: Mapping[str, Any]) -> M2Player:
         learning=s.learning,
         shared_encoder=s.shared_encoder,
         consistency_weight=s.consistency_weight,
+        enumerate_top=s.enumerate_top,
     )
 
 

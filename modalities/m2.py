@@ -9,7 +9,9 @@ consistency term through :meth:`M2Player.decode`):
 
 Guide: q(c | x) from the mean of per-variable classifier features over the variables present
 (enumerated exactly for unlabelled rows), then q(z | x, c) from the mean of per-variable encoder
-features. A variable missing in an example is left out of the likelihood and of the encoder means,
+features. ``enumerate_top = m`` (0 < m < classes) is a cheaper member of the family: the guide's
+q(c | x) is truncated to its m most likely classes and renormalised, so an unlabelled row runs the
+decoders m times instead of once per class (see :meth:`M2Player.elbo`). A variable missing in an example is left out of the likelihood and of the encoder means,
 so one class covers image-style players ({c, m_k}), partial views ({c, s}, {c, m0, m1}) and any
 user recipe.
 
@@ -45,6 +47,12 @@ def _frozen(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``module(x)`` with its parameters detached: gradients reach ``x`` but not the module."""
     params = {k: v.detach() for k, v in module.named_parameters()}
     return torch.func.functional_call(module, params, (x,))
+
+
+def _onehot(c: torch.Tensor, k: int, dtype: torch.dtype) -> torch.Tensor:
+    """``F.one_hot(c, k)`` as ``dtype``, written elementwise so that it also runs under
+    ``torch.func.vmap`` (one_hot checks its values, which vmap cannot)."""
+    return (c[..., None] == torch.arange(k, device=c.device)).to(dtype)
 
 
 def mlp(i: int, h: int, o: int) -> nn.Sequential:
@@ -95,6 +103,7 @@ class M2Player(PyroPlayer):
         learning: str = "elbo",
         shared_encoder: bool = False,
         consistency_weight: float = 0.0,
+        enumerate_top: int = 0,
     ):
         label = label or LabelRecipe()
         if not recipes:
@@ -104,6 +113,14 @@ class M2Player(PyroPlayer):
             raise ValueError(f"variable names must be distinct, got {[label.name, *names]}")
         space = Space([label.variable(), *(r.variable() for r in recipes), latent("z", latent_dim)])
         super().__init__(space, lr=lr, optimizer=optimizer, learning=learning)  # checks the rule
+        if not 0 <= enumerate_top <= label.classes:
+            raise ValueError(
+                f"enumerate_top must be 0 (every class) or 1..{label.classes}, got {enumerate_top}"
+            )
+        if enumerate_top and learning == "wake_sleep":
+            # the sleep phase scores q(c | x) at dreamt labels, which a truncated guide has no site for
+            raise ValueError("enumerate_top needs learning 'elbo' or 'symmetric_equilibrium'")
+        self.enumerate_top = 0 if enumerate_top == label.classes else int(enumerate_top)
         self.recipes = {r.name: r for r in recipes}
         self.label = label.name
         self.k = label.classes
@@ -133,7 +150,7 @@ class M2Player(PyroPlayer):
     ) -> dict[str, Emission]:
         """p(x_v | z, c) for each variable in ``names`` (default: all). ``c`` may carry an
         enumeration dimension (shape (k, 1) against z of shape (n, d))."""
-        onehot = F.one_hot(c, self.k).to(z.dtype).expand(*z.shape[:-1], self.k)
+        onehot = _onehot(c, self.k, z.dtype).expand(*z.shape[:-1], self.k)
         h = torch.cat([z, onehot], -1)
         return {
             name: Emission(
@@ -152,11 +169,27 @@ class M2Player(PyroPlayer):
             return self._story(prior_c, "unl", torch.ones(n, device=self.device))
         for part, idx in self._parts(batch):
             labels = batch[self.label][idx] if part == "lab" else None
+            weight = batch.weight[idx]
+            if part == "unl" and self.enumerate_top:
+                idx, labels, q = self._top(batch, features, idx)
+                weight = batch.weight[idx] * q
             observed = {
                 v: (batch[v][idx], batch.observed(v)[idx]) for v in self.recipes if v in batch.data
             }
-            self._story(prior_c, part, batch.weight[idx], labels, observed)
+            self._story(prior_c, part, weight, labels, observed)
         return None
+
+    def _top(
+        self, batch: Batch, features: Features | None, idx: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The truncated guide on unlabelled rows ``idx``: each row repeated once per candidate
+        class (its ``enumerate_top`` most likely under q(c | x)), the candidates, and q~(c | x), q
+        renormalised over them (it carries gradients to q(c | x)). Deterministic, so the model and
+        the guide of one step see the same candidates."""
+        features = self.encode(batch) if features is None else features
+        top_logits, cands = self.c_logits(batch, features)[idx].topk(self.enumerate_top, -1)
+        rows = idx[:, None].expand_as(cands).reshape(-1)
+        return rows, cands.reshape(-1), torch.softmax(top_logits, -1).reshape(-1)
 
     def _story(
         self,
@@ -199,6 +232,11 @@ class M2Player(PyroPlayer):
         features = self.encode(batch) if features is None else features
         logits = self.c_logits(batch, features)
         for part, idx in self._parts(batch):
+            if part == "unl" and self.enumerate_top:
+                rows, c, q = self._top(batch, features, idx)
+                with weighted_plate(part, batch.weight[rows] * q):
+                    pyro.sample(f"z_{part}", self.q_z(features.z[rows], c))
+                continue
             with weighted_plate(part, batch.weight[idx]):
                 if part == "lab":
                     c = batch[self.label][idx]
@@ -207,30 +245,50 @@ class M2Player(PyroPlayer):
                     c = pyro.sample("c_unl", q_c, infer={"enumerate": "parallel"})
                 pyro.sample(f"z_{part}", self.q_z(features.z[idx], c))
 
+    def elbo(self, batch: Batch, features: Features | None = None) -> torch.Tensor:
+        """-ELBO on ``batch`` (summed over weighted examples). With ``enumerate_top`` an unlabelled
+        row's bound is sum_c q~(c | x) ELBO(x, c) + H(q~(c | x)) over its candidate classes: Pyro
+        scores the first part (each candidate a labelled copy of the row, weighted by q~), and the
+        entropy is added here. It is a true ELBO for the truncated guide, so no looser a bound
+        than M2's whenever q(c | x) puts (almost) no mass outside its top classes."""
+        features = self.encode(batch) if features is None else features
+        loss = super().elbo(batch, features)
+        if not self.enumerate_top:
+            return loss
+        for part, idx in self._parts(batch):
+            if part == "unl":
+                _, _, q = self._top(batch, features, idx)
+                q = q.view(len(idx), self.enumerate_top)
+                entropy = -(q * q.clamp_min(1e-30).log()).sum(-1)
+                loss = loss - (batch.weight[idx] * entropy).sum()
+        return loss
+
     @property
     def _q_c_encoders(self) -> nn.ModuleDict:
         """The encoders that q(c | x) reads: its own, or those of q(z | x, c) when shared."""
         return self.encoders if self.c_encoders is None else self.c_encoders
 
     def _pool(self, encoders: nn.ModuleDict, batch: Batch, call=None) -> torch.Tensor:
-        """Mean of the encoders' features over the variables present in each example (0 if none).
+        """Mean of the encoders' features over the variables present in each example (0 if none);
+        ``batch`` is a Batch or anything with its ``data``, ``observed`` and ``weight``.
         ``call(module, x)`` replaces ``module(x)`` (e.g. to run it with frozen parameters)."""
         total, count = None, None
         for name, enc in encoders.items():
             if name not in batch.data:
                 continue
-            p = batch.observed(name).to(batch[name].dtype)[:, None]
-            h = (enc(batch[name]) if call is None else call(enc, batch[name])) * p
+            x = batch.data[name]
+            p = batch.observed(name).to(x.dtype)[:, None]
+            h = (enc(x) if call is None else call(enc, x)) * p
             total = h if total is None else total + h
             count = p if count is None else count + p
         if total is None:
             hidden = self.classifier[0].in_features
-            return torch.zeros(len(batch), hidden, device=self.device)
+            return torch.zeros(batch.weight.shape[0], hidden, device=self.device)
         return total / count.clamp_min(1.0)
 
     def q_z(self, h: torch.Tensor, c: torch.Tensor) -> dist.Distribution:
         """q(z | x, c) from encoder features ``h`` (``Features.z``) and the class ``c``."""
-        onehot = F.one_hot(c, self.k).to(h.dtype)
+        onehot = _onehot(c, self.k, h.dtype)
         shape = torch.broadcast_shapes(onehot.shape[:-1], h.shape[:-1])  # enumerated c: (k, 1)
         inp = torch.cat([h.expand(*shape, h.shape[-1]), onehot.expand(*shape, self.k)], -1)
         loc, log_scale = self.z_net(inp).chunk(2, -1)
@@ -358,6 +416,21 @@ class M2Player(PyroPlayer):
             loss.backward()
             self.optim.step()
         return loss.detach()
+
+    # -- fused steps (several players of one architecture; see modalities.m2_fused) ---------------
+    def fusion_key(self) -> tuple | None:
+        """Equal for players that one fused step can train together; None if this one cannot."""
+        from .m2_fused import fusion_key
+
+        key = fusion_key(self)
+        return None if isinstance(key, str) else key
+
+    @staticmethod
+    def fused_step(players: Sequence[M2Player]):
+        """A :class:`~modalities.m2_fused.FusedM2Step` over ``players``."""
+        from .m2_fused import FusedM2Step
+
+        return FusedM2Step(players)
 
     # -- sampling and inference -------------------------------------------------------------------
     @torch.no_grad()

@@ -47,10 +47,13 @@ class Game(EventSource):
         warmup_rounds: int = 0,
         exchange: str | Mapping[tuple[str, str], str] = "samples",
         statistics: Statistics | None = None,
+        fuse_players: bool = False,
     ):
         super().__init__()
         if runtime is None:
-            runtime = _in_process(players, sources, seed, device)
+            runtime = _in_process(players, sources, seed, device, fuse_players)
+        elif fuse_players:
+            raise ValueError("fuse_players is an option of the in-process runtime: pass it there")
         self.runtime = runtime
         self.names: tuple[str, ...] = tuple(runtime.names)
         self.seed = seed
@@ -402,7 +405,9 @@ class Game(EventSource):
         self.runtime.close()
 
 
-def _in_process(players: Any, sources: Any, seed: int, device: torch.device | str) -> Runtime:
+def _in_process(
+    players: Any, sources: Any, seed: int, device: torch.device | str, fuse: bool = False
+) -> Runtime:
     if players is None or sources is None:
         raise ValueError("Game needs players and sources (or a ready runtime)")
     players = _named(players)
@@ -415,7 +420,7 @@ def _in_process(players: Any, sources: Any, seed: int, device: torch.device | st
         n: PlayerHost(n, p, sources[n], derive_seed(seed, k), device)
         for k, (n, p) in enumerate(players.items())
     }
-    return InProcessRuntime(hosts)
+    return InProcessRuntime(hosts, fuse_players=fuse)
 
 
 def _named(items: Mapping[str, Any] | Sequence[Any]) -> dict[str, Any]:

@@ -109,6 +109,12 @@ class PlayerHost:
         """One learning step on own data mixed with the synthetic batches (in the order of
         ``plan.transfers``), each part weighted as the plan says."""
         with self.rng.active():
+            return dict(self.player.learn(self.batch_for(plan, synthetic)))
+
+    def batch_for(self, plan: LearnPlan, synthetic: Sequence[Batch] = ()) -> Batch:
+        """The batch of one learning step: own data and the synthetic parts, weighted (drawn on
+        the training stream; ``step`` learns from it, a fused step takes it from here)."""
+        with self.rng.active():
             own = self.source.draw(plan.own_count, self.data_gen)
             parts, weights = [own], [plan.own_weight]
             for t, item in zip(plan.transfers, synthetic):
@@ -120,8 +126,7 @@ class PlayerHost:
                 else:
                     parts.append(item.to(self.device))
                     weights.append(t.weight)
-            batch = Batch.merge(parts, weights)
-            return dict(self.player.learn(batch))
+            return Batch.merge(parts, weights)
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(player, *args)`` on the evaluation stream (inputs moved to the player's device)."""

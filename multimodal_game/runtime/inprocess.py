@@ -22,13 +22,21 @@ def param_bytes_of(player: Any) -> int:
 
 
 class InProcessRuntime:
-    """Hosts live in this process. Pyro's handler stack is global, so players run sequentially."""
+    """Hosts live in this process. Pyro's handler stack is global, so players run sequentially.
+
+    ``fuse_players``: players that say they can learn together (``fusion_key()`` equal and not
+    None, e.g. M2 players of one architecture) take their steps as one fused step built by their
+    class's ``fused_step(players)``; each player's batch, random stream and optimiser stay its own,
+    so the result equals the one-by-one steps up to float rounding."""
 
     def __init__(
         self,
         hosts: Mapping[str, PlayerHost] | None = None,
         specs: Sequence[HostSpec] | Mapping[str, HostSpec] | None = None,
+        fuse_players: bool = False,
     ):
+        self.fuse_players = bool(fuse_players)
+        self._fused: dict[tuple[int, ...], Any] = {}
         if specs is not None:
             if hosts:
                 raise ValueError("give hosts or specs, not both")
@@ -55,7 +63,32 @@ class InProcessRuntime:
         return {j: self.hosts[j].produce(ts) for j, ts in requests.items()}
 
     def learn(self, requests: Mapping[str, LearnRequest]) -> dict[str, dict[str, torch.Tensor]]:
-        return {i: self.hosts[i].step(r.plan, r.handles) for i, r in requests.items()}
+        groups = self._fusion_groups(requests) if self.fuse_players else []
+        out: dict[str, dict[str, torch.Tensor]] = {}
+        for names in groups:
+            hosts = [self.hosts[n] for n in names]
+            batches = [
+                h.batch_for(requests[n].plan, requests[n].handles) for n, h in zip(names, hosts)
+            ]
+            key = tuple(id(h.player) for h in hosts)
+            if key not in self._fused:  # rebuilt after a restart: new players, new key
+                self._fused[key] = type(hosts[0].player).fused_step([h.player for h in hosts])
+            stats = self._fused[key].learn(batches, [h.rng.active for h in hosts])
+            out.update(zip(names, stats))
+        for i, r in requests.items():
+            if i not in out:
+                out[i] = self.hosts[i].step(r.plan, r.handles)
+        return {i: out[i] for i in requests}
+
+    def _fusion_groups(self, requests: Mapping[str, LearnRequest]) -> list[list[str]]:
+        """Names of the requested players that can learn together, in groups of two or more."""
+        by_key: dict[Any, list[str]] = {}
+        for n in requests:
+            key_of = getattr(self.hosts[n].player, "fusion_key", None)
+            key = key_of() if key_of is not None else None
+            if key is not None:
+                by_key.setdefault(key, []).append(n)
+        return [names for names in by_key.values() if len(names) > 1]
 
     def call(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
         return on_cpu(self.hosts[name].call(fn, *args))

@@ -1,0 +1,50 @@
+"""Round time of a game of same-architecture M2 players: one fused step for all of them against
+their one-by-one Pyro steps (``InProcessRuntime(fuse_players=True)``; see ``modalities.m2_fused``).
+
+The players of both games start equal and see the same batches and random streams, so the rounds
+do the same work; the two games' rounds are alternated. Reported per player count: the median round
+time of each, their ratio, and the largest parameter difference after the timed rounds (float
+rounding only). Target (issue #19): >= 1.5x at width 8 on this CPU.
+"""
+
+from __future__ import annotations
+
+from benchmarks.common import alternate, parser, report
+from benchmarks.round_overhead import build_game
+
+
+def compare(n: int, args) -> dict:
+    plain = build_game(n, args.batch, args.width)
+    fused = build_game(n, args.batch, args.width, fuse=True)
+    t_plain, t_fused = alternate([plain.step, fused.step], args.steps, args.warmup)
+    a, b = plain.runtime.local_players, fused.runtime.local_players
+    diff = max(
+        (x - y).abs().max().item()
+        for name in a
+        for x, y in zip(a[name].parameters(), b[name].parameters())
+    )
+    return {
+        "players": n,
+        "plain_round_s": round(t_plain, 5),
+        "fused_round_s": round(t_fused, 5),
+        "speedup": round(t_plain / t_fused, 3),
+        "max_parameter_difference": diff,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = parser("fused_players", __doc__)
+    ap.add_argument("--players", type=int, nargs="+", default=[5, 16])
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--width", type=int, default=8)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=3)
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.steps, args.warmup = 8, 2
+    runs = [compare(n, args) for n in args.players]
+    return report("fused_players", args, target_speedup=1.5, runs=runs)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""The truncated guide (``enumerate_top``): the exact bound when every class is kept, fewer decoder
+rows when not, and named errors for settings it cannot honour."""
+
+import pytest
+import torch
+
+from benchmarks.player_step import make_batch
+from modalities import build_player
+from multimodal_game.errors import ConfigError
+
+
+def _player(top: int = 0, **kw):
+    torch.manual_seed(0)
+    spec = {
+        "variables": [{"name": "m0", "recipe": "image", "width": 4}],
+        "latent": 2,
+        "hidden": 16,
+        "enumerate_top": top,
+        **kw,
+    }
+    return build_player(spec)
+
+
+def _losses(player, batch, draws: int) -> torch.Tensor:
+    out = []
+    for s in range(draws):
+        torch.manual_seed(s)
+        out.append(player.loss(batch).item())
+    return torch.tensor(out)
+
+
+def test_keeping_every_class_gives_the_exact_bound_in_expectation():
+    batch = make_batch(32, "mixed")
+    exact = _player()
+    trunc = _player()
+    trunc.enumerate_top = trunc.k  # the truncated estimator with nothing truncated
+    a, b = _losses(exact, batch, 150), _losses(trunc, batch, 150)
+    se = (a.var() / len(a) + b.var() / len(b)).sqrt()
+    assert abs(a.mean() - b.mean()) < 4 * se + 1e-4, (a.mean(), b.mean(), se)
+
+
+def test_a_truncated_guide_is_a_looser_bound_at_a_uniform_q():
+    # q(c | x) near uniform: dropping 8 of 10 classes costs about log 5 nats of entropy per row
+    batch = make_batch(32, "unlabelled")
+    exact, trunc = _player(), _player(2)
+    gap = _losses(trunc, batch, 40).mean() - _losses(exact, batch, 40).mean()
+    assert 0.5 < gap < 2.5, gap
+
+
+def test_unlabelled_rows_run_the_decoder_once_per_candidate():
+    batch = make_batch(16, "mixed")  # 8 labelled, 8 unlabelled
+    rows = []
+    for top, expected in ((0, 8 + 8 * 10), (3, 8 + 8 * 3)):
+        p = _player(top)
+        handle = p.decoders["m0"].register_forward_hook(lambda m, i, o: rows.append(len(i[0])))
+        p.loss(batch)  # classifier term on, consistency off: only the ELBO decodes
+        handle.remove()
+        assert sum(rows) == expected, (top, rows)
+        rows.clear()
+
+
+def test_learning_with_a_truncated_guide_trains_q_c_from_unlabelled_rows():
+    p = _player(2, aux_weight=0.0)
+    batch = make_batch(32, "unlabelled")
+    p.loss(batch).backward()
+    assert p.classifier[-1].weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize(
+    "kw, needle",
+    [
+        ({"enumerate_top": 11}, "enumerate_top"),
+        ({"enumerate_top": 2, "learning": "wake_sleep"}, "enumerate_top needs learning"),
+    ],
+)
+def test_settings_the_truncated_guide_cannot_honour_are_named(kw, needle):
+    with pytest.raises((ValueError, ConfigError), match=needle):
+        _player(**kw)

@@ -1,0 +1,110 @@
+"""The fused step of M2 players of one architecture equals their one-by-one Pyro steps."""
+
+import copy
+
+import pytest
+import torch
+
+from benchmarks.player_step import make_batch, make_player
+from modalities import build_player
+from modalities.m2_fused import FusedM2Step
+from multimodal_game.batch import Batch
+from multimodal_game.game import Game
+from multimodal_game.rng import RngStream
+from multimodal_game.sources import TensorSource
+
+
+def _max_difference(a, b) -> float:
+    return max((x - y).abs().max().item() for x, y in zip(a.parameters(), b.parameters()))
+
+
+def test_a_fused_step_equals_the_one_by_one_steps():
+    players = [make_player(width=2, hidden=16, latent=3, seed=i) for i in range(3)]
+    alone = [copy.deepcopy(p) for p in players]
+    # three compositions: all labelled, none, half; uneven weights
+    batches = [make_batch(24, k, seed=i) for i, k in enumerate(("labelled", "unlabelled", "mixed"))]
+    batches = [Batch(b.data, b.present, torch.rand(24) + 0.5) for b in batches]
+    fused_streams, own_streams = [RngStream(i) for i in range(3)], [RngStream(i) for i in range(3)]
+    fused = FusedM2Step(players)
+    for _ in range(3):
+        out = fused.learn(batches, [s.active for s in fused_streams])
+        for p, b, s, o in zip(alone, batches, own_streams, out):
+            with s.active():
+                ref = p.learn(b)
+            assert torch.allclose(o["loss"], ref["loss"], rtol=1e-5), (o, ref)
+            assert torch.allclose(o["classifier"], ref["classifier"], rtol=1e-4, atol=1e-5)
+    for p, q in zip(players, alone):
+        assert _max_difference(p, q) < 1e-3
+        # the random streams advanced alike: the next draws agree
+    assert all(torch.equal(a.cpu, b.cpu) for a, b in zip(fused_streams, own_streams))
+
+
+def _image_spec(width: int, **kw) -> dict:
+    return {
+        "variables": [{"name": "x", "recipe": "image", "width": width}],
+        "latent": 3,
+        "hidden": 16,
+        **kw,
+    }
+
+
+def _game(fuse: bool, specs: list[dict]) -> Game:
+    from datasets.mnist import load_mnist
+
+    x, y = load_mnist("bundled", "train")
+    players, sources = {}, {}
+    for i, spec in enumerate(specs):
+        torch.manual_seed(i)
+        players[f"p{i}"] = build_player(spec)
+        rows = slice(100 * i, 100 * i + 100)
+        present = {"label": torch.arange(100) < 20}  # 20 labelled, 80 unlabelled
+        sources[f"p{i}"] = TensorSource(
+            Batch({"label": y[rows], "x": x[rows, None].float() / 255}, present)
+        )
+    torch.manual_seed(99)
+    players["labels"] = build_player({"kind": "label"})
+    sources["labels"] = TensorSource(Batch({"label": y[:50]}))
+    n = len(players)
+    alpha = [[0.5 if i == j else 0.5 / (n - 1) for j in range(n)] for i in range(n)]
+    return Game(players, alpha, sources, batch_size=16, seed=3, fuse_players=fuse)
+
+
+def test_a_fused_game_equals_the_plain_game():
+    # two widths: two fused groups of two; the label player is not fusable and learns alone
+    specs = [_image_spec(2), _image_spec(2), _image_spec(3), _image_spec(3)]
+    plain, fused = _game(False, specs), _game(True, specs)
+    plain.run(4)
+    fused.run(4)
+    groups = fused.runtime._fusion_groups({n: None for n in fused.names})
+    assert sorted(map(sorted, groups)) == [["p0", "p1"], ["p2", "p3"]]
+    assert len(fused.runtime._fused) == 2
+    for n in plain.names:
+        a, b = plain.runtime.local_players[n], fused.runtime.local_players[n]
+        assert _max_difference(a, b) < 1e-3, n
+
+
+@pytest.mark.parametrize(
+    "kw, needle",
+    [
+        ({"learning": "symmetric_equilibrium"}, "learning='elbo'"),
+        ({"consistency_weight": 1.0}, "consistency"),
+        ({"enumerate_top": 2}, "enumerate_top"),
+    ],
+)
+def test_players_a_fused_step_cannot_train_are_named(kw, needle):
+    ok = build_player(_image_spec(2))
+    other = build_player(_image_spec(2, **kw))
+    assert other.fusion_key() is None
+    with pytest.raises(ValueError, match=needle):
+        FusedM2Step([ok, other])
+
+
+def test_players_of_different_architectures_are_not_fused_together():
+    with pytest.raises(ValueError, match="different architectures"):
+        FusedM2Step([build_player(_image_spec(2)), build_player(_image_spec(3))])
+
+
+def test_fuse_players_is_refused_with_a_ready_runtime():
+    game = _game(False, [_image_spec(2)])
+    with pytest.raises(ValueError, match="in-process runtime"):
+        Game(alpha=[[1.0, 0.0], [0.0, 1.0]], runtime=game.runtime, fuse_players=True)
