@@ -49,6 +49,7 @@ def player_spec(cfg: dict, k: int) -> dict:
         "hidden": p["hidden"],
         "aux_weight": cfg["aux_weight"],
         "consistency_weight": cfg["consistency_weight"],
+        "sample_best_of": cfg["sample_best_of"],
         "lr": cfg["lr"],
     }
     return with_overrides(f"player{k}", spec, cfg)
@@ -58,8 +59,8 @@ def shard_batch(cfg: dict, seed: int, k: int, n_labelled: int) -> Batch:
     """Player k's private shard: disjoint, class-balanced, ``n_labelled`` labels (capped)."""
     x, y = load(cfg, "train")
     n = len(cfg["players"])
-    pool = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
-    pool = pool[: min(len(y), n * cfg["shard_size"])]
+    pool = _permutation(len(y), seed)[cfg["validation_examples"] :]
+    pool = pool[: min(len(pool), n * cfg["shard_size"])]
     shard = make_shards(y[pool], "iid", n, labelled=min(n_labelled, len(pool) // n), seed=seed)[k]
     if shard.n_labelled < n_labelled:
         warnings.warn(
@@ -71,6 +72,18 @@ def shard_batch(cfg: dict, seed: int, k: int, n_labelled: int) -> Batch:
     return Batch({"label": y[rows], "x": x[rows]}, {"label": shard.labelled})
 
 
+def _permutation(n: int, seed: int) -> torch.Tensor:
+    """The training set's order for a seed: its first ``validation_examples`` are the validation
+    split, the shards come from the rest."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+
+
+def validation_split(cfg: dict, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    x, y = load(cfg, "train")
+    rows = _permutation(len(y), seed)[: cfg["validation_examples"]]
+    return x[rows], y[rows]
+
+
 def build_host(name: str, cfg: dict, seed: int, n_labelled: int) -> tuple:
     """Player ``name`` and its shard, built where the player lives."""
     k = int(name.removeprefix("player"))
@@ -78,12 +91,17 @@ def build_host(name: str, cfg: dict, seed: int, n_labelled: int) -> tuple:
     return build_player(player_spec(cfg, k)), source
 
 
-def discriminative(cfg: dict, k: int, data: Batch, steps: int, run: Run, test: tuple) -> float:
+def discriminative(cfg: dict, k: int, data: Batch, steps: int, run: Run):
     """Method (a)/(d): player k's q(c | x) network alone, trained on ``data``'s labels."""
     torch.manual_seed(run.seed + k)
     p = build_player(player_spec(cfg, k)).to(run.device)
     p.fit_classifier(data, steps, cfg["batch_size"], run.seed)
-    return accuracy(p, {"x": test[0].to(run.device)}, test[1])
+    return p
+
+
+def scores(player, splits: dict[str, tuple]) -> dict[str, float]:
+    """Accuracy of ``player``'s q(c | x) on each named (images, labels) split."""
+    return {name: accuracy(player, {"x": x}, y) for name, (x, y) in splits.items()}
 
 
 def plot(acc: dict, cfg: dict, names: list[str], out: Path) -> None:
@@ -119,9 +137,13 @@ def summary(acc: dict, cfg: dict, names: list[str], beats: list[str], run: Run) 
 def body(run: Run) -> dict:
     cfg = run.cfg
     xt, yt = load(cfg, "test")
-    test = (xt[: cfg["test_examples"]], yt[: cfg["test_examples"]])
+    # the test split is read for the reported figures only; variants are compared on validation
+    splits = {"test": (xt[: cfg["test_examples"]], yt[: cfg["test_examples"]])}
+    if cfg["validation_examples"]:
+        splits["validation"] = validation_split(cfg, run.seed)
     names = [f"player{k}" for k in range(len(cfg["players"]))]
     acc: dict = {m: {nm: {} for nm in names} for m in ("discriminative", "alone", "game")}
+    val: dict = {m: {nm: {} for nm in names} for m in ("discriminative", "alone", "game")}
     fidelity: dict = {m: {nm: {} for nm in names} for m in ("alone", "game")}
     with run.timed("fidelity_classifier"):  # independent of every player: judges their samples
         xtr, ytr = load(cfg, "train")
@@ -137,15 +159,18 @@ def body(run: Run) -> dict:
             for k, nm in enumerate(names):
                 data = shard_batch(cfg, run.seed, k, L)
                 actual.setdefault(L, {})[nm] = int(data.observed_host("label").sum())
-                acc["discriminative"][nm][L] = discriminative(
-                    cfg, k, data, cfg["discriminative_steps"], run, test
-                )
+                p = discriminative(cfg, k, data, cfg["discriminative_steps"], run)
+                s = scores(p, splits)
+                acc["discriminative"][nm][L] = s["test"]
+                val["discriminative"][nm][L] = s.get("validation")
         alone = torch.eye(len(names), dtype=torch.float64)
         for method, alpha in (("alone", alone), ("game", policy(cfg))):
             hosts = builders(build_host, names, cfg, run.seed, L)
             game = run.game(f"{method}_L{L}", hosts, alpha, warmup_rounds=cfg["warmup_rounds"])
             for nm in names:
-                acc[method][nm][L] = accuracy(game.players[nm], {"x": test[0]}, test[1])
+                s = scores(game.players[nm], splits)
+                acc[method][nm][L] = s["test"]
+                val[method][nm][L] = s.get("validation")
                 made = conditional_samples(game.players[nm], classes, "x")
                 fidelity[method][nm][L] = agreement(clf, made, classes)
             if method == "game":
@@ -153,11 +178,13 @@ def body(run: Run) -> dict:
             game.close()
     with run.timed("central"):
         x, y = load(cfg, "train")
-        n = cfg["central_examples"] or len(y)
-        everything = Batch({"label": y[:n], "x": x[:n]})
+        rows = _permutation(len(y), run.seed)[cfg["validation_examples"] :]
+        rows = rows[: cfg["central_examples"] or len(rows)]
+        everything = Batch({"label": y[rows], "x": x[rows]})
         steps = 2 * cfg["discriminative_steps"]
         acc["central"] = {
-            nm: discriminative(cfg, k, everything, steps, run, test) for k, nm in enumerate(names)
+            nm: scores(discriminative(cfg, k, everything, steps, run), splits)["test"]
+            for k, nm in enumerate(names)
         }
     L0 = min(cfg["labelled"])
     best_alone = {nm: max(acc["alone"][nm][L0], acc["discriminative"][nm][L0]) for nm in names}
@@ -165,6 +192,8 @@ def body(run: Run) -> dict:
     plot(acc, cfg, names, run.out)
     results = {
         "accuracy": acc,
+        # the same on the validation split (held out of the shards): what variants are chosen by
+        "validation_accuracy": val,
         "labelled_actual": actual,  # per L: the labels each player really held (capped by the shard)
         # share of each player's (c, x) samples that an independent classifier assigns to c
         "label_fidelity": fidelity,

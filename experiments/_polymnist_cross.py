@@ -62,6 +62,8 @@ def m2_spec(variables: list[dict], pcfg: dict) -> dict:
         "lr": pcfg["lr"],
         "aux_weight": pcfg["aux_weight"],
         "consistency_weight": pcfg["consistency_weight"],
+        "enumerate_top": pcfg["enumerate_top"],
+        "sample_best_of": pcfg["sample_best_of"],
     }
 
 
@@ -101,6 +103,7 @@ def build_setup(cfg: dict, seed: int):
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     n_clf = int(cfg["classifier_fraction"] * n)
     clf_rows, rest = perm[:n_clf], perm[n_clf:]
+    val_rows, rest = rest[: cfg["validation_tuples"]], rest[cfg["validation_tuples"] :]
     specs, data = player_specs(cfg), {}
     pair_rows = rest[: cfg["pair_tuples"] * len(cfg["pairs"])]
     style_rows = rest[len(pair_rows) :].tensor_split(m)
@@ -122,7 +125,23 @@ def build_setup(cfg: dict, seed: int):
         x, y = load_mnist("bundled", "train")
         x, y = x[: cfg["mask_player_examples"]], y[: cfg["mask_player_examples"]]
         data["mnist_mask"] = Batch({"label": y, "s": (x >= 128).float()[:, None]})
-    return specs, data, train, test, clf_rows
+    validation = {"images": train["images"][val_rows], "labels": labels[val_rows]}
+    return specs, data, train, test, clf_rows, validation
+
+
+def style_accuracy(players: dict, style_of: dict, split: dict, n_eval: int) -> dict[str, float]:
+    """Accuracy of q(c | m_k) of the player speaking for each style k on ``split``'s tuples."""
+    labels = split["labels"][:n_eval]
+    acc = {
+        f"m{k}": accuracy(
+            predict_proba(players[p], {f"m{k}": split["images"][:n_eval, k].float() / 255}).argmax(
+                -1
+            ),
+            labels,
+        )
+        for k, p in style_of.items()
+    }
+    return {**acc, "mean": float(np.mean(list(acc.values())))}
 
 
 @memo
@@ -270,7 +289,7 @@ def policy(cfg: dict):
 
 def body(run: Run) -> dict:
     cfg, m = run.cfg, run.cfg["modalities"]
-    specs, _, train, test, clf_rows = build_setup(cfg, run.seed)
+    specs, _, train, test, clf_rows, validation = build_setup(cfg, run.seed)
     if cfg["reference_classifiers"]:
         clfs = load_reference_classifiers(cfg["reference_classifiers"], m, run.device)
         clf_acc = classifier_accuracy(clfs, test, cfg["eval_examples"])
@@ -289,6 +308,10 @@ def body(run: Run) -> dict:
         hosts = builders(build_host, names, cfg, run.seed)
         game = run.game(tag, hosts, alpha, warmup_rounds=cfg["warmup_rounds"])
         results[tag] = evaluate(game.players, style_of, test, clfs, cfg["eval_examples"])
+        if cfg["validation_tuples"]:  # what variants are compared on
+            results[tag]["validation_accuracy"] = style_accuracy(
+                game.players, style_of, validation, cfg["validation_tuples"]
+            )
         results["events"][tag] = game.events
         if tag == "game":
             results.update(alpha=game.alpha, exchange=game.accounting())

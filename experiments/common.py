@@ -72,6 +72,12 @@ def base_parser(name: str, description: str) -> argparse.ArgumentParser:
     p.add_argument(
         "--quick", action="store_true", help="small size that finishes on 2 CPU cores in minutes"
     )
+    p.add_argument(
+        "--profile",
+        choices=("quick", "standard", "full"),
+        help="size: quick (= --quick), standard (about 30-45 minutes on 2 CPU cores, where the "
+        "experiment has one) or full (the default)",
+    )
     p.add_argument("--out", type=Path, help=f"run folder (default runs/{name}-<time>)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -247,7 +253,7 @@ class Run:
 
     @property
     def size(self) -> str:
-        return "quick" if self.args.quick else "full"
+        return profile_of(self.args)
 
     def game(
         self,
@@ -354,6 +360,7 @@ def run_experiment(
     argv: Sequence[str] | None = None,
     flags: Sequence[Flag] = (),
     resumable: bool = True,
+    standard: Mapping[str, Any] | None = None,
 ) -> dict:
     """Parse ``argv``, import the experiment's module ``impl`` (only now: ``--help`` does not load
     torch), resolve and validate the config (``impl.check(cfg)``, if there is one, validates what
@@ -365,6 +372,13 @@ def run_experiment(
     for f in flags:
         p.add_argument(f.flag, dest=f"set_{f.key}", type=f.type, help=f.help)
     args = p.parse_args(argv)
+    if args.quick and args.profile not in (None, "quick"):
+        p.error(f"--quick and --profile {args.profile} contradict each other")
+    if args.profile == "standard" and standard is None:
+        p.error(f"{name} has no standard profile (its quick and full sizes are: --quick, default)")
+    args.profile = profile_of(args)
+    args.quick = args.profile == "quick"
+    profiles = {"quick": quick, "standard": standard}
     if not resumable and (args.resume or args.max_restarts):
         p.error(
             f"{name} tracks every round from the first and runs in minutes: --resume and "
@@ -375,9 +389,10 @@ def run_experiment(
     try:
         module = importlib.import_module(impl)
         check = getattr(module, "check", None)
+        layer = profiles.get(args.profile)
         if not args.seeds:
-            return _run(name, config, quick, module.body, args, flags, check)
-        return _run_seeds(name, config, quick, module.body, args, flags, check)
+            return _run(name, config, layer, module.body, args, flags, check)
+        return _run_seeds(name, config, layer, module.body, args, flags, check)
     except USER_ERRORS as e:
         if args.debug:
             raise
@@ -386,16 +401,22 @@ def run_experiment(
         raise SystemExit(2) from None
 
 
+def profile_of(args: argparse.Namespace) -> str:
+    """The run's size: ``quick``, ``standard`` or ``full``."""
+    return getattr(args, "profile", None) or ("quick" if args.quick else "full")
+
+
 def resolve_config(
     config: type[GameConfig],
-    quick: Mapping[str, Any] | None,
+    profile: Mapping[str, Any] | None,
     args: argparse.Namespace,
     flags: Sequence[Flag] = (),
 ) -> GameConfig:
-    """Defaults, then ``--quick``, ``--config``, ``--set`` and the experiment's own flags."""
+    """Defaults, then the profile's layer (``--quick`` / ``--profile``), ``--config``, ``--set``
+    and the experiment's own flags."""
     layers: list[Mapping[str, Any]] = []
-    if args.quick and quick:
-        layers.append(quick)
+    if profile:
+        layers.append(profile)
     if args.config is not None:
         layers.append(load_toml(args.config))
     layers.append(parse_set(args.set))
@@ -458,7 +479,13 @@ def _run(name, config, quick, body, args, flags, check) -> dict:
     if args.resume:
         check_resume(out, record, args.allow_change)
     write_json(
-        out / "config.json", {**record, "quick": bool(args.quick), "provenance": provenance()}
+        out / "config.json",
+        {
+            **record,
+            "quick": bool(args.quick),
+            "profile": profile_of(args),
+            "provenance": provenance(),
+        },
     )
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg["threads"])

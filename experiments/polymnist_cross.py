@@ -38,6 +38,12 @@ class PlayerConfig(Section):
         1000.0, description="weight of -log q(c|x) on generated images (label-faithful samples)"
     )
     likelihood: LIKELIHOOD = Field("laplace", description="pixel likelihood")
+    enumerate_top: NonNegativeInt = Field(
+        0, description="classes an unlabelled row enumerates (0: all, exact M2; see M2Player)"
+    )
+    sample_best_of: PositiveInt = Field(
+        1, description="candidates per sent pair, the one q(c|x) finds most typical kept (1: plain)"
+    )
     send: Literal["mean", "sample"] = Field(
         "mean", description="what image players send: the decoder's mean or a draw of p(x|z,c)"
     )
@@ -71,6 +77,11 @@ class Config(GameConfig):
         0.2, gt=0, lt=1, description="training tuples held out for the independent classifiers"
     )
     classifier_steps: PositiveInt = Field(1500, description="steps of each independent classifier")
+    validation_tuples: NonNegativeInt = Field(
+        1000,
+        description="training tuples no player or classifier sees: variants are compared on "
+        "them; the test tuples are read only for the reported figures",
+    )
     rounds: PositiveInt = Field(3000, description="rounds of each game")
     warmup_rounds: NonNegativeInt = Field(
         1000, description="learn alone first, then exchange (see Game.warmup_rounds)"
@@ -107,6 +118,7 @@ QUICK = {
     "checkpoint_every": 300,
     "classifier_steps": 300,
     "eval_examples": 500,
+    "validation_tuples": 500,
     "player": {
         "width": 8,
         "latent": 8,
@@ -119,6 +131,19 @@ QUICK = {
 }
 
 
+# between quick and full: about 30-45 minutes on 2 CPU cores (docs/results.md has the measured time)
+STANDARD = {
+    "rounds": 1500,
+    "warmup_rounds": 500,
+    "batch_size": 64,
+    "eval_every": 500,
+    "checkpoint_every": 500,
+    "classifier_steps": 1000,
+    "eval_examples": 2000,
+    "validation_tuples": 1000,
+    "player": {"width": 16, "latent": 16, "hidden": 128, "lr": 1e-3},
+}
+
 FLAGS = (
     Flag(
         "--data", "data", str, "PolyMNIST folder (official release or generated); default: generate"
@@ -129,7 +154,14 @@ FLAGS = (
 
 def main(argv: list[str] | None = None) -> dict:
     return run_experiment(
-        "polymnist_cross", __doc__, Config, QUICK, "experiments._polymnist_cross", argv, flags=FLAGS
+        "polymnist_cross",
+        __doc__,
+        Config,
+        QUICK,
+        "experiments._polymnist_cross",
+        argv,
+        flags=FLAGS,
+        standard=STANDARD,
     )
 
 

@@ -273,10 +273,12 @@ def render_benchmark(b: dict) -> str:
         f"**{b['benchmark']}** ({b.get('date', '')}; {b.get('conditions', '')}): "
         + ", ".join(f"{k} = {v}" for k, v in scalars.items() if k not in ("date", "conditions"))
     ]
-    for v in b.values():
+    for k, v in b.items():
         if isinstance(v, list) and v and all(isinstance(r, dict) for r in v):
             cols = [c for c in v[0] if all(_scalar(r.get(c)) for r in v)]
             parts.append(md_table(cols, [[r.get(c) for c in cols] for r in v]))
+        elif isinstance(v, dict) and v and k != "config" and all(map(_scalar, v.values())):
+            parts.append(f"{k}:\n\n" + md_table(list(v), [list(v.values())]))
     return "\n\n".join(parts)
 
 

@@ -67,6 +67,7 @@ class M2Spec(Strict):
     shared_encoder: bool = False
     consistency_weight: NonNegativeFloat = 0.0
     enumerate_top: NonNegativeInt = 0
+    sample_best_of: PositiveInt = 1
 
 
 class LabelPlayerSpec(Strict):
@@ -111,6 +112,7 @@ def build_m2(spec: Mapping[str, Any]) -> M2Player:
         shared_encoder=s.shared_encoder,
         consistency_weight=s.consistency_weight,
         enumerate_top=s.enumerate_top,
+        sample_best_of=s.sample_best_of,
     )
 
 

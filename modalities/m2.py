@@ -11,7 +11,13 @@ Guide: q(c | x) from the mean of per-variable classifier features over the varia
 (enumerated exactly for unlabelled rows), then q(z | x, c) from the mean of per-variable encoder
 features. ``enumerate_top = m`` (0 < m < classes) is a cheaper member of the family: the guide's
 q(c | x) is truncated to its m most likely classes and renormalised, so an unlabelled row runs the
-decoders m times instead of once per class (see :meth:`M2Player.elbo`). A variable missing in an example is left out of the likelihood and of the encoder means,
+decoders m times instead of once per class (see :meth:`M2Player.elbo`).
+
+Sampling: c ~ p(c) (or given), then x from the story. ``sample_best_of = K > 1`` draws K candidates
+x for each c and keeps the one with the highest q(c | x): the label distribution is unchanged, but
+the pairs sent follow a selected distribution p_K(x | c), not p(x | c), so the game's equilibrium
+theory (utility E_{p_j}[log p_i]) describes the selected distributions; an option for label-faithful
+exchange, off by default. A variable missing in an example is left out of the likelihood and of the encoder means,
 so one class covers image-style players ({c, m_k}), partial views ({c, s}, {c, m0, m1}) and any
 user recipe.
 
@@ -104,6 +110,7 @@ class M2Player(PyroPlayer):
         shared_encoder: bool = False,
         consistency_weight: float = 0.0,
         enumerate_top: int = 0,
+        sample_best_of: int = 1,
     ):
         label = label or LabelRecipe()
         if not recipes:
@@ -121,6 +128,9 @@ class M2Player(PyroPlayer):
             # the sleep phase scores q(c | x) at dreamt labels, which a truncated guide has no site for
             raise ValueError("enumerate_top needs learning 'elbo' or 'symmetric_equilibrium'")
         self.enumerate_top = 0 if enumerate_top == label.classes else int(enumerate_top)
+        if sample_best_of < 1:
+            raise ValueError(f"sample_best_of must be >= 1, got {sample_best_of}")
+        self.sample_best_of = int(sample_best_of)
         self.recipes = {r.name: r for r in recipes}
         self.label = label.name
         self.k = label.classes
@@ -440,11 +450,19 @@ class M2Player(PyroPlayer):
             n = len(c)
         else:
             c = self.prior_c().sample((n,))
+        k = self.sample_best_of
+        if k > 1:  # k candidates per label, the one q(c | x) finds most typical of it is kept
+            c_all = c.repeat(k)
+            z = torch.randn(k * n, self.latent_dim, device=self.device)
+            values = {name: em.value() for name, em in self.decode(c_all, z).items()}
+            logq = torch.log_softmax(self.c_logits(Batch(values)), -1)
+            score = logq.gather(1, c_all[:, None])[:, 0].view(k, n)
+            pick = score.argmax(0) * n + torch.arange(n, device=self.device)
+            return Batch({self.label: c, **{name: v[pick] for name, v in values.items()}})
         z = torch.randn(n, self.latent_dim, device=self.device)
         values = {name: emission.value() for name, emission in self.decode(c, z).items()}
         return Batch({self.label: c, **values})
 
-    @torch.no_grad()
     @torch.no_grad()
     def log_prob(self, batch: Batch, samples: int = 1) -> torch.Tensor:
         """An estimate of log p(x_present [, c]) for each example: the label summed out exactly

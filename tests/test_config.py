@@ -47,6 +47,27 @@ def test_printed_config_reads_back_as_the_same_config(name, capsys):
     assert again == resolve(module.Config, [module.QUICK, {"rounds": 7}])
 
 
+@pytest.mark.parametrize("name", ["polymnist_cross", "fashion_ssl"])
+def test_the_standard_profile_sits_between_quick_and_full(name, capsys):
+    module = importlib.import_module(f"experiments.{name}")
+    assert module.main(["--profile", "standard", "--print-config"]) == {}
+    standard = resolve(module.Config, [tomllib.loads(capsys.readouterr().out)])
+    assert standard == resolve(module.Config, [module.STANDARD])
+    quick, full = resolve(module.Config, [module.QUICK]), module.Config()
+    assert quick.rounds < standard.rounds < full.rounds
+
+
+def test_profiles_that_do_not_exist_or_contradict_are_refused(capsys):
+    from experiments import fashion_ssl, mnist_alpha
+
+    with pytest.raises(SystemExit):
+        mnist_alpha.main(["--profile", "standard", "--print-config"])
+    assert "no standard profile" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        fashion_ssl.main(["--quick", "--profile", "full", "--print-config"])
+    assert "contradict" in capsys.readouterr().err
+
+
 def test_wrong_type_names_the_key_the_expectation_and_the_value():
     from experiments.polymnist_cross import Config
 
