@@ -50,6 +50,7 @@ def player_spec(cfg: dict, k: int) -> dict:
         "aux_weight": cfg["aux_weight"],
         "consistency_weight": cfg["consistency_weight"],
         "sample_best_of": cfg["sample_best_of"],
+        "learning": cfg["learning"],
         "lr": cfg["lr"],
     }
     return with_overrides(f"player{k}", spec, cfg)
@@ -68,8 +69,10 @@ def shard_batch(cfg: dict, seed: int, k: int, n_labelled: int) -> Batch:
             f"it gets {shard.n_labelled} (results.json 'labelled_actual')",
             stacklevel=2,
         )
-    rows = pool[shard.indices]
-    return Batch({"label": y[rows], "x": x[rows]}, {"label": shard.labelled})
+    rows, labelled = pool[shard.indices], shard.labelled
+    if not cfg["unlabelled"]:  # the paper's players hold their labelled examples only
+        rows, labelled = rows[labelled], labelled[labelled]
+    return Batch({"label": y[rows], "x": x[rows]}, {"label": labelled})
 
 
 def _permutation(n: int, seed: int) -> torch.Tensor:
@@ -99,6 +102,41 @@ def discriminative(cfg: dict, k: int, data: Batch, steps: int, run: Run):
     return p
 
 
+def distillation(cfg: dict, L: int, run: Run) -> list:
+    """The paper authors' distillation baseline (their ``fmnist/main_dist.py``): the players'
+    q(c | x) networks learn side by side, each on batches of its own labelled images, once with
+    their labels and once per other player with the labels that player's q(c | x) predicts. Other
+    players' classifiers read this player's images: a baseline outside the game's privacy rule."""
+    n = len(cfg["players"])
+    players = []
+    for k in range(n):
+        torch.manual_seed(run.seed + k)
+        players.append(build_player(player_spec(cfg, k)).to(run.device))
+    data = []
+    for k in range(n):
+        b = shard_batch(cfg, run.seed, k, L)
+        rows = b.observed_host("label")
+        data.append((b["x"][rows].to(run.device), b["label"][rows].to(run.device)))
+    g = torch.Generator().manual_seed(run.seed)
+    for _ in range(cfg["discriminative_steps"]):
+        for i, p in enumerate(players):
+            x, y = data[i]
+            idx = torch.randint(len(y), (cfg["batch_size"],), generator=g).to(run.device)
+            with torch.no_grad():
+                others = [
+                    q.c_logits(Batch({"x": x[idx]})).argmax(-1)
+                    for j, q in enumerate(players)
+                    if j != i
+                ]
+            labels = torch.cat([y[idx], *others])
+            logits = p.c_logits(Batch({"x": x[idx].repeat(n, 1, 1, 1)}))
+            loss = torch.nn.functional.cross_entropy(logits, labels)
+            p.optim.zero_grad(set_to_none=True)
+            loss.backward()
+            p.optim.step()
+    return players
+
+
 def scores(player, splits: dict[str, tuple]) -> dict[str, float]:
     """Accuracy of ``player``'s q(c | x) on each named (images, labels) split."""
     return {name: accuracy(player, {"x": x}, y) for name, (x, y) in splits.items()}
@@ -107,7 +145,10 @@ def scores(player, splits: dict[str, tuple]) -> dict[str, float]:
 def plot(acc: dict, cfg: dict, names: list[str], out: Path) -> None:
     fig, axes = plt.subplots(2, 2, figsize=(9, 7), sharey=True)
     for ax, nm in zip(axes.flat, names):
-        for method, style in (("discriminative", "o-"), ("alone", "s-"), ("game", "^-")):
+        styles = {"discriminative": "o-", "alone": "s-", "game": "^-", "distillation": "d-"}
+        for method, style in styles.items():
+            if method not in acc:
+                continue
             ys = [acc[method][nm][L] for L in cfg["labelled"]]
             ax.plot(cfg["labelled"], ys, style, label=method)
         ax.axhline(acc["central"][nm], color="k", ls="--", label="central (all labels)")
@@ -122,7 +163,7 @@ def plot(acc: dict, cfg: dict, names: list[str], out: Path) -> None:
 
 
 def summary(acc: dict, cfg: dict, names: list[str], beats: list[str], run: Run) -> str:
-    methods = ("discriminative", "alone", "game")
+    methods = [m for m in ("discriminative", "alone", "game", "distillation") if m in acc]
     rows = [
         [nm, L, *(f"{acc[m][nm][L]:.3f}" for m in methods), f"{acc['central'][nm]:.3f}"]
         for nm in names
@@ -142,8 +183,14 @@ def body(run: Run) -> dict:
     if cfg["validation_examples"]:
         splits["validation"] = validation_split(cfg, run.seed)
     names = [f"player{k}" for k in range(len(cfg["players"]))]
-    acc: dict = {m: {nm: {} for nm in names} for m in ("discriminative", "alone", "game")}
-    val: dict = {m: {nm: {} for nm in names} for m in ("discriminative", "alone", "game")}
+    methods = (
+        "discriminative",
+        "alone",
+        "game",
+        *(("distillation",) if cfg["distillation"] else ()),
+    )
+    acc: dict = {m: {nm: {} for nm in names} for m in methods}
+    val: dict = {m: {nm: {} for nm in names} for m in methods}
     fidelity: dict = {m: {nm: {} for nm in names} for m in ("alone", "game")}
     with run.timed("fidelity_classifier"):  # independent of every player: judges their samples
         xtr, ytr = load(cfg, "train")
@@ -163,6 +210,12 @@ def body(run: Run) -> dict:
                 s = scores(p, splits)
                 acc["discriminative"][nm][L] = s["test"]
                 val["discriminative"][nm][L] = s.get("validation")
+        if cfg["distillation"]:
+            with run.timed(f"distillation_{L}"):
+                for nm, p in zip(names, distillation(cfg, L, run)):
+                    s = scores(p, splits)
+                    acc["distillation"][nm][L] = s["test"]
+                    val["distillation"][nm][L] = s.get("validation")
         alone = torch.eye(len(names), dtype=torch.float64)
         for method, alpha in (("alone", alone), ("game", policy(cfg))):
             hosts = builders(build_host, names, cfg, run.seed, L)

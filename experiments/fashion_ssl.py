@@ -5,7 +5,8 @@ of which L examples are labelled (a sweep over L) and the rest unlabelled. Metho
 (a) each player alone, discriminative on its labels; (b) each player alone, semi-supervised (M2 on
 its labelled + unlabelled data); (c) the game (semi-supervised players exchanging synthetic
 labelled images, alpha uniform); (d) every architecture trained discriminatively on the full
-labelled training set (upper bound).
+labelled training set (upper bound); optionally (e) the paper authors' distillation baseline.
+``experiments/configs/fashion_ssl_paper.toml`` layers the authors' set-up over any size.
 """
 
 from __future__ import annotations
@@ -82,6 +83,19 @@ class Config(GameConfig):
         description="alpha matrix; empty: own_weight on own data, the rest uniform over partners",
     )
     own_weight: float = Field(0.5, gt=0, le=1, description="alpha_ii when alpha is empty")
+    unlabelled: bool = Field(
+        True,
+        description="players also hold the unlabelled rest of their shard; false: only their L "
+        "labelled examples (the paper's set-up)",
+    )
+    learning: Literal["elbo", "wake_sleep", "symmetric_equilibrium"] = Field(
+        "elbo", description="every player's learning rule (see the m2 player)"
+    )
+    distillation: bool = Field(
+        False,
+        description="also run the authors' distillation baseline: each q(c|x) learns from its "
+        "labelled images with their labels and with every other player's predicted labels",
+    )
     labelled_fraction: float = Field(
         0.25,
         ge=0,

@@ -1,10 +1,13 @@
 import json
+from pathlib import Path
 
 import pytest
 from helpers import user_error
 
 from datasets import polymnist
 from experiments import polymnist_cross
+
+CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
 
 TINY = """
 rounds = 2
@@ -107,6 +110,45 @@ def test_fashion_ssl_runs_end_to_end_on_tiny_shards(tmp_path):
     assert (out / "game_L20.ckpt").is_file()
     sent = res["exchange"]["20"]["synthetic_per_round"]["sent"]
     assert all(v > 0 for v in sent.values())
+    val = res["validation_accuracy"]
+    assert all(0 <= val[m][f"player{k}"][L] <= 1 for m in val for k in range(4) for L in accs)
+
+
+def test_the_paper_set_up_of_fashion_ssl_holds_labelled_data_only_and_adds_distillation(tmp_path):
+    import tomllib
+
+    from experiments import fashion_ssl
+    from experiments._fashion_ssl import shard_batch, validation_split
+    from experiments.config import resolve, to_toml
+
+    paper = tomllib.loads((CONFIGS / "fashion_ssl_paper.toml").read_text())
+    tiny = {
+        "dataset": "mnist",
+        "shard_size": 120,
+        "labelled": [20],
+        "rounds": 2,
+        "batch_size": 16,
+        "discriminative_steps": 2,
+        "central_examples": 200,
+        "test_examples": 50,
+        "validation_examples": 100,
+    }
+    cfg = resolve(fashion_ssl.Config, [paper, tiny])
+    assert cfg.own_weight == 0.25 and cfg.learning == "symmetric_equilibrium"
+    path = tmp_path / "paper.toml"
+    path.write_text(to_toml(cfg))
+    res = fashion_ssl.main(["--config", str(path), "--out", str(tmp_path / "run"), "--no-progress"])
+    assert set(res["accuracy"]) == {"discriminative", "alone", "game", "distillation", "central"}
+    assert all(0 <= v["20"] <= 1 for v in res["accuracy"]["distillation"].values())
+    d = cfg.model_dump()
+    shard = shard_batch(d, 0, 1, 20)
+    assert len(shard) == 20 and bool(shard.observed("label").all())  # no unlabelled rows
+    # the validation split is disjoint from every shard (compared through the images)
+    vx, _ = validation_split(d, 0)
+    seen = {
+        tuple(x.flatten()[::37].tolist()) for k in range(4) for x in shard_batch(d, 0, k, 20)["x"]
+    }
+    assert not any(tuple(x.flatten()[::37].tolist()) in seen for x in vx)
 
 
 def test_mnist_alpha_runs_end_to_end(tmp_path):
