@@ -63,9 +63,10 @@ def evaluate(players: list, clf, real: list[dict], own: list[list[int]], n: int)
     """FIDs (both feature spaces, averaged over players) and own-digit fractions of ``players``.
 
     ``real[k][space][key]``: real test features that player k's samples are compared with."""
-    per, fractions, counts = [], [], []
+    per, fractions, counts, fidelity = [], [], [], []
     for k, player in enumerate(players):
-        gen = player.sample(n)["x"].cpu()
+        made = player.sample(n)
+        gen = made["x"].cpu()
         feats = {sp: features(clf, gen, space=sp) for sp in FEATURE_SPACES}
         per.append(
             {
@@ -76,6 +77,8 @@ def evaluate(players: list, clf, real: list[dict], own: list[list[int]], n: int)
         pred = feats["classes"].argmax(-1)
         counts.append(torch.bincount(pred, minlength=10).tolist())
         fractions.append(torch.isin(pred, torch.tensor(own[k])).float().mean().item())
+        # label fidelity: the share of (c, x) samples the digit classifier reads as c
+        fidelity.append((pred == made["label"].cpu()).float().mean().item())
     fid = {
         sp: {key: float(np.mean([p[sp][key] for p in per])) for key in per[0][sp]}
         for sp in FEATURE_SPACES
@@ -85,6 +88,7 @@ def evaluate(players: list, clf, real: list[dict], own: list[list[int]], n: int)
         "per_player": per,
         "generated_classes": counts,
         "own_fraction": float(np.mean(fractions)),
+        "label_fidelity": float(np.mean(fidelity)),
     }
 
 

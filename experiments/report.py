@@ -71,7 +71,7 @@ def polymnist_cross(res: dict, cfg: dict) -> str:
 
 def fashion_ssl(res: dict, cfg: dict) -> str:
     acc = res["accuracy"]
-    methods = ("discriminative", "alone", "game")
+    methods = [m for m in ("discriminative", "alone", "game", "distillation") if m in acc]
     rows = []
     for nm, p in zip(acc["central"], cfg["players"]):
         for L in map(str, cfg["labelled"]):
@@ -83,14 +83,13 @@ def fashion_ssl(res: dict, cfg: dict) -> str:
                     _f(acc["central"][nm]),
                 ]
             )
-    cols = [
-        "player (width)",
-        "L",
-        "(a) discriminative",
-        "(b) alone SSL",
-        "(c) game",
-        "(d) all labels",
-    ]
+    names = {
+        "discriminative": "(a) discriminative",
+        "alone": "(b) alone",
+        "game": "(c) game",
+        "distillation": "(e) distillation",
+    }
+    cols = ["player (width)", "L", *(names[m] for m in methods), "(d) all labels"]
     text = md_table(cols, rows)
     fid = res.get("label_fidelity")
     if fid:  # mean over players of the share of (c, x) samples an independent classifier reads as c
@@ -116,17 +115,20 @@ def mnist_alpha(res: dict, cfg: dict) -> str:
             fids(r, "classes", 3),
             _f(r["own_fraction"], 2),
             _f(r["own_fraction_theory"], 2),
+            *([_f(r["label_fidelity"], 2)] if "label_fidelity" in r else []),
         ]
         for r in res["rows"]
     ]
     b = res["baseline"]
-    rows.append(["baseline", fids(b, "penultimate", 0), fids(b, "classes", 3), "", ""])
+    fid = [_f(b["label_fidelity"], 2)] if "label_fidelity" in b else []
+    rows.append(["baseline", fids(b, "penultimate", 0), fids(b, "classes", 3), "", "", *fid])
     cols = [
         "alpha_ii",
         "FID penultimate: all / own / other",
         "FID class probabilities: all / own / other",
         "own digits",
         "1/(2-alpha_ii)",
+        *(["label fidelity"] if fid else []),
     ]
     return md_table(cols, rows)
 
@@ -282,10 +284,127 @@ def render_benchmark(b: dict) -> str:
     return "\n\n".join(parts)
 
 
+def _stat(records: Path, name: str, *path: str) -> tuple[float, float, int] | None:
+    """(mean, std, seeds) of the number at ``path`` in record ``name`` (one seed: std 0), or None
+    when the record or the number is missing."""
+    f = records / f"{name}.json"
+    if not f.is_file():
+        return None
+    node: Any = json.loads(f.read_text())["results"]
+    multi = "summary" in node and "seeds" in node
+    node = node["summary"] if multi else node
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    if multi:
+        return node["mean"], node["std"], len(node["values"])
+    return float(node), 0.0, 1
+
+
+def _pm(s: tuple[float, float, int] | None, digits: int = 3) -> str:
+    if s is None:
+        return "not run"
+    return _f(s[0], digits) + (
+        f" +- {_f(s[1], digits)} ({s[2]} seeds)" if s[2] > 1 else " (1 seed)"
+    )
+
+
+def _fashion_counts(records: Path, name: str, L: str, margin: float) -> str:
+    """Players whose game accuracy is at least max((a), (b)) + ``margin`` (means over seeds)."""
+    players = [f"player{k}" for k in range(4)]
+    got = []
+    for nm in players:
+        s = {
+            m: _stat(records, name, "accuracy", m, nm, L)
+            for m in ("discriminative", "alone", "game")
+        }
+        if any(v is None for v in s.values()):
+            return "not run"
+        got.append(s["game"][0] - max(s["discriminative"][0], s["alone"][0]))
+    hits = sum(g >= margin for g in got)
+    return f"{hits}/4 players (game - best alone: " + ", ".join(f"{g:+.3f}" for g in got) + ")"
+
+
+def targets_13(records: Path) -> str:
+    """The quality issue's targets against the records that measure them."""
+    pc = "polymnist_cross_quick_3seeds"
+    fs = "fashion_ssl_quick_3seeds"
+
+    def gap(a, b):
+        return None if a is None or b is None else (a[0] - b[0], 0.0, min(a[2], b[2]))
+
+    fid_l = [
+        _stat(records, fs, "label_fidelity", "game", f"player{k}", L)
+        for k in range(4)
+        for L in ("100", "1000")
+    ]
+    fid_fashion = (
+        "not run"
+        if None in fid_l
+        else f"FMNIST game {min(v[0] for v in fid_l):.3f}-{max(v[0] for v in fid_l):.3f}"
+    )
+    rows = [
+        [
+            "label fidelity of sent pairs (quick)",
+            f"{fid_fashion}; PolyMNIST game mean {_pm(_stat(records, pc, 'game', 'mean_label_fidelity'))}",
+            ">= 0.85 for every image player",
+        ],
+        [
+            "polymnist_cross quick: game - alone mean accuracy",
+            f"game {_pm(_stat(records, pc, 'game', 'mean_accuracy'))}, alone "
+            f"{_pm(_stat(records, pc, 'alone', 'mean_accuracy'))}",
+            ">= +0.10",
+        ],
+        [
+            "polymnist_cross quick: mean coherence",
+            _pm(_stat(records, pc, "game", "mean_coherence")),
+            ">= 0.65",
+        ],
+        [
+            "polymnist_cross quick: feature FID game vs alone",
+            f"game {_pm(_stat(records, pc, 'game', 'mean_fid'), 0)}, alone "
+            f"{_pm(_stat(records, pc, 'alone', 'mean_fid'), 0)}",
+            "game <= alone",
+        ],
+        [
+            "fashion_ssl quick, 100 labels",
+            _fashion_counts(records, fs, "100", 0.03),
+            "game >= max((a), (b)) + 0.03 for >= 3 of 4",
+        ],
+        [
+            "fashion_ssl quick, 1,000 labels",
+            _fashion_counts(records, fs, "1000", 0.0),
+            "game >= max((a), (b)) for >= 3 of 4",
+        ],
+        [
+            "polymnist_paper quick: synthetic (c, s) - base",
+            _pm(
+                gap(
+                    _stat(records, "polymnist_paper_quick", "accuracy", "synthetic_cs", "avg"),
+                    _stat(records, "polymnist_paper_quick", "accuracy", "base", "avg"),
+                )
+            ),
+            "> 0 (3 seeds)",
+        ],
+        [
+            "polymnist_cross standard: game mean accuracy",
+            _pm(_stat(records, "polymnist_cross_standard", "game", "mean_accuracy")),
+            ">= 0.85",
+        ],
+    ]
+    return md_table(["target", "measured (mean +- std over seeds)", "target value"], rows)
+
+
+DERIVED: dict[str, Callable[[Path], str]] = {"targets_13": targets_13}
+
+
 def render(template: Path, records: Path) -> str:
     """The template with every marker replaced by its record's table."""
 
     def table(match: re.Match) -> str:
+        if match.group(1) in DERIVED:
+            return DERIVED[match.group(1)](records)
         path = records / f"{match.group(1)}.json"
         if not path.is_file():
             raise FileNotFoundError(

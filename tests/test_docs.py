@@ -59,3 +59,31 @@ def test_a_multi_seed_record_renders_mean_and_std():
     text = report.render_record(record)
     assert "| mean_accuracy.alone | 0.500 +- 0.100 | 0.400, 0.600 |" in text
     assert "seconds" not in text  # only the experiment's result keys
+
+
+def test_the_targets_table_reads_means_over_seeds_and_counts_players(tmp_path):
+    def stat(*values):
+        m = sum(values) / len(values)
+        return {"mean": m, "std": 0.0, "values": list(values)}
+
+    pc = {
+        "seeds": [0, 1, 2],
+        "summary": {
+            "game": {"mean_accuracy": stat(0.6, 0.6, 0.6), "mean_coherence": stat(0.5, 0.5, 0.5)},
+            "alone": {"mean_accuracy": stat(0.5, 0.5, 0.5)},
+        },
+    }
+    acc = {
+        m: {f"player{k}": {"100": stat(v + 0.01 * k)} for k in range(4)}
+        for m, v in (("discriminative", 0.70), ("alone", 0.72), ("game", 0.76))
+    }
+    acc["game"]["player3"]["100"] = stat(0.70)  # below both alone methods
+    fs = {"seeds": [0, 1], "summary": {"accuracy": acc}}
+    for name, res in (("polymnist_cross_quick_3seeds", pc), ("fashion_ssl_quick_3seeds", fs)):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"results": res}))
+    text = report.targets_13(tmp_path)
+    assert "game 0.600 +- 0.000 (3 seeds), alone 0.500 +- 0.000 (3 seeds)" in text
+    assert "| 0.500 +- 0.000 (3 seeds) | >= 0.65 |" in text
+    # game - max(a, b) = +0.04 for players 0-2 (>= 0.03), -0.05 for player 3
+    assert "3/4 players (game - best alone: +0.040, +0.040, +0.040, -0.050)" in text
+    assert "polymnist_cross standard: game mean accuracy | not run" in text

@@ -167,6 +167,7 @@ def test_mnist_alpha_runs_end_to_end(tmp_path):
             assert all(r["fid"][space][k] >= 0 for k in ("all", "own", "other"))
         assert [sum(c) for c in r["generated_classes"]] == [30, 30]
         assert 0.0 <= r["own_fraction"] <= 1.0
+        assert 0.0 <= r["label_fidelity"] <= 1.0
     assert [r["own_fraction_theory"] for r in res["rows"]] == [1 / 1.8, 1.0]
     assert set(res["expected_shape"]) == {
         "penultimate",
