@@ -50,6 +50,7 @@ def player_spec(cfg: dict, k: int) -> dict:
         "aux_weight": cfg["aux_weight"],
         "consistency_weight": cfg["consistency_weight"],
         "sample_best_of": cfg["sample_best_of"],
+        "sample_temperature": cfg["sample_temperature"],
         "learning": cfg["learning"],
         "lr": cfg["lr"],
     }

@@ -64,6 +64,7 @@ def m2_spec(variables: list[dict], pcfg: dict) -> dict:
         "consistency_weight": pcfg["consistency_weight"],
         "enumerate_top": pcfg["enumerate_top"],
         "sample_best_of": pcfg["sample_best_of"],
+        "sample_temperature": pcfg["sample_temperature"],
     }
 
 

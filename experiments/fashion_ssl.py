@@ -60,6 +60,9 @@ class Config(GameConfig):
     sample_best_of: PositiveInt = Field(
         1, description="candidates per sent pair, the one q(c|x) finds most typical kept (1: plain)"
     )
+    sample_temperature: NonNegativeFloat = Field(
+        1.0, description="z of sent pairs ~ N(0, t^2 I): t < 1 sends more typical images (1: model)"
+    )
     consistency_weight: NonNegativeFloat = Field(
         50.0,
         description="weight of -log q(c|x) on the player's own generated images (label-faithful samples)",

@@ -44,6 +44,9 @@ class PlayerConfig(Section):
     sample_best_of: PositiveInt = Field(
         1, description="candidates per sent pair, the one q(c|x) finds most typical kept (1: plain)"
     )
+    sample_temperature: NonNegativeFloat = Field(
+        1.0, description="z of sent pairs ~ N(0, t^2 I): t < 1 sends more typical images (1: model)"
+    )
     send: Literal["mean", "sample"] = Field(
         "mean", description="what image players send: the decoder's mean or a draw of p(x|z,c)"
     )

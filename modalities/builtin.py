@@ -68,6 +68,7 @@ class M2Spec(Strict):
     consistency_weight: NonNegativeFloat = 0.0
     enumerate_top: NonNegativeInt = 0
     sample_best_of: PositiveInt = 1
+    sample_temperature: NonNegativeFloat = 1.0
 
 
 class LabelPlayerSpec(Strict):
@@ -113,6 +114,7 @@ def build_m2(spec: Mapping[str, Any]) -> M2Player:
         consistency_weight=s.consistency_weight,
         enumerate_top=s.enumerate_top,
         sample_best_of=s.sample_best_of,
+        sample_temperature=s.sample_temperature,
     )
 
 

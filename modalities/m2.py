@@ -17,7 +17,9 @@ Sampling: c ~ p(c) (or given), then x from the story. ``sample_best_of = K > 1``
 x for each c and keeps the one with the highest q(c | x): the label distribution is unchanged, but
 the pairs sent follow a selected distribution p_K(x | c), not p(x | c), so the game's equilibrium
 theory (utility E_{p_j}[log p_i]) describes the selected distributions; an option for label-faithful
-exchange, off by default. A variable missing in an example is left out of the likelihood and of the encoder means,
+exchange, off by default. ``sample_temperature = t < 1`` draws z ~ N(0, t^2 I) instead of the
+prior (the "truncation trick"): images nearer each class's typical one, again a selected
+distribution rather than the model's; 1 (the default) is the model. A variable missing in an example is left out of the likelihood and of the encoder means,
 so one class covers image-style players ({c, m_k}), partial views ({c, s}, {c, m0, m1}) and any
 user recipe.
 
@@ -111,6 +113,7 @@ class M2Player(PyroPlayer):
         consistency_weight: float = 0.0,
         enumerate_top: int = 0,
         sample_best_of: int = 1,
+        sample_temperature: float = 1.0,
     ):
         label = label or LabelRecipe()
         if not recipes:
@@ -131,6 +134,9 @@ class M2Player(PyroPlayer):
         if sample_best_of < 1:
             raise ValueError(f"sample_best_of must be >= 1, got {sample_best_of}")
         self.sample_best_of = int(sample_best_of)
+        if not sample_temperature >= 0:
+            raise ValueError(f"sample_temperature must be >= 0, got {sample_temperature}")
+        self.sample_temperature = float(sample_temperature)
         self.recipes = {r.name: r for r in recipes}
         self.label = label.name
         self.k = label.classes
@@ -453,13 +459,13 @@ class M2Player(PyroPlayer):
         k = self.sample_best_of
         if k > 1:  # k candidates per label, the one q(c | x) finds most typical of it is kept
             c_all = c.repeat(k)
-            z = torch.randn(k * n, self.latent_dim, device=self.device)
+            z = self.sample_temperature * torch.randn(k * n, self.latent_dim, device=self.device)
             values = {name: em.value() for name, em in self.decode(c_all, z).items()}
             logq = torch.log_softmax(self.c_logits(Batch(values)), -1)
             score = logq.gather(1, c_all[:, None])[:, 0].view(k, n)
             pick = score.argmax(0) * n + torch.arange(n, device=self.device)
             return Batch({self.label: c, **{name: v[pick] for name, v in values.items()}})
-        z = torch.randn(n, self.latent_dim, device=self.device)
+        z = self.sample_temperature * torch.randn(n, self.latent_dim, device=self.device)
         values = {name: emission.value() for name, emission in self.decode(c, z).items()}
         return Batch({self.label: c, **values})
 

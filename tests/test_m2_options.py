@@ -1,5 +1,6 @@
-"""The truncated guide (``enumerate_top``): the exact bound when every class is kept, fewer decoder
-rows when not, and named errors for settings it cannot honour."""
+"""M2 options: the truncated guide (``enumerate_top``: the exact bound when every class is kept,
+fewer decoder rows when not), best-of-K sampling and the sampling temperature; named errors for
+settings a player cannot honour."""
 
 import pytest
 import torch
@@ -99,3 +100,15 @@ def test_best_of_k_sampling_keeps_the_labels_and_sends_more_typical_pairs():
     plain_c, best_c = scores[0].view(20, 10), scores[1].view(20, 10)
     gain = ((best_c.mean(0) - plain_c.mean(0)) / plain_c.std(0)).mean()
     assert gain > 0.7, gain
+
+
+def test_sample_temperature_scales_the_latent_of_sent_pairs():
+    from multimodal_game.batch import Batch
+
+    c = torch.zeros(6, dtype=torch.long)
+    frozen = _player(sample_temperature=0.0).sample(6, given=Batch({"label": c}))["m0"]
+    assert torch.equal(frozen, frozen[:1].expand_as(frozen))  # z = 0: one image per class
+    free = _player().sample(6, given=Batch({"label": c}))["m0"]
+    assert (free - free[:1]).abs().max() > 1e-4
+    with pytest.raises((ValueError, ConfigError), match="sample_temperature"):
+        _player(sample_temperature=-1.0)
