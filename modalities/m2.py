@@ -448,6 +448,20 @@ class M2Player(PyroPlayer):
 
         return FusedM2Step(players)
 
+    def sample_fusion_key(self) -> tuple | None:
+        """Equal for players whose draws one fused sampler can make; None if this one cannot."""
+        from .m2_fused import sample_fusion_key
+
+        key = sample_fusion_key(self)
+        return None if isinstance(key, str) else key
+
+    @staticmethod
+    def fused_sampler(players: Sequence[M2Player]):
+        """A :class:`~modalities.m2_fused.FusedM2Sampler` over ``players``."""
+        from .m2_fused import FusedM2Sampler
+
+        return FusedM2Sampler(players)
+
     # -- sampling and inference -------------------------------------------------------------------
     @torch.no_grad()
     def sample(self, n: int, given: Batch | None = None) -> Batch:

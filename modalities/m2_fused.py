@@ -15,6 +15,12 @@ players' batches may differ in composition.
 
 Supported: ``learning="elbo"``, no consistency term, exact enumeration (``enumerate_top = 0``);
 :func:`fusion_key` says why another player is not fusable.
+
+:class:`FusedM2Sampler` makes the draws of such players in one ``vmap`` of ``decode``: each
+player's labels and latents are drawn one by one on its own stream, exactly as ``M2Player.sample``
+draws them, so the draws equal the one-by-one ones (up to float rounding in the decoders). It needs
+variables whose sent value is deterministic given (c, z) (images and masks sent as their mean) and
+plain sampling (``sample_best_of = 1``): :func:`sample_fusion_key`.
 """
 
 from __future__ import annotations
@@ -159,6 +165,23 @@ def reference_loss(player: M2Player, batch: Batch) -> torch.Tensor:
     return (elbo + aux) / batch.weight.sum()
 
 
+def _architecture(player: M2Player) -> tuple:
+    shapes = tuple((k, tuple(v.shape)) for k, v in player.named_parameters())
+    recipes = tuple(repr(vars(r)) for r in player.recipes.values())
+    return (shapes, recipes, player.label, player.k, str(player.device))
+
+
+def sample_fusion_key(player: Any) -> tuple | str:
+    """A key shared by players whose draws one fused sampler can make, or why not (a string)."""
+    if not isinstance(player, M2Player):
+        return f"{type(player).__name__} is not an M2 player"
+    if player.sample_best_of != 1:
+        return "fused sampling needs sample_best_of = 1"
+    if any(getattr(r, "send", None) != "mean" for r in player.recipes.values()):
+        return "fused sampling needs every variable sent as its mean (images, masks)"
+    return ("m2-sample", _architecture(player), player.sample_temperature)
+
+
 def fusion_key(player: Any) -> tuple | str:
     """A key shared by players that one fused step can train together, or the reason (a string)
     why this player cannot be fused."""
@@ -166,9 +189,7 @@ def fusion_key(player: Any) -> tuple | str:
         return f"{type(player).__name__} is not an M2 player"
     if player.learning != "elbo" or player.consistency_weight or player.enumerate_top:
         return "fused steps support learning='elbo' without consistency term or enumerate_top"
-    shapes = tuple((k, tuple(v.shape)) for k, v in player.named_parameters())
-    recipes = tuple(repr(vars(r)) for r in player.recipes.values())
-    return ("m2", shapes, recipes, player.label, player.k, player.aux_weight, str(player.device))
+    return ("m2", _architecture(player), player.aux_weight)
 
 
 class _Objective(nn.Module):
@@ -187,6 +208,66 @@ class _Objective(nn.Module):
 
 def _stack(items: Sequence[Any]) -> Any:
     return torch.utils._pytree.tree_map(lambda *xs: torch.stack(xs), *items)
+
+
+def _stacked_parameters(players: Sequence[M2Player], names: Sequence[str]) -> dict:
+    per_player = [dict(p.named_parameters()) for p in players]
+    return {n: torch.stack([d[n] for d in per_player]).detach() for n in names}
+
+
+class _Decoder(nn.Module):
+    """Wraps a player's ``decode``: the values it sends for labels ``c`` and latents ``z``."""
+
+    def __init__(self, player: M2Player):
+        super().__init__()
+        self.player = player
+
+    def forward(self, c: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {name: em.value() for name, em in self.player.decode(c, z).items()}
+
+
+class FusedM2Sampler:
+    """The draws of several M2 players of one architecture, decoded together (``vmap``)."""
+
+    def __init__(self, players: Sequence[M2Player]):
+        keys = [sample_fusion_key(p) for p in players]
+        bad = [k for k in keys if isinstance(k, str)]
+        if bad:
+            raise ValueError(f"cannot fuse the sampling of these players: {bad[0]}")
+        if len(set(keys)) != 1:
+            raise ValueError("cannot fuse the sampling of players of different architectures")
+        self.players = list(players)
+        self._decoder = _Decoder(players[0])
+        self._names = [n for n, _ in players[0].named_parameters()]
+        self._decode = torch.func.vmap(self._call)
+
+    def _call(self, params: dict[str, torch.Tensor], c: torch.Tensor, z: torch.Tensor):
+        full = {f"player.{k}": v for k, v in params.items()}
+        return torch.func.functional_call(self._decoder, full, (c, z))
+
+    @torch.no_grad()
+    def sample(
+        self,
+        counts: Sequence[int],
+        streams: Sequence[Callable[[], AbstractContextManager]] | None = None,
+    ) -> list[Batch]:
+        """``counts[i]`` joint draws of player i, its labels and latents drawn on ``streams[i]()``
+        as ``M2Player.sample`` draws them."""
+        n = max(counts)
+        cs, zs = [], []
+        for i, (p, k) in enumerate(zip(self.players, counts)):
+            with streams[i]() if streams else contextlib.nullcontext():
+                c = p.prior_c().sample((k,))
+                z = p.sample_temperature * torch.randn(k, p.latent_dim, device=p.device)
+            cs.append(F.pad(c, (0, n - k)))
+            zs.append(F.pad(z, (0, 0, 0, n - k)))
+        params = _stacked_parameters(self.players, self._names)
+        values = self._decode(params, torch.stack(cs), torch.stack(zs))
+        label = self.players[0].label
+        return [
+            Batch({label: cs[i][:k], **{v: x[i, :k] for v, x in values.items()}})
+            for i, k in enumerate(counts)
+        ]
 
 
 class FusedM2Step:
@@ -228,10 +309,7 @@ class FusedM2Step:
             with streams[i]() if streams else contextlib.nullcontext():
                 noises.append(_pad_noise(draw_noise(p, nl, nu), n_lab, n_unl))
         splits = [split(p, b, n_lab, n_unl) for p, b in zip(players, batches)]
-        params = {
-            n: torch.stack([dict(p.named_parameters())[n] for p in players]) for n in self._names
-        }
-        params = {n: v.detach() for n, v in params.items()}
+        params = _stacked_parameters(players, self._names)
         with pyro.validation_enabled(False):
             grads, (loss, elbo, aux) = self._grads(params, _stack(splits), _stack(noises))
         out = []

@@ -72,15 +72,21 @@ class PlayerHost:
         self.eval_rng = RngStream(derive_seed(seed, _EVAL_STREAM), self.device)
         self.space = player.space
 
-    def produce(self, transfers: Sequence[Transfer]) -> dict[str, Batch]:
+    @staticmethod
+    def rows_needed(transfers: Sequence[Transfer]) -> int:
+        """Rows of the one draw that ``transfers`` share (0: none travels as rows)."""
+        return max((t.count for t in transfers if t.statistics is None), default=0)
+
+    def produce(self, transfers: Sequence[Transfer], draw: Batch | None = None) -> dict[str, Batch]:
         """One joint draw, shared by all consumers; each gets its first ``count`` rows on its
-        interface."""
+        interface. ``draw``: that draw, made elsewhere on this host's stream (a fused sampler)."""
         if not transfers:
             return {}
         out: dict[str, Any] = {}
         rows = [t for t in transfers if t.statistics is None]
         if rows:
-            draw = self._draw(max(t.count for t in rows))
+            n = self.rows_needed(rows)
+            draw = self._draw(n) if draw is None else self._checked(draw)
             out.update({t.consumer: draw.head(t.count).project(t.variables) for t in rows})
         summaries = [t for t in transfers if t.statistics is not None]
         draw = None
@@ -96,6 +102,9 @@ class PlayerHost:
     def _draw(self, n: int) -> Batch:
         with self.rng.active(), torch.no_grad():
             draw = self.player.sample(n)
+        return self._checked(draw)
+
+    def _checked(self, draw: Batch) -> Batch:
         draw.check(self.space, self.name)
         floats = [v for v, t in draw.data.items() if t.is_floating_point()]
         finite = [torch.isfinite(draw[v]).all().cpu() for v in floats]

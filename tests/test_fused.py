@@ -7,7 +7,7 @@ import torch
 
 from benchmarks.player_step import make_batch, make_player
 from modalities import build_player
-from modalities.m2_fused import FusedM2Step
+from modalities.m2_fused import FusedM2Sampler, FusedM2Step
 from multimodal_game.batch import Batch
 from multimodal_game.game import Game
 from multimodal_game.rng import RngStream
@@ -75,12 +75,41 @@ def test_a_fused_game_equals_the_plain_game():
     plain, fused = _game(False, specs), _game(True, specs)
     plain.run(4)
     fused.run(4)
-    groups = fused.runtime._fusion_groups({n: None for n in fused.names})
-    assert sorted(map(sorted, groups)) == [["p0", "p1"], ["p2", "p3"]]
-    assert len(fused.runtime._fused) == 2
+    for key in ("fusion_key", "sample_fusion_key"):
+        groups = fused.runtime._groups(list(fused.names), key)
+        assert sorted(map(sorted, groups)) == [["p0", "p1"], ["p2", "p3"]]
+    kinds = sorted(k[0] for k in fused.runtime._fused)
+    assert kinds == ["fused_sampler", "fused_sampler", "fused_step", "fused_step"]
     for n in plain.names:
         a, b = plain.runtime.local_players[n], fused.runtime.local_players[n]
         assert _max_difference(a, b) < 1e-3, n
+
+
+def test_fused_draws_equal_the_one_by_one_draws():
+    players = [build_player(_image_spec(2, latent=3)) for _ in range(3)]
+    for i, p in enumerate(players):
+        torch.manual_seed(i)
+        p.load_state_dict(build_player(_image_spec(2)).state_dict())
+    counts = [5, 2, 7]  # padded to 7 inside, cut back to each count
+    a, b = [RngStream(i) for i in range(3)], [RngStream(i) for i in range(3)]
+    fused = FusedM2Sampler(players).sample(counts, [s.active for s in a])
+    for p, k, s, got in zip(players, counts, b, fused):
+        with s.active():
+            want = p.sample(k)
+        assert torch.equal(got["label"], want["label"])
+        assert torch.allclose(got["x"], want["x"], atol=1e-6)
+    assert all(torch.equal(x.cpu, y.cpu) for x, y in zip(a, b))
+
+
+def test_players_whose_draws_are_random_given_c_and_z_sample_one_by_one():
+    sends = build_player(
+        _image_spec(2)
+        | {"variables": [{"name": "x", "recipe": "image", "width": 2, "send": "sample"}]}
+    )
+    best = build_player(_image_spec(2, sample_best_of=3))
+    assert sends.sample_fusion_key() is None and best.sample_fusion_key() is None
+    with pytest.raises(ValueError, match="sample_best_of"):
+        FusedM2Sampler([build_player(_image_spec(2)), best])
 
 
 @pytest.mark.parametrize(

@@ -60,34 +60,55 @@ class InProcessRuntime:
         return {n: h.player for n, h in self.hosts.items()}
 
     def produce(self, requests: Mapping[str, Sequence[Transfer]]) -> dict[str, dict[str, Batch]]:
-        return {j: self.hosts[j].produce(ts) for j, ts in requests.items()}
+        out: dict[str, dict[str, Batch]] = {}
+        wanted = {j: PlayerHost.rows_needed(ts) for j, ts in requests.items()}
+        for names in self._groups([j for j, n in wanted.items() if n], "sample_fusion_key"):
+            hosts = [self.hosts[n] for n in names]
+            sampler = self._fused_for("fused_sampler", hosts)
+            draws = sampler.sample([wanted[n] for n in names], [h.rng.active for h in hosts])
+            for n, h, d in zip(names, hosts, draws):
+                out[n] = h.produce(requests[n], draw=d)
+        for j, ts in requests.items():
+            if j not in out:
+                out[j] = self.hosts[j].produce(ts)
+        return {j: out[j] for j in requests}
 
     def learn(self, requests: Mapping[str, LearnRequest]) -> dict[str, dict[str, torch.Tensor]]:
-        groups = self._fusion_groups(requests) if self.fuse_players else []
+        groups = self._groups(list(requests), "fusion_key")
         out: dict[str, dict[str, torch.Tensor]] = {}
         for names in groups:
             hosts = [self.hosts[n] for n in names]
             batches = [
                 h.batch_for(requests[n].plan, requests[n].handles) for n, h in zip(names, hosts)
             ]
-            key = tuple(id(h.player) for h in hosts)
-            if key not in self._fused:  # rebuilt after a restart: new players, new key
-                self._fused[key] = type(hosts[0].player).fused_step([h.player for h in hosts])
-            stats = self._fused[key].learn(batches, [h.rng.active for h in hosts])
+            step = self._fused_for("fused_step", hosts)
+            stats = step.learn(batches, [h.rng.active for h in hosts])
             out.update(zip(names, stats))
         for i, r in requests.items():
             if i not in out:
                 out[i] = self.hosts[i].step(r.plan, r.handles)
         return {i: out[i] for i in requests}
 
-    def _fusion_groups(self, requests: Mapping[str, LearnRequest]) -> list[list[str]]:
-        """Names of the requested players that can learn together, in groups of two or more."""
+    def _fused_for(self, kind: str, hosts: Sequence[PlayerHost]) -> Any:
+        """The players' class's ``kind`` (``fused_step`` / ``fused_sampler``) over them, built
+        once per set of player objects (a restart rebuilds players: a new set, a new one)."""
+        key = (kind, *(id(h.player) for h in hosts))
+        if key not in self._fused:
+            self._fused[key] = getattr(type(hosts[0].player), kind)([h.player for h in hosts])
+        return self._fused[key]
+
+    def _groups(self, names: Sequence[str], key: str) -> list[list[str]]:
+        """With ``fuse_players``: names of the players whose ``key()`` (``fusion_key`` for
+        learning, ``sample_fusion_key`` for sampling) is equal and not None, in groups of two or
+        more; else none."""
+        if not self.fuse_players:
+            return []
         by_key: dict[Any, list[str]] = {}
-        for n in requests:
-            key_of = getattr(self.hosts[n].player, "fusion_key", None)
-            key = key_of() if key_of is not None else None
-            if key is not None:
-                by_key.setdefault(key, []).append(n)
+        for n in names:
+            key_of = getattr(self.hosts[n].player, key, None)
+            value = key_of() if key_of is not None else None
+            if value is not None:
+                by_key.setdefault(value, []).append(n)
         return [names for names in by_key.values() if len(names) > 1]
 
     def call(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
