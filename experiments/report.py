@@ -396,7 +396,57 @@ def targets_13(records: Path) -> str:
     return md_table(["target", "measured (mean +- std over seeds)", "target value"], rows)
 
 
-DERIVED: dict[str, Callable[[Path], str]] = {"targets_13": targets_13}
+# polymnist_cross quick variants, each against the default (seed 0): record name, what changed
+POLYMNIST_VARIANTS = (
+    ("polymnist_cross_quick", "default (truncated guide, enumerate_top = 2)"),
+    ("polymnist_cross_quick_exact", "exact M2 (enumerate_top = 0)"),
+    ("polymnist_cross_quick_400_rounds", "400 rounds instead of 300"),
+    ("polymnist_cross_quick_best4", "sample_best_of = 4"),
+    ("polymnist_cross_quick_temp07", "sample_temperature = 0.7"),
+    ("polymnist_cross_quick_iface", "partner_weighting = interface_size"),
+    ("polymnist_cross_quick_send_sample2", "send = sample"),
+)
+
+
+def polymnist_variants(records: Path) -> str:
+    """One row per polymnist_cross quick variant that has a record: validation accuracy (what a
+    choice is made on) next to the test figures."""
+    rows = []
+    for name, what in POLYMNIST_VARIANTS:
+        f = records / f"{name}.json"
+        if not f.is_file():
+            continue
+        rec = json.loads(f.read_text())
+        res = rec["results"]
+        g, a = res["game"], res["alone"]
+        val = g.get("validation_accuracy", {}).get("mean")
+        rows.append(
+            [
+                what,
+                _f(val) if val is not None else "",
+                _f(a["validation_accuracy"]["mean"]) if "validation_accuracy" in a else "",
+                _f(g["mean_accuracy"]),
+                _f(g["mean_coherence"]),
+                _f(g["mean_label_fidelity"]),
+                f"{res.get('total_seconds', 0):.0f}",
+            ]
+        )
+    cols = [
+        "variant (seed 0)",
+        "game validation acc.",
+        "alone validation acc.",
+        "game test acc.",
+        "game coherence",
+        "game label fidelity",
+        "seconds",
+    ]
+    return md_table(cols, rows)
+
+
+DERIVED: dict[str, Callable[[Path], str]] = {
+    "targets_13": targets_13,
+    "polymnist_variants": polymnist_variants,
+}
 
 
 def render(template: Path, records: Path) -> str:
