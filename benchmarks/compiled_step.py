@@ -78,7 +78,9 @@ def compare(variant: str, kind: str, args) -> dict:
         "plain_step_s": round(t_plain, 5),
         "fast_step_s": round(t_fast, 5),
         "speedup": round(t_plain / t_fast, 3),
-        "break_even_steps": round((first_fast - first_plain) / saved) if saved > 0 else None,
+        "break_even_steps": max(0, round((first_fast - first_plain) / saved))
+        if saved > 0
+        else None,
     }
 
 

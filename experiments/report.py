@@ -404,7 +404,7 @@ POLYMNIST_VARIANTS = (
     ("polymnist_cross_quick_best4", "sample_best_of = 4"),
     ("polymnist_cross_quick_temp07", "sample_temperature = 0.7"),
     ("polymnist_cross_quick_iface", "partner_weighting = interface_size"),
-    ("polymnist_cross_quick_send_sample2", "send = sample"),
+    ("polymnist_cross_quick_sample", "send = sample"),
 )
 
 
