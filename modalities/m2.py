@@ -436,31 +436,21 @@ class M2Player(PyroPlayer):
     # -- fused steps (several players of one architecture; see modalities.m2_fused) ---------------
     def fusion_key(self) -> tuple | None:
         """Equal for players that one fused step can train together; None if this one cannot."""
-        from .m2_fused import fusion_key
+        return _key_or_none(_fused_module().fusion_key(self))
 
-        key = fusion_key(self)
-        return None if isinstance(key, str) else key
+    def sample_fusion_key(self) -> tuple | None:
+        """Equal for players whose draws one fused sampler can make; None if this one cannot."""
+        return _key_or_none(_fused_module().sample_fusion_key(self))
 
     @staticmethod
     def fused_step(players: Sequence[M2Player]):
         """A :class:`~modalities.m2_fused.FusedM2Step` over ``players``."""
-        from .m2_fused import FusedM2Step
-
-        return FusedM2Step(players)
-
-    def sample_fusion_key(self) -> tuple | None:
-        """Equal for players whose draws one fused sampler can make; None if this one cannot."""
-        from .m2_fused import sample_fusion_key
-
-        key = sample_fusion_key(self)
-        return None if isinstance(key, str) else key
+        return _fused_module().FusedM2Step(players)
 
     @staticmethod
     def fused_sampler(players: Sequence[M2Player]):
         """A :class:`~modalities.m2_fused.FusedM2Sampler` over ``players``."""
-        from .m2_fused import FusedM2Sampler
-
-        return FusedM2Sampler(players)
+        return _fused_module().FusedM2Sampler(players)
 
     # -- sampling and inference -------------------------------------------------------------------
     @torch.no_grad()
@@ -529,6 +519,16 @@ class M2Player(PyroPlayer):
         )
         z = self.q_z(features.z, c).mean
         return self.decode(c, z, [name])[name].value()
+
+
+def _fused_module():
+    from . import m2_fused  # imports this module: loaded on first use
+
+    return m2_fused
+
+
+def _key_or_none(key: tuple | str) -> tuple | None:
+    return None if isinstance(key, str) else key
 
 
 M2_LOG_PROB_CHUNK = 256  # rows per pass: K x classes x rows decoder evaluations at a time

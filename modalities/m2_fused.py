@@ -226,24 +226,40 @@ class _Decoder(nn.Module):
         return {name: em.value() for name, em in self.player.decode(c, z).items()}
 
 
-class FusedM2Sampler:
+class _Fused:
+    """Players that ``key`` says are alike, behind one wrapper module whose parameters
+    ``torch.func.functional_call`` swaps for stacked ones (``_call`` under ``vmap``)."""
+
+    def __init__(
+        self,
+        players: Sequence[M2Player],
+        key: Callable[[Any], tuple | str],
+        what: str,
+        wrapper: type[nn.Module],
+    ):
+        keys = [key(p) for p in players]
+        bad = [k for k in keys if isinstance(k, str)]
+        if bad:
+            raise ValueError(f"cannot fuse the {what} of these players: {bad[0]}")
+        if len(set(keys)) != 1:
+            raise ValueError(
+                f"cannot fuse the {what} of players of different architectures or options"
+            )
+        self.players = list(players)
+        self._module = wrapper(players[0])
+        self._names = [n for n, _ in players[0].named_parameters()]
+
+    def _call(self, params: dict[str, torch.Tensor], *args: Any) -> Any:
+        full = {f"player.{k}": v for k, v in params.items()}
+        return torch.func.functional_call(self._module, full, args)
+
+
+class FusedM2Sampler(_Fused):
     """The draws of several M2 players of one architecture, decoded together (``vmap``)."""
 
     def __init__(self, players: Sequence[M2Player]):
-        keys = [sample_fusion_key(p) for p in players]
-        bad = [k for k in keys if isinstance(k, str)]
-        if bad:
-            raise ValueError(f"cannot fuse the sampling of these players: {bad[0]}")
-        if len(set(keys)) != 1:
-            raise ValueError("cannot fuse the sampling of players of different architectures")
-        self.players = list(players)
-        self._decoder = _Decoder(players[0])
-        self._names = [n for n, _ in players[0].named_parameters()]
+        super().__init__(players, sample_fusion_key, "sampling", _Decoder)
         self._decode = torch.func.vmap(self._call)
-
-    def _call(self, params: dict[str, torch.Tensor], c: torch.Tensor, z: torch.Tensor):
-        full = {f"player.{k}": v for k, v in params.items()}
-        return torch.func.functional_call(self._decoder, full, (c, z))
 
     @torch.no_grad()
     def sample(
@@ -270,26 +286,13 @@ class FusedM2Sampler:
         ]
 
 
-class FusedM2Step:
+class FusedM2Step(_Fused):
     """One learning step for several M2 players of one architecture, their gradients computed
     together (``vmap`` over stacked parameters), each then stepped by its own optimiser."""
 
     def __init__(self, players: Sequence[M2Player]):
-        keys = [fusion_key(p) for p in players]
-        bad = [k for k in keys if isinstance(k, str)]
-        if bad:
-            raise ValueError(f"cannot fuse these players: {bad[0]}")
-        if len(set(keys)) != 1:
-            raise ValueError("cannot fuse players of different architectures or options")
-        self.players = list(players)
-        self._objective = _Objective(players[0])
-        self._names = [n for n, _ in players[0].named_parameters()]
-        grad_fn = torch.func.grad(self._call, has_aux=True)
-        self._grads = torch.func.vmap(grad_fn, in_dims=(0, 0, 0))
-
-    def _call(self, params: dict[str, torch.Tensor], s: Split, noise: Noise):
-        full = {f"player.{k}": v for k, v in params.items()}
-        return torch.func.functional_call(self._objective, full, (s, noise))
+        super().__init__(players, fusion_key, "learning", _Objective)
+        self._grads = torch.func.vmap(torch.func.grad(self._call, has_aux=True))
 
     def learn(
         self,
