@@ -32,8 +32,16 @@ def md_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join([head, rule, *body])
 
 
-def _f(x: float, digits: int = 3) -> str:
+def _f(x: Any, digits: int = 3) -> str:
+    """A number, or a multi-seed summary ``{"mean", "std", "values"}`` as mean +- std."""
+    if isinstance(x, dict):
+        return f"{x['mean']:.{digits}f} +- {x['std']:.{digits}f}"
     return f"{x:.{digits}f}"
+
+
+def _num(x: Any) -> float:
+    """A number, or a multi-seed summary's mean."""
+    return x["mean"] if isinstance(x, dict) else x
 
 
 def polymnist_cross(res: dict, cfg: dict) -> str:
@@ -53,15 +61,16 @@ def polymnist_cross(res: dict, cfg: dict) -> str:
             rows.append([label, *(_f(res[t][key], digits) for t in methods)])
     clf = " / ".join(_f(v) for v in res["classifier_accuracy"].values())
     ex = res["exchange"]
-    ratio = ex["parameters_all_players_per_round"] / max(ex["synthetic_all_players_per_round"], 1)
+    synthetic = _num(ex["synthetic_all_players_per_round"])
+    params = _num(ex["parameters_all_players_per_round"])
+    ratio = params / max(synthetic, 1)
     return (
         md_table(["metric", *methods], rows)
         + f"\n\nIndependent per-style classifiers: {clf}. Synthetic bytes per round, all players: "
-        f"{ex['synthetic_all_players_per_round']:,}; parameters to every consumer instead: "
-        f"{ex['parameters_all_players_per_round']:,} ({ratio:.0f}x)"
+        f"{synthetic:,.0f}; parameters to every consumer instead: {params:,.0f} ({ratio:.0f}x)"
         + (
             f"; parameters every 10 local steps (FedAvg-style): "
-            f"{ex['parameters_all_players_per_round_every_E_steps']['10']:,.0f} per round "
+            f"{_num(ex['parameters_all_players_per_round_every_E_steps']['10']):,.0f} per round "
             f"({ratio / 10:.1f}x)."
             if "parameters_all_players_per_round_every_E_steps" in ex
             else "."
@@ -94,7 +103,7 @@ def fashion_ssl(res: dict, cfg: dict) -> str:
     fid = res.get("label_fidelity")
     if fid:  # mean over players of the share of (c, x) samples an independent classifier reads as c
         parts = [
-            f"{m} {_f(sum(fid[m][nm][L] for nm in fid[m]) / len(fid[m]))} (L={L})"
+            f"{m} {_f(sum(_num(fid[m][nm][L]) for nm in fid[m]) / len(fid[m]))} (L={L})"
             for m in fid
             for L in map(str, cfg["labelled"])
         ]
@@ -228,7 +237,12 @@ def render_record(record: dict) -> str:
     if "benchmark" in record:
         return render_benchmark(record)
     results = record["results"]
-    if "summary" in results and "seeds" in results:
+    if "summary" in results and "seeds" in results and record["experiment"] in MULTI_SEED:
+        seeds = ", ".join(map(str, results["seeds"]))
+        body = f"Seeds {seeds}; mean +- std over seeds.\n\n" + RENDERERS[record["experiment"]](
+            results["summary"], record["config"]
+        )
+    elif "summary" in results and "seeds" in results:
         body = render_seeds(results, record["experiment"])
     else:
         body = RENDERERS[record["experiment"]](results, record["config"])
@@ -237,6 +251,9 @@ def render_record(record: dict) -> str:
     head = f"`{record['command']}` ({record['date']}{wall}; {record['conditions']})"
     return head + "\n\n" + body
 
+
+# Experiments whose own table also renders a multi-seed summary (mean +- std in every cell).
+MULTI_SEED = ("polymnist_cross", "fashion_ssl")
 
 # Which parts of a multi-seed summary the results page shows (default: every number).
 SEED_KEYS = {"domain_alpha": ("mean_accuracy", "accuracy", "own_domain_partner_share")}

@@ -87,3 +87,22 @@ def test_the_targets_table_reads_means_over_seeds_and_counts_players(tmp_path):
     # game - max(a, b) = +0.04 for players 0-2 (>= 0.03), -0.05 for player 3
     assert "3/4 players (game - best alone: +0.040, +0.040, +0.040, -0.050)" in text
     assert "polymnist_cross standard: game mean accuracy | not run" in text
+
+
+@pytest.mark.parametrize("name", ["fashion_ssl_quick", "polymnist_cross_quick"])
+def test_a_multi_seed_record_renders_in_the_experiments_own_table(name):
+    from experiments.common import aggregate
+
+    one = json.loads((report.DOCS / "results" / f"{name}.json").read_text())
+    shifted = json.loads(json.dumps(one["results"]))
+    game = shifted["accuracy"]["game"] if "accuracy" in shifted else shifted["game"]
+    key = "player0" if "player0" in game else "mean_accuracy"
+    if key == "player0":
+        game["player0"] = {L: v + 0.1 for L, v in game["player0"].items()}
+    else:
+        game["mean_accuracy"] += 0.1
+    record = {**one, "results": {"seeds": [0, 1], "summary": aggregate([one["results"], shifted])}}
+    text = report.render_record(record)
+    assert "Seeds 0, 1; mean +- std over seeds." in text
+    assert " +- 0.050 |" in text  # the shifted cell: half the shift as std
+    assert " +- 0.000 |" in text  # every other cell
