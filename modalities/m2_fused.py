@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Normal
 from torch.distributions.utils import _standard_normal
+from torch.optim.adam import adam
 
 from multimodal_game.batch import Batch
 
@@ -315,18 +316,71 @@ class FusedM2Step(_Fused):
         params = _stacked_parameters(players, self._names)
         with pyro.validation_enabled(False):
             grads, (loss, elbo, aux) = self._grads(params, _stack(splits), _stack(noises))
+        if not _one_adam_step(players, grads):
+            for i, p in enumerate(players):
+                opt = p.optim
+                opt.zero_grad(set_to_none=True)
+                for n, param in p.named_parameters():
+                    param.grad = grads[n][i]
+                opt.step()
         out = []
         for i, p in enumerate(players):
-            opt = p.optim
-            opt.zero_grad(set_to_none=True)
-            for n, param in p.named_parameters():
-                param.grad = grads[n][i]
-            opt.step()
             terms = {"loss": loss[i], "elbo": elbo[i]}
             if p.aux_weight:
                 terms["classifier"] = aux[i]
             out.append(terms)
         return out
+
+
+_ADAM_KEYS = ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize", "foreach")
+
+
+def _one_adam_step(players: Sequence[M2Player], grads: dict[str, torch.Tensor]) -> bool:
+    """Every player's Adam step in one call of ``torch.optim.adam.adam`` on the players' own
+    optimiser states (created as ``torch.optim.Adam`` creates them), so that checkpoints hold what
+    per-player steps would; False (nothing done) unless every optimiser is a plain Adam with one
+    parameter group and the same settings."""
+    opts = [p.optim for p in players]
+    if any(type(o) is not torch.optim.Adam or len(o.param_groups) != 1 for o in opts):
+        return False
+    group = opts[0].param_groups[0]
+    settings = {k: group.get(k) for k in _ADAM_KEYS}
+    if any({k: o.param_groups[0].get(k) for k in _ADAM_KEYS} != settings for o in opts):
+        return False
+    if settings["amsgrad"] or settings["maximize"] or group.get("capturable"):
+        return False
+    params, gs, avgs, sqs, steps = [], [], [], [], []
+    for i, (p, opt) in enumerate(zip(players, opts)):
+        for n, param in p.named_parameters():
+            state = opt.state[param]
+            if not state:  # as torch.optim.Adam's first step makes it
+                state["step"] = torch.tensor(0.0, dtype=torch.float32)
+                state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+                state["exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+            param.grad = None
+            params.append(param.data)
+            gs.append(grads[n][i])
+            avgs.append(state["exp_avg"])
+            sqs.append(state["exp_avg_sq"])
+            steps.append(state["step"])
+    beta1, beta2 = settings["betas"]
+    adam(
+        params,
+        gs,
+        avgs,
+        sqs,
+        [],
+        steps,
+        foreach=True,
+        amsgrad=False,
+        beta1=beta1,
+        beta2=beta2,
+        lr=settings["lr"],
+        weight_decay=settings["weight_decay"],
+        eps=settings["eps"],
+        maximize=False,
+    )
+    return True
 
 
 def _counts(player: M2Player, batch: Batch) -> tuple[int, int]:

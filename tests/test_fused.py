@@ -35,6 +35,12 @@ def test_a_fused_step_equals_the_one_by_one_steps():
             assert torch.allclose(o["classifier"], ref["classifier"], rtol=1e-4, atol=1e-5)
     for p, q in zip(players, alone):
         assert _max_difference(p, q) < 1e-3
+        # one Adam call for all players leaves each optimiser's state as its own steps would
+        mine, theirs = p.optim.state_dict()["state"], q.optim.state_dict()["state"]
+        assert mine.keys() == theirs.keys()
+        for k in mine:
+            assert float(mine[k]["step"]) == float(theirs[k]["step"]) == 3.0
+            assert torch.allclose(mine[k]["exp_avg"], theirs[k]["exp_avg"], atol=1e-3)
         # the random streams advanced alike: the next draws agree
     assert all(torch.equal(a.cpu, b.cpu) for a, b in zip(fused_streams, own_streams))
 
