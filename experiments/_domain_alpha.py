@@ -123,7 +123,7 @@ def body(run: Run) -> dict:
         elif method == "oracle":
             policy = FixedAlpha(oracle(cfg))
         else:
-            policy = DivergenceAlpha(cfg["own_weight"], cfg["temperature"])
+            policy = DivergenceAlpha(cfg["own_weight"], cfg["temperature"], cfg["divergence"])
             updates = DivergenceUpdates(policy, cfg["kl_samples"], cfg["importance_samples"])
 
         def setup(game, updates=updates):
@@ -140,6 +140,11 @@ def body(run: Run) -> dict:
         game.close()
     means = {m: float(np.mean(list(acc[m].values()))) for m in METHODS}
     share = partner_share(torch.tensor(learned["alpha"]))
+    # the alpha each update set, not only the last: the policy is judged by every row it used
+    for u in learned["updates"]:
+        u["own_domain_partner_share"] = partner_share(torch.tensor(u["alpha"]))
+    used = [u for u in learned["updates"] if cfg["warmup_rounds"] <= u["round"] < cfg["rounds"]]
+    worst = {n: min(u["own_domain_partner_share"][n] for u in used) for n in NAMES} if used else {}
     targets = {
         "divergence_within_0.01_of_oracle": means["divergence"] >= means["oracle"] - 0.01,
         "divergence_above_uniform_for_every_player": all(
@@ -153,6 +158,7 @@ def body(run: Run) -> dict:
         "mean_accuracy": means,
         "learned": learned,
         "own_domain_partner_share": share,
+        "worst_own_domain_partner_share": worst,
         "targets": targets,
     }
     rows = [[m, *(f"{acc[m][n]:.3f}" for n in NAMES), f"{means[m]:.3f}"] for m in METHODS]

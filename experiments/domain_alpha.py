@@ -57,6 +57,11 @@ class Config(GameConfig):
     temperature: PositiveFloat = Field(
         5.0, description="row weights ~ exp(-KL / temperature) (nats per example)"
     )
+    divergence: Literal["kl", "jeffreys"] = Field(
+        "kl",
+        description="kl: KL(p_j || p_i); jeffreys: its symmetrised form, scored on both players' "
+        "samples (a loose bound of a small producer cannot make it look close to everyone)",
+    )
     update_every: PositiveInt = Field(500, description="rounds between divergence estimates")
     kl_samples: PositiveInt = Field(256, description="samples per producer for each estimate")
     importance_samples: PositiveInt = Field(1, description="IWAE samples of each log_prob")

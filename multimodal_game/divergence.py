@@ -8,6 +8,12 @@ Every ``every`` rounds, for each pair (producer j -> consumer i) that shares var
 j draws the samples (synthetic, like any exchange), and each player scores them where it lives
 (``log_prob``); only the samples and two scalars move. Row i of alpha is then ``own_weight`` on
 i's own data and the rest spread over its partners in proportion to exp(-KL(p_j || p_i) / T).
+
+Both log-likelihoods are bounds (the ELBO, or IWAE with K samples), and a bound is loosest for the
+weakest model: a small producer's own ``log p_j`` of its samples is underestimated the most, so its
+KL to every consumer looks small. ``divergence="jeffreys"`` uses the symmetrised divergence
+(KL(p_j || p_i) + KL(p_i || p_j)) / 2, in which each pair is scored on both players' samples: a
+loose producer can no longer look close to everyone. Either way only samples and scalars move.
 """
 
 from __future__ import annotations
@@ -45,9 +51,26 @@ def estimate_kl(
     return kl
 
 
-def divergence_alpha(kl: torch.Tensor, own_weight: float, temperature: float) -> torch.Tensor:
+DIVERGENCES = ("kl", "jeffreys")
+
+
+def symmetrise(kl: torch.Tensor) -> torch.Tensor:
+    """(KL(p_j || p_i) + KL(p_i || p_j)) / 2 where both directions were estimated; the one
+    direction where only it was (a pair sharing variables one way only stays as it is)."""
+    both = ~torch.isnan(kl) & ~torch.isnan(kl.T)
+    return torch.where(both, (kl + kl.T) / 2, kl)
+
+
+def divergence_alpha(
+    kl: torch.Tensor, own_weight: float, temperature: float, divergence: str = "kl"
+) -> torch.Tensor:
     """Alpha from ``kl[i, j]`` (NaN: not partners): ``own_weight`` on the diagonal, the rest of a
-    row over partners in proportion to exp(-KL / temperature); all own without a partner."""
+    row over partners in proportion to exp(-D / temperature), D the KL (``"kl"``) or its
+    symmetrised form (``"jeffreys"``); all own without a partner."""
+    if divergence not in DIVERGENCES:
+        raise ValueError(f"divergence must be one of {DIVERGENCES}, got {divergence!r}")
+    if divergence == "jeffreys":
+        kl = symmetrise(kl)
     n = kl.shape[0]
     alpha = torch.zeros(n, n, dtype=torch.float64)
     for i in range(n):
@@ -67,11 +90,14 @@ class DivergenceAlpha(OwnPlusPartners):
     until the first estimate, ``own_weight`` on own data and the rest uniform over partners. Its
     current alpha is part of the checkpoint, so a resumed game continues with it."""
 
-    def __init__(self, own_weight: float = 0.5, temperature: float = 1.0):
+    def __init__(self, own_weight: float = 0.5, temperature: float = 1.0, divergence: str = "kl"):
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
+        if divergence not in DIVERGENCES:
+            raise ValueError(f"divergence must be one of {DIVERGENCES}, got {divergence!r}")
         super().__init__(own_weight, "uniform")
         self.temperature = float(temperature)
+        self.divergence = divergence
         self._current: torch.Tensor | None = None
 
     def matrix(self) -> torch.Tensor:
@@ -83,7 +109,7 @@ class DivergenceAlpha(OwnPlusPartners):
         self._plan = RoundPlan.from_alpha(alpha, self.names, self.spaces, self.batch_size)
 
     def update(self, kl: torch.Tensor) -> torch.Tensor:
-        alpha = divergence_alpha(kl, self.own_weight, self.temperature)
+        alpha = divergence_alpha(kl, self.own_weight, self.temperature, self.divergence)
         self.set_alpha(alpha)
         return alpha
 
@@ -92,6 +118,7 @@ class DivergenceAlpha(OwnPlusPartners):
             "policy": type(self).__name__,
             "own_weight": self.own_weight,
             "temperature": self.temperature,
+            "divergence": self.divergence,
             "warmup_rounds": 0,
         }
 

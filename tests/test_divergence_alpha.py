@@ -11,10 +11,12 @@ from multimodal_game.divergence import (
     DivergenceUpdates,
     divergence_alpha,
     estimate_kl,
+    symmetrise,
 )
 from multimodal_game.expfam import GaussianPlayer
 from multimodal_game.game import Game
 from multimodal_game.sources import TensorSource
+from multimodal_game.spaces import Space, real
 
 
 def gaussian(mean, var=1.0):
@@ -80,3 +82,30 @@ def test_the_policy_recovers_a_block_structure_in_a_game_and_survives_a_checkpoi
     )
     again.load(tmp_path / "ck.pt")
     assert torch.equal(again.policy.alpha, alpha)  # the learned alpha is part of the checkpoint
+
+
+def test_jeffreys_scores_each_pair_on_both_players_samples():
+    nan = float("nan")
+    # kl[i, j] ~ KL(p_j || p_i): player 1 looks close to player 0 from its own samples only
+    kl = torch.tensor([[nan, 1.0, 6.0], [41.0, nan, 30.0], [4.0, 30.0, nan]], dtype=torch.float64)
+    sym = symmetrise(kl)
+    assert sym[0, 1] == sym[1, 0] == 21.0 and sym[0, 2] == sym[2, 0] == 5.0
+    assert torch.isnan(sym.diagonal()).all()
+    one_way = torch.tensor([[nan, 2.0], [nan, nan]], dtype=torch.float64)
+    assert symmetrise(one_way)[0, 1] == 2.0 and torch.isnan(symmetrise(one_way)[1, 0])
+    plain = divergence_alpha(kl, 0.5, temperature=1.0)
+    jeff = divergence_alpha(kl, 0.5, temperature=1.0, divergence="jeffreys")
+    assert plain[0, 1] > 0.49 and jeff[0, 2] > 0.49  # the partner flips to the truly close one
+    policy = DivergenceAlpha(0.5, 1.0, "jeffreys")
+    policy.bind(["a", "b", "c"], {n: Space([real("x", 1)]) for n in "abc"}, batch_size=8)
+    assert policy.update(kl).tolist() == jeff.tolist()
+    assert policy.describe()["divergence"] == "jeffreys"
+
+
+def test_an_unknown_divergence_is_a_named_error():
+    import pytest
+
+    with pytest.raises(ValueError, match="divergence"):
+        DivergenceAlpha(0.5, 1.0, "hellinger")
+    with pytest.raises(ValueError, match="divergence"):
+        divergence_alpha(torch.zeros(2, 2), 0.5, 1.0, "tv")
