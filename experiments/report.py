@@ -212,12 +212,19 @@ def mixture_inference(res: dict, cfg: dict) -> str:
 def domain_alpha(res: dict, cfg: dict) -> str:
     acc, names = res["accuracy"], list(res["accuracy"]["alone"])
     rows = [[m, *(_f(acc[m][n]) for n in names), _f(res["mean_accuracy"][m])] for m in acc]
-    share = ", ".join(f"{k} {v:.2f}" for k, v in res["own_domain_partner_share"].items())
-    met = ", ".join(f"{k}: {'yes' if v else 'no'}" for k, v in res["targets"].items())
-    return (
-        md_table(["method", *names, "mean"], rows)
-        + f"\n\nOwn-domain share of partner weight (divergence policy): {share}. Targets: {met}."
-    )
+    def shares(key: str) -> str:
+        return ", ".join(f"{k} {_f(v, 2)}" for k, v in res[key].items())
+
+    text = md_table(["method", *names, "mean"], rows)
+    text += f"\n\nOwn-domain share of partner weight (divergence policy), final alpha: "
+    text += shares("own_domain_partner_share")
+    if res.get("worst_own_domain_partner_share"):
+        text += "; lowest over the alphas the game used: " + shares("worst_own_domain_partner_share")
+    if res.get("targets"):  # one seed's verdicts (a multi-seed summary is read from the means)
+        text += ". Targets: " + ", ".join(
+            f"{k}: {'yes' if v else 'no'}" for k, v in res["targets"].items()
+        )
+    return text + "."
 
 
 RENDERERS: dict[str, Callable[[dict, dict], str]] = {
@@ -253,7 +260,7 @@ def render_record(record: dict) -> str:
 
 
 # Experiments whose own table also renders a multi-seed summary (mean +- std in every cell).
-MULTI_SEED = ("polymnist_cross", "fashion_ssl")
+MULTI_SEED = ("polymnist_cross", "fashion_ssl", "domain_alpha")
 
 # Which parts of a multi-seed summary the results page shows (default: every number).
 SEED_KEYS = {"domain_alpha": ("mean_accuracy", "accuracy", "own_domain_partner_share")}
