@@ -34,11 +34,10 @@ def report(name: str, args: argparse.Namespace, **fields) -> dict:
     return emit(res, args.out)
 
 
-def alternate(fns: Sequence[Callable[[], object]], steps: int, warmup: int) -> list[float]:
-    """Median seconds of each of ``fns``, called in turn step by step.
-
-    A shared VM's speed drifts over seconds; timing one function's steps and then the
-    other's folds that drift into their ratio, alternating cancels most of it."""
+def alternate_times(
+    fns: Sequence[Callable[[], object]], steps: int, warmup: int
+) -> list[list[float]]:
+    """Seconds of every step of each of ``fns``, called in turn step by step."""
     for _ in range(warmup):
         for fn in fns:
             fn()
@@ -48,4 +47,18 @@ def alternate(fns: Sequence[Callable[[], object]], steps: int, warmup: int) -> l
             t = time.perf_counter()
             fn()
             ts.append(time.perf_counter() - t)
-    return [statistics.median(ts) for ts in times]
+    return times
+
+
+def alternate(fns: Sequence[Callable[[], object]], steps: int, warmup: int) -> list[float]:
+    """Median seconds of each of ``fns``, called in turn step by step.
+
+    A shared VM's speed drifts over seconds; timing one function's steps and then the
+    other's folds that drift into their ratio, alternating cancels most of it."""
+    return [statistics.median(ts) for ts in alternate_times(fns, steps, warmup)]
+
+
+def paired_speedup(slow: Sequence[float], fast: Sequence[float]) -> float:
+    """Median over steps of the ratio of two alternated steps' times: drift on the scale of a
+    step cancels in each ratio, where a ratio of the two medians still carries it."""
+    return statistics.median(a / b for a, b in zip(slow, fast))

@@ -43,22 +43,51 @@ def test_a_run_of_an_unknown_experiment_is_refused(tmp_path):
 
 def test_a_multi_seed_record_renders_mean_and_std():
     record = {
-        "experiment": "domain_alpha",
-        "command": "python -m experiments.domain_alpha --quick --seeds 0 1",
+        "experiment": "mixture_inference",
+        "command": "python -m experiments.mixture_inference --quick --seeds 0 1",
         "conditions": "test",
         "date": "2026-11-24",
         "config": {},
         "results": {
             "seeds": [0, 1],
             "summary": {
-                "mean_accuracy": {"alone": {"mean": 0.5, "std": 0.1, "values": [0.4, 0.6]}},
-                "seconds": {"alone": {"mean": 3.0, "std": 0.0, "values": [3.0, 3.0]}},
+                "styles": {"mean_mae": {"mean": 0.5, "std": 0.1, "values": [0.4, 0.6]}},
+                "seconds": {"styles": {"mean": 3.0, "std": 0.0, "values": [3.0, 3.0]}},
             },
         },
     }
     text = report.render_record(record)
-    assert "| mean_accuracy.alone | 0.500 +- 0.100 | 0.400, 0.600 |" in text
+    assert "| styles.mean_mae | 0.500 +- 0.100 | 0.400, 0.600 |" in text
     assert "seconds" not in text  # only the experiment's result keys
+
+
+def test_a_multi_seed_domain_alpha_record_renders_mean_and_std_per_cell():
+    def stat(*values):
+        m = sum(values) / len(values)
+        return {"mean": m, "std": 0.05, "values": list(values)}
+
+    names = ("mnist0", "fashion0")
+    methods = ("alone", "divergence")
+    summary = {
+        "accuracy": {
+            m: {n: stat(0.6 + 0.1 * i, 0.7 + 0.1 * i) for n in names} for i, m in enumerate(methods)
+        },
+        "mean_accuracy": {m: stat(0.6 + 0.1 * i, 0.7 + 0.1 * i) for i, m in enumerate(methods)},
+        "own_domain_partner_share": {n: stat(1.0, 0.9) for n in names},
+        "worst_own_domain_partner_share": {n: stat(0.8, 0.6) for n in names},
+    }
+    record = {
+        "experiment": "domain_alpha",
+        "command": "python -m experiments.domain_alpha --quick --seeds 0 1",
+        "conditions": "test",
+        "date": "2026-11-24",
+        "config": {},
+        "results": {"seeds": [0, 1], "summary": summary},
+    }
+    text = report.render_record(record)
+    assert "| divergence | 0.750 +- 0.050 | 0.750 +- 0.050 | 0.750 +- 0.050 |" in text
+    assert "final alpha: mnist0 0.95 +- 0.05" in text
+    assert "used: mnist0 0.70 +- 0.05" in text
 
 
 def test_the_targets_table_reads_means_over_seeds_and_counts_players(tmp_path):
