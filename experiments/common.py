@@ -416,6 +416,8 @@ def resolve_config(
     and the experiment's own flags."""
     layers: list[Mapping[str, Any]] = []
     if profile:
+        if getattr(args, "runtime", None) == "ray":  # a size's in-process speed option
+            profile = {k: v for k, v in profile.items() if k != "fuse_players"}
         layers.append(profile)
     if args.config is not None:
         layers.append(load_toml(args.config))

@@ -143,3 +143,21 @@ def test_fuse_players_is_refused_with_a_ready_runtime():
     game = _game(False, [_image_spec(2)])
     with pytest.raises(ValueError, match="in-process runtime"):
         Game(alpha=[[1.0, 0.0], [0.0, 1.0]], runtime=game.runtime, fuse_players=True)
+
+
+def test_a_profile_fuses_in_process_and_not_on_ray_where_asking_for_it_is_an_error(
+    tmp_path, capsys
+):
+    from experiments import mixture_inference
+
+    def config(*extra):
+        mixture_inference.main(["--quick", "--print-config", *extra])
+        return capsys.readouterr().out
+
+    assert "fuse_players = true" in config()
+    assert "fuse_players = false" in config("--runtime", "ray")
+    with pytest.raises(SystemExit):  # before any work: no Ray session is started
+        mixture_inference.main(
+            ["--quick", "--runtime", "ray", "--set", "fuse_players=true", "--out", str(tmp_path)]
+        )
+    assert "fuse_players needs the in-process runtime" in capsys.readouterr().err
