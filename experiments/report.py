@@ -219,7 +219,7 @@ def domain_alpha(res: dict, cfg: dict) -> str:
         return ", ".join(f"{k} {_f(v, 2)}" for k, v in res[key].items())
 
     text = md_table(["method", *names, "mean"], rows)
-    text += f"\n\nOwn-domain share of partner weight (divergence policy), final alpha: "
+    text += "\n\nOwn-domain share of partner weight (divergence policy), final alpha: "
     text += shares("own_domain_partner_share")
     if res.get("worst_own_domain_partner_share"):
         text += "; lowest over the alphas the game used: " + shares(
