@@ -313,9 +313,9 @@ def render_benchmark(b: dict) -> str:
     return "\n\n".join(parts)
 
 
-def _stat(records: Path, name: str, *path: str) -> tuple[float, float, int] | None:
-    """(mean, std, seeds) of the number at ``path`` in record ``name`` (one seed: std 0), or None
-    when the record or the number is missing."""
+def _values(records: Path, name: str, *path: str) -> list[float] | None:
+    """Every seed's value of the number at ``path`` in record ``name`` (one seed: one value), or
+    None when the record or the number is missing."""
     f = records / f"{name}.json"
     if not f.is_file():
         return None
@@ -326,30 +326,21 @@ def _stat(records: Path, name: str, *path: str) -> tuple[float, float, int] | No
         if not isinstance(node, dict) or key not in node:
             return None
         node = node[key]
-    if multi:
-        return node["mean"], node["std"], len(node["values"])
-    return float(node), 0.0, 1
+    return list(node["values"]) if multi else [float(node)]
+
+
+def _stat(records: Path, name: str, *path: str) -> tuple[float, float, int] | None:
+    """(mean, std, seeds) of the number at ``path`` in record ``name`` (one seed: std 0), or None
+    when the record or the number is missing."""
+    v = _values(records, name, *path)
+    return None if v is None else (float(np.mean(v)), float(np.std(v)), len(v))
 
 
 def _paired_gap(
     records: Path, name: str, a: tuple[str, ...], b: tuple[str, ...]
 ) -> tuple[float, float, int] | None:
     """(mean, std, seeds) of the per-seed difference a - b of two numbers of record ``name``."""
-    f = records / f"{name}.json"
-    if not f.is_file():
-        return None
-    node = json.loads(f.read_text())["results"]
-
-    def values(path: tuple[str, ...]) -> list[float] | None:
-        multi = "summary" in node and "seeds" in node
-        x: Any = node["summary"] if multi else node
-        for key in path:
-            if not isinstance(x, dict) or key not in x:
-                return None
-            x = x[key]
-        return list(x["values"]) if multi else [float(x)]
-
-    va, vb = values(a), values(b)
+    va, vb = _values(records, name, *a), _values(records, name, *b)
     if va is None or vb is None:
         return None
     d = np.array(va) - np.array(vb)

@@ -379,6 +379,9 @@ def _one_adam_step(
             sqs.append(state["exp_avg_sq"])
             steps.append(state["step"])
     beta1, beta2 = settings["betas"]
+    # torch's fused kernel (CPU and CUDA): one pass over all players' tensors, about 3.5x faster
+    # here than ``foreach``; equal to the players' own steps up to float rounding (tested)
+    fused = params[0].device.type in ("cpu", "cuda")
     adam(
         params,
         gs,
@@ -386,10 +389,8 @@ def _one_adam_step(
         sqs,
         [],
         steps,
-        # torch's fused kernel (CPU and CUDA): one pass over all players' tensors, 3-4x faster
-        # here than ``foreach``; equal to the players' own steps up to float rounding (tested)
-        fused=params[0].device.type in ("cpu", "cuda"),
-        foreach=None if params[0].device.type in ("cpu", "cuda") else True,
+        fused=fused,
+        foreach=None if fused else True,
         amsgrad=False,
         beta1=beta1,
         beta2=beta2,

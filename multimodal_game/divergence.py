@@ -54,6 +54,11 @@ def estimate_kl(
 DIVERGENCES = ("kl", "jeffreys")
 
 
+def _check_divergence(divergence: str) -> None:
+    if divergence not in DIVERGENCES:
+        raise ValueError(f"divergence must be one of {DIVERGENCES}, got {divergence!r}")
+
+
 def symmetrise(kl: torch.Tensor) -> torch.Tensor:
     """(KL(p_j || p_i) + KL(p_i || p_j)) / 2 where both directions were estimated; the one
     direction where only it was (a pair sharing variables one way only stays as it is)."""
@@ -67,8 +72,7 @@ def divergence_alpha(
     """Alpha from ``kl[i, j]`` (NaN: not partners): ``own_weight`` on the diagonal, the rest of a
     row over partners in proportion to exp(-D / temperature), D the KL (``"kl"``) or its
     symmetrised form (``"jeffreys"``); all own without a partner."""
-    if divergence not in DIVERGENCES:
-        raise ValueError(f"divergence must be one of {DIVERGENCES}, got {divergence!r}")
+    _check_divergence(divergence)
     if divergence == "jeffreys":
         kl = symmetrise(kl)
     n = kl.shape[0]
@@ -93,8 +97,7 @@ class DivergenceAlpha(OwnPlusPartners):
     def __init__(self, own_weight: float = 0.5, temperature: float = 1.0, divergence: str = "kl"):
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
-        if divergence not in DIVERGENCES:
-            raise ValueError(f"divergence must be one of {DIVERGENCES}, got {divergence!r}")
+        _check_divergence(divergence)
         super().__init__(own_weight, "uniform")
         self.temperature = float(temperature)
         self.divergence = divergence
