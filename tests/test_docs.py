@@ -108,9 +108,24 @@ def test_the_targets_table_reads_means_over_seeds_and_counts_players(tmp_path):
     }
     acc["game"]["player3"]["100"] = stat(0.70)  # below both alone methods
     fs = {"seeds": [0, 1], "summary": {"accuracy": acc}}
-    for name, res in (("polymnist_cross_quick_3seeds", pc), ("fashion_ssl_quick_3seeds", fs)):
+    # per-seed gaps synthetic - base: -0.02, 0.00, +0.05 (the means' gap alone would hide the spread)
+    pp = {
+        "seeds": [0, 1, 2],
+        "summary": {
+            "accuracy": {
+                "base": {"avg": stat(0.78, 0.80, 0.75)},
+                "synthetic_cs": {"avg": stat(0.76, 0.80, 0.80)},
+            }
+        },
+    }
+    for name, res in (
+        ("polymnist_cross_quick_3seeds", pc),
+        ("fashion_ssl_quick_3seeds", fs),
+        ("polymnist_paper_quick_3seeds", pp),
+    ):
         (tmp_path / f"{name}.json").write_text(json.dumps({"results": res}))
     text = report.targets_13(tmp_path)
+    assert "synthetic (c, s) - base | 0.010 +- 0.029 (3 seeds) |" in text
     assert "game 0.600 +- 0.000 (3 seeds), alone 0.500 +- 0.000 (3 seeds)" in text
     assert "| 0.500 +- 0.000 (3 seeds) | >= 0.65 |" in text
     # game - max(a, b) = +0.04 for players 0-2 (>= 0.03), -0.05 for player 3
