@@ -15,10 +15,12 @@ import torch
 from datasets.mnist import load_mnist
 from modalities import build_player
 from multimodal_game.batch import Batch
+from multimodal_game.errors import ConfigError
 from multimodal_game.evaluation import (
     FEATURE_SPACES,
     features,
     frechet_distance,
+    inception_fid,
     save_grid,
     train_classifier,
 )
@@ -29,6 +31,9 @@ from .common import Run, builders, preflight, table, with_overrides
 
 def spec(cfg: dict, name: str) -> dict:
     p = cfg["player"]
+    if p["kind"] == "hvae":
+        keys = ("nz0", "nz1", "width", "hidden", "lr")
+        return with_overrides(name, {"kind": "hvae", **{k: p[k] for k in keys}}, cfg)
     spec = {
         "variables": [{"name": "x", "recipe": "image", "width": p["width"]}],
         "latent": p["latent"],
@@ -38,17 +43,28 @@ def spec(cfg: dict, name: str) -> dict:
     return with_overrides(name, spec, cfg)
 
 
+BINARY_THRESHOLD = 0.4375  # the authors' mnist.py: a pixel is on above 112/256
+
+
+def digits(cfg: dict, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST images (n, 1, 28, 28) in [0, 1] (binarised as the authors' when asked) and labels."""
+    x, y = load_mnist("bundled", split)
+    x = x[:, None].float() / 255
+    return ((x > BINARY_THRESHOLD).float() if cfg["binarise"] else x), y
+
+
 def build_host(name: str, cfg: dict) -> tuple:
     """Player ``name`` over its digits (``baseline``: all digits) with its private labelled images."""
-    x, y = load_mnist("bundled", "train")
+    x, y = digits(cfg, "train")
     classes = {"player0": cfg["classes"][0], "player1": cfg["classes"][1]}.get(name)
     rows = (
         torch.ones_like(y, dtype=torch.bool)
         if classes is None
         else torch.isin(y, torch.tensor(classes))
     )
-    data = Batch({"label": y[rows], "x": x[rows, None].float() / 255})
-    return build_player(spec(cfg, name)), TensorSource(data)
+    # hvae players are unsupervised: their data are the images alone
+    data = {"x": x[rows]} if cfg["player"]["kind"] == "hvae" else {"label": y[rows], "x": x[rows]}
+    return build_player(spec(cfg, name)), TensorSource(Batch(data))
 
 
 TITLES = {"penultimate": "penultimate layer", "classes": "class probabilities"}
@@ -59,10 +75,20 @@ def own_fraction_theory(a: float) -> float:
     return 1.0 / (2.0 - a)
 
 
-def evaluate(players: list, clf, real: list[dict], own: list[list[int]], n: int) -> dict:
-    """FIDs (both feature spaces, averaged over players) and own-digit fractions of ``players``.
+def evaluate(
+    players: list,
+    clf,
+    real: list[dict],
+    own: list[list[int]],
+    n: int,
+    images: list[dict] | None = None,
+    weights: str = "",
+) -> dict:
+    """FIDs (feature spaces averaged over players) and own-digit fractions of ``players``.
 
-    ``real[k][space][key]``: real test features that player k's samples are compared with."""
+    ``real[k][space][key]``: real test features that player k's samples are compared with;
+    ``images[k][key]``: the real test images behind them, for FIDs in Inception space when the
+    Inception ``weights`` file is given (``inception`` beside the classifier's spaces)."""
     per, fractions, counts, fidelity = [], [], [], []
     for k, player in enumerate(players):
         made = player.sample(n)
@@ -74,33 +100,37 @@ def evaluate(players: list, clf, real: list[dict], own: list[list[int]], n: int)
                 for sp in FEATURE_SPACES
             }
         )
+        if weights and images is not None:
+            per[-1]["inception"] = {
+                key: inception_fid(v, gen, weights) for key, v in images[k].items()
+            }
         pred = feats["classes"].argmax(-1)
         counts.append(torch.bincount(pred, minlength=10).tolist())
         fractions.append(torch.isin(pred, torch.tensor(own[k])).float().mean().item())
-        # label fidelity: the share of (c, x) samples the digit classifier reads as c
-        fidelity.append((pred == made["label"].cpu()).float().mean().item())
+        if "label" in made:  # label fidelity: the share of (c, x) samples read as c
+            fidelity.append((pred == made["label"].cpu()).float().mean().item())
     fid = {
-        sp: {key: float(np.mean([p[sp][key] for p in per])) for key in per[0][sp]}
-        for sp in FEATURE_SPACES
+        sp: {key: float(np.mean([p[sp][key] for p in per])) for key in per[0][sp]} for sp in per[0]
     }
-    return {
+    out = {
         "fid": fid,
         "per_player": per,
         "generated_classes": counts,
         "own_fraction": float(np.mean(fractions)),
-        "label_fidelity": float(np.mean(fidelity)),
     }
+    if fidelity:
+        out["label_fidelity"] = float(np.mean(fidelity))
+    return out
 
 
 def real_features(cfg: dict, run: Run) -> tuple:
     """The FID feature space (a digit classifier trained on real training digits) and the real
     test features each player's samples are compared with: the whole set, its own digits, the
-    other player's digits."""
-    xtr, ytr = load_mnist("bundled", "train")
-    xte, yte = load_mnist("bundled", "test")
-    xte = xte[:, None].float() / 255
+    other player's digits; and those test images (for FIDs in Inception space)."""
+    xtr, ytr = digits(cfg, "train")
+    xte, yte = digits(cfg, "test")
     clf = train_classifier(
-        xtr[:, None].float() / 255,
+        xtr,
         ytr,
         steps=cfg["classifier_steps"],
         seed=run.seed,
@@ -117,7 +147,16 @@ def real_features(cfg: dict, run: Run) -> tuple:
         {sp: {"all": f["all"][sp], "own": f[k][sp], "other": f[1 - k][sp]} for sp in FEATURE_SPACES}
         for k in (0, 1)
     ]
-    return clf, f, per_player
+    images = [{"all": xte, "own": sets[k], "other": sets[1 - k]} for k in (0, 1)]
+    return clf, f, per_player, images
+
+
+def looks(player, n: int) -> torch.Tensor:
+    """What a player's images look like for a figure: its pixel probabilities where it has them
+    (binary draws hide the shape in noise), else its samples."""
+    if hasattr(player, "image_probabilities"):
+        return player.image_probabilities(n)
+    return player.sample(n)["x"]
 
 
 def plot(rows: list[dict], baseline: dict, out: Path) -> None:
@@ -171,7 +210,9 @@ def summary(results: dict, cfg: dict, run: Run) -> str:
         ]
         for r in results["rows"] + [results["baseline"]]
     ]
-    title = f"MNIST alpha sweep ({run.size}, {cfg['rounds']} rounds)"
+    title = (
+        f"MNIST alpha sweep ({cfg['player']['kind']} players, {run.size}, {cfg['rounds']} rounds)"
+    )
     ref = ", ".join(f"{short[sp]} {v:.3f}" for sp, v in results["real_reference"].items())
     text = table(title, ["alpha_ii", *cols, "own digits", "theory"], rows)
     return (
@@ -182,7 +223,8 @@ def summary(results: dict, cfg: dict, run: Run) -> str:
 
 def body(run: Run) -> dict:
     cfg = run.cfg
-    clf, real_f, real = real_features(cfg, run)
+    clf, real_f, real, images = real_features(cfg, run)
+    weights = cfg["inception_weights"]
     names = ["player0", "player1"]
     rows = []
     for a in cfg["alphas"]:
@@ -195,21 +237,30 @@ def body(run: Run) -> dict:
         )
         players = [game.players[nm] for nm in names]
         row = {"alpha_ii": a, "own_fraction_theory": own_fraction_theory(a)}
-        rows.append({**row, **evaluate(players, clf, real, cfg["classes"], cfg["samples"])})
+        scores = evaluate(players, clf, real, cfg["classes"], cfg["samples"], images, weights)
+        rows.append({**row, **scores})
         if a in (min(cfg["alphas"]), max(cfg["alphas"])):
-            grid = torch.cat([p.sample(40)["x"] for p in players]).view(8, 10, 1, 28, 28)
+            grid = torch.cat([looks(p, 40) for p in players]).view(8, 10, 1, 28, 28)
             save_grid(grid, run.out / f"samples_alpha{a:.1f}.png")
         game.close()
     base = run.game("baseline", builders(build_host, ["baseline"], cfg), [[1.0]])
     everything = [{sp: {"all": real_f["all"][sp]} for sp in FEATURE_SPACES}]
     baseline = evaluate(
-        [base.players["baseline"]], clf, everything, [list(range(10))], cfg["samples"]
+        [base.players["baseline"]],
+        clf,
+        everything,
+        [list(range(10))],
+        cfg["samples"],
+        [{"all": images[0]["all"]}],
+        weights,
     )
     base.close()
     plot(rows, baseline, run.out)
     # real digits 0-4 against the whole test set: how large a pure class difference is
     reference = {sp: frechet_distance(real_f[0][sp], real_f["all"][sp]) for sp in FEATURE_SPACES}
     results = {
+        "player_kind": cfg["player"]["kind"],
+        "fid_spaces": list(rows[0]["fid"]),
         "rows": rows,
         "baseline": baseline,
         "real_reference": reference,
@@ -219,7 +270,15 @@ def body(run: Run) -> dict:
 
 
 def check(cfg: dict) -> None:
-    """The players' spec and every alpha of the sweep, before any data is read."""
+    """The players' spec, every alpha of the sweep and the Inception weights file, before any
+    data is read."""
+    weights = cfg["inception_weights"]
+    if weights and not Path(weights).is_file():
+        raise ConfigError(
+            f"inception_weights: {weights!r} is not a file (FID in Inception space needs "
+            "pt_inception-2015-12-05-6726825d.pth supplied by you; leave the key empty for the "
+            "digit classifier's feature spaces only)"
+        )
     specs = {nm: spec(cfg, nm) for nm in ("player0", "player1")}
     for a in cfg["alphas"]:
         preflight(specs, [[a, 1 - a], [1 - a, a]], cfg)

@@ -20,8 +20,6 @@ from multimodal_game.sources import TensorSource
 from ._polymnist_cross import data_root
 from .common import Run, builders, preflight, table, with_overrides
 
-VARIANTS = ("base", "real_cs", "synthetic_cs")
-
 
 def main_spec(cfg: dict, with_mask: bool) -> dict:
     p = cfg["player"]
@@ -87,7 +85,7 @@ def build_main(cfg: dict, seed: int, variant: str) -> tuple:
     )
     present = {"label": lab}
     data = dict(b.data)
-    if variant == "base":
+    if variant in ("base", "discriminative"):
         del data["s"]
     elif variant == "real_cs":
         # q(c | ...) pools the features of the variables present and is evaluated from x and the
@@ -96,25 +94,39 @@ def build_main(cfg: dict, seed: int, variant: str) -> tuple:
         present["s"] = torch.rand(len(b), generator=g) < 0.5
     elif variant == "synthetic_cs":
         present["s"] = torch.zeros(len(b), dtype=torch.bool)  # the player has no real masks
-    return build_player(main_spec(cfg, variant != "base")), TensorSource(Batch(data, present))
+    elif variant == "real_cs_unpaired":
+        # the images without their masks, and as many real MNIST (label, mask) rows, unpaired
+        present["s"] = torch.zeros(len(b), dtype=torch.bool)
+        own = Batch(data, present)
+        cs = mnist_pairs(cfg)
+        mixed = Batch.merge([own, cs])
+        spec = main_spec(cfg, True)
+        return build_player(spec), TensorSource(mixed, stratify_on="s", min_observed_fraction=0.5)
+    with_mask = variant not in ("base", "discriminative")
+    return build_player(main_spec(cfg, with_mask)), TensorSource(Batch(data, present))
+
+
+def mnist_pairs(cfg: dict) -> Batch:
+    """Real (label, digit mask) pairs of MNIST training digits."""
+    x, y = load_mnist("bundled", "train")
+    n = cfg["mnist_examples"]
+    return Batch({"label": y[:n], "s": (x[:n] >= 128).float()[:, None]})
 
 
 def build_mnist(cfg: dict) -> tuple:
     """The lightweight (label, digit mask) player on MNIST."""
-    x, y = load_mnist("bundled", "train")
-    n = cfg["mnist_examples"]
-    return build_player(mnist_spec(cfg)), TensorSource(
-        Batch({"label": y[:n], "s": (x[:n] >= 128).float()[:, None]})
-    )
+    return build_player(mnist_spec(cfg)), TensorSource(mnist_pairs(cfg))
 
 
-def style_accuracy(player, test: dict, n: int) -> dict[str, float]:
-    """Per-style test accuracy of q(c | x, style): the true style of each test image is given."""
+def style_accuracy(player, test: dict, n: int, style: str = "given") -> dict[str, float]:
+    """Per-style test accuracy of q(c | x, style) with the true style of each test image given,
+    or (``style="inferred"``) of q(c | x) with the style unobserved."""
     acc = {}
     labels = test["labels"][:n]
     for k in range(test["images"].shape[1]):
         x = test["images"][:n, k].float() / 255
-        acc[f"m{k}"] = accuracy(player, {"x": x, "style": torch.full((len(x),), k)}, labels)
+        given = {"x": x} if style == "inferred" else {"x": x, "style": torch.full((len(x),), k)}
+        acc[f"m{k}"] = accuracy(player, given, labels)
     acc["avg"] = float(np.mean(list(acc.values())))
     return acc
 
@@ -135,6 +147,17 @@ def styles_by_digits(player, out: Path, tag: str, tries: int = 2000) -> float:
     return filled.float().mean().item()
 
 
+def discriminative(cfg: dict, run: Run):
+    """The main player's classifier q(c | x) trained alone by cross-entropy on its labelled
+    images (style left out), for as many steps of as many rows as the games."""
+    torch.manual_seed(run.seed)
+    player, source = build_main(cfg, run.seed, "discriminative")
+    player.to(run.device)
+    images = source.batch.project(["x", "label"])
+    player.fit_classifier(images, cfg["rounds"], cfg["batch_size"], seed=run.seed)
+    return player
+
+
 def build_host(name: str, cfg: dict, seed: int, variant: str) -> tuple:
     return build_main(cfg, seed, variant) if name == "main" else build_mnist(cfg)
 
@@ -147,15 +170,31 @@ def body(run: Run) -> dict:
             f"polymnist_paper needs digit masks, and {str(data_root(cfg))!r} has none: "
             "use a generated PolyMNIST folder (mmgame data polymnist generate)"
         )
-    results: dict = {"accuracy": {}, "grid_filled": {}}
+    results: dict = {"accuracy": {}, "grid_filled": {}, "style_at_test": cfg["style_at_test"]}
     for variant in cfg["variants"]:
-        names, alpha = ["main"], [[1.0]]
+        if variant == "discriminative":
+            player = discriminative(cfg, run)
+            # q(c | x) never saw a style: it is read from the image alone
+            results["accuracy"][variant] = style_accuracy(
+                player, test, cfg["test_examples"], "inferred"
+            )
+            continue
+        names, alpha, options, warmup = ["main"], [[1.0]], {}, 0
         if variant == "synthetic_cs":
             a = cfg["alpha_own"]
             names, alpha = ["main", "mnist"], [[a, 1 - a], [0.0, 1.0]]  # MNIST player: MNIST only
-        game = run.game(variant, builders(build_host, names, cfg, run.seed, variant), alpha)
+            warmup = int(cfg["mask_pretrain"] * cfg["rounds"])
+        if variant == "real_cs_unpaired":  # the (c, s) half comes on top of the images' rows
+            options = {"batch_size": 2 * cfg["batch_size"]}
+        game = run.game(
+            variant,
+            builders(build_host, names, cfg, run.seed, variant),
+            alpha,
+            warmup_rounds=warmup,
+            game_options=options,
+        )
         results["accuracy"][variant] = style_accuracy(
-            game.players["main"], test, cfg["test_examples"]
+            game.players["main"], test, cfg["test_examples"], cfg["style_at_test"]
         )
         results["grid_filled"][variant] = styles_by_digits(game.players["main"], run.out, variant)
         if variant == "synthetic_cs":

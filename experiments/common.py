@@ -290,10 +290,13 @@ class Run:
             alpha,
             runtime=self.args.runtime,
             runtime_options=options,
-            batch_size=self.cfg["batch_size"],
-            seed=self.seed,
-            warmup_rounds=warmup_rounds,
-            **dict(game_options or {}),
+            # game_options may set its own batch size (e.g. a variant with an extra half batch)
+            **{
+                "batch_size": self.cfg["batch_size"],
+                "seed": self.seed,
+                "warmup_rounds": warmup_rounds,
+                **dict(game_options or {}),
+            },
         )
         game.meta = {"config": self.record}
         try:
@@ -444,11 +447,15 @@ def _run_seeds(name, config, quick, body, args, flags, check) -> dict:
 
 def aggregate(results: Sequence[Any]) -> Any:
     """Mean, std (population) and values of every number found at the same place in each of
-    ``results``; other values are left out."""
+    ``results`` (lists of equal length element by element, e.g. one row per alpha of a sweep);
+    other values are left out."""
     if all(isinstance(r, Mapping) for r in results):
         keys = [k for k in results[0] if all(k in r for r in results)]
         out = {k: aggregate([r[k] for r in results]) for k in keys}
         return {k: v for k, v in out.items() if v is not None}
+    if all(isinstance(r, list) for r in results) and len({len(r) for r in results}) == 1:
+        items = [aggregate(list(column)) for column in zip(*results)]
+        return items if items and all(v is not None for v in items) else None
     if all(isinstance(r, (int, float)) and not isinstance(r, bool) for r in results):
         values = [float(r) for r in results]
         mean = sum(values) / len(values)

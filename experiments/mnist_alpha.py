@@ -7,6 +7,10 @@ and with the other player's digits (averaged over the two players). A baseline m
 all digits. Expected: alpha_ii = 1 keeps each player to its own digits (poor FID to the whole set);
 small alpha_ii lets both generate all digits.
 
+``player.kind = "hvae"`` (``experiments/configs/mnist_alpha_paper.toml``) is the paper's set-up:
+unsupervised hierarchical VAE players with binary latents on binarised digits, trained by the
+authors' symmetric equilibrium learning, exchanging complete triples (z0, z1, x).
+
 FID is computed in two feature spaces of the digit classifier: its penultimate layer (the usual
 choice, which also scores image quality) and its class probabilities (which digits are drawn). With
 perfect learners the equilibrium is a mixture: player 0 draws its own digits with probability
@@ -16,7 +20,7 @@ fraction next to that value.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
@@ -29,9 +33,16 @@ Digit = Annotated[int, Field(ge=0, le=9)]
 class PlayerConfig(Section):
     """The architecture both players (and the baseline) share."""
 
+    kind: Literal["m2", "hvae"] = Field(
+        "m2",
+        description="m2: (label, image) players; hvae: the paper's unsupervised hierarchical VAE "
+        "with binary latents, exchanging (z0, z1, x)",
+    )
     width: PositiveInt = Field(16, description="channels of the first convolution")
     hidden: PositiveInt = Field(128, description="units of the hidden layers")
-    latent: PositiveInt = Field(16, description="dimension of the private latent z")
+    latent: PositiveInt = Field(16, description="m2: dimension of the private latent z")
+    nz0: PositiveInt = Field(30, description="hvae: bits of the top latent z0")
+    nz1: PositiveInt = Field(100, description="hvae: bits of the second latent z1")
     lr: PositiveFloat = Field(1e-3, description="Adam learning rate")
 
 
@@ -51,6 +62,14 @@ class Config(GameConfig):
     )
     checkpoint_every: NonNegativeInt = Field(1000, description="checkpoint every N rounds")
     samples: PositiveInt = Field(2000, description="samples per player for the FIDs")
+    binarise: bool = Field(
+        False, description="binarise the digits (pixel > 0.4375, as the paper's authors)"
+    )
+    inception_weights: str = Field(
+        "",
+        description="FID Inception weights file (pt_inception-2015-12-05-*.pth); when given, "
+        "FIDs are also computed in Inception space (nothing is downloaded)",
+    )
     classifier_steps: PositiveInt = Field(1500, description="steps of the digit classifier")
 
 

@@ -7,6 +7,15 @@ trained on MNIST. Variants on the same data and seeds:
   real_cs    — the main player alone, with the real digit masks s of its images;
   synthetic_cs — the main player without s in its data, in a game with the MNIST player, which
                sends it synthetic (c, s) pairs (the interface of the two is {label, s}).
+The paper authors' set-up (``experiments/configs/polymnist_paper_paper.toml``) adds:
+  discriminative   — the base of the paper: the main player's classifier q(c | x) trained alone
+               on the labelled images (cross-entropy, as the authors' ``baseline/main.py``);
+  real_cs_unpaired — real (c, s) pairs from MNIST, unpaired with the PolyMNIST images, as an extra
+               half batch (the authors' ``cs_source.py``): every batch holds as many MNIST (label,
+               mask) rows as PolyMNIST rows;
+and with ``mask_pretrain`` the MNIST player learns alone for that share of the rounds before it
+sends (the authors pre-train their mask generator); ``style_at_test = "inferred"`` evaluates
+q(c | x) with the style left for the model to infer (unobserved), not given.
 Reported: per-style test accuracy (m0..m4 and average, the paper's Fig. 3) and a generated
 styles x digits grid per variant.
 """
@@ -20,7 +29,7 @@ from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, Pos
 from .common import Flag, run_experiment
 from .config import LIKELIHOOD, GameConfig, Section
 
-VARIANTS = ("base", "real_cs", "synthetic_cs")
+VARIANTS = ("base", "real_cs", "synthetic_cs", "discriminative", "real_cs_unpaired")
 
 
 class PlayerConfig(Section):
@@ -49,7 +58,19 @@ class Config(GameConfig):
     checkpoint_every: NonNegativeInt = Field(1000, description="checkpoint every N rounds")
     test_examples: PositiveInt = Field(2000, description="test tuples evaluated")
     variants: list[Literal[VARIANTS]] = Field(
-        list(VARIANTS), min_length=1, description="which variants to run"
+        list(VARIANTS[:3]), min_length=1, description="which variants to run"
+    )
+    style_at_test: Literal["given", "inferred"] = Field(
+        "given",
+        description="given: accuracy of q(c | x, style) with the true style; inferred: of "
+        "q(c | x), the style unobserved (the authors' set-up)",
+    )
+    mask_pretrain: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="synthetic_cs: share of the rounds the MNIST mask player learns alone before "
+        "it sends (the main player learns alone meanwhile)",
     )
 
 

@@ -115,28 +115,30 @@ def fashion_ssl(res: dict, cfg: dict) -> str:
 
 def mnist_alpha(res: dict, cfg: dict) -> str:
     keys = ("all", "own", "other")
+    # feature spaces of FID: the digit classifier's two, Inception's when its weights were given
+    spaces = [("penultimate", "penultimate", 0), ("classes", "class probabilities", 3)]
+    if "inception" in res["baseline"]["fid"]:
+        spaces.append(("inception", "Inception", 1))
 
     def fids(r: dict, sp: str, digits: int) -> str:
         return " / ".join(_f(r["fid"][sp][k], digits) for k in keys if k in r["fid"][sp])
 
     rows = [
         [
-            _f(r["alpha_ii"], 1),
-            fids(r, "penultimate", 0),
-            fids(r, "classes", 3),
+            f"{_num(r['alpha_ii']):.1f}",
+            *(fids(r, sp, d) for sp, _, d in spaces),
             _f(r["own_fraction"], 2),
-            _f(r["own_fraction_theory"], 2),
+            f"{_num(r['own_fraction_theory']):.2f}",
             *([_f(r["label_fidelity"], 2)] if "label_fidelity" in r else []),
         ]
         for r in res["rows"]
     ]
     b = res["baseline"]
     fid = [_f(b["label_fidelity"], 2)] if "label_fidelity" in b else []
-    rows.append(["baseline", fids(b, "penultimate", 0), fids(b, "classes", 3), "", "", *fid])
+    rows.append(["baseline", *(fids(b, sp, d) for sp, _, d in spaces), "", "", *fid])
     cols = [
         "alpha_ii",
-        "FID penultimate: all / own / other",
-        "FID class probabilities: all / own / other",
+        *(f"FID {label}: all / own / other" for _, label, _ in spaces),
         "own digits",
         "1/(2-alpha_ii)",
         *(["label fidelity"] if fid else []),
@@ -265,7 +267,7 @@ def render_record(record: dict) -> str:
 
 
 # Experiments whose own table also renders a multi-seed summary (mean +- std in every cell).
-MULTI_SEED = ("polymnist_cross", "fashion_ssl", "domain_alpha", "polymnist_paper")
+MULTI_SEED = ("polymnist_cross", "fashion_ssl", "domain_alpha", "polymnist_paper", "mnist_alpha")
 
 # Which parts of a multi-seed summary the results page shows (default: every number).
 SEED_KEYS = {"mixture_inference": ("styles", "digits")}

@@ -125,3 +125,7 @@ def build_label(spec: Mapping[str, Any]) -> LabelPlayer:
     return LabelPlayer(
         LabelRecipe(lab.name, lab.classes, lab.exchangeable), lr=s.lr, optimizer=s.optimizer
     )
+
+
+# Player kinds defined in their own modules register on import.
+from . import hvae  # noqa: E402,F401

@@ -173,8 +173,9 @@ class PyroPlayer(PyroModule):
 
     @staticmethod
     def _combine(terms: Mapping[str, torch.Tensor], batch: Batch) -> torch.Tensor:
-        rest = [v for k, v in terms.items() if k != "elbo"]
-        total = terms["elbo"] + sum(rest[1:], rest[0]) if rest else terms["elbo"]
+        # the first term (-ELBO for ELBO-trained players) plus the sum of the others
+        first, *rest = terms.values()
+        total = first + sum(rest[1:], rest[0]) if rest else first
         return total / batch.weight.sum().clamp_min(1e-12)
 
     def sleep_loss(self, n: int) -> torch.Tensor:

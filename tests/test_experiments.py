@@ -2,6 +2,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from helpers import user_error
 
 from datasets import polymnist
@@ -176,6 +177,91 @@ def test_mnist_alpha_runs_end_to_end(tmp_path):
     }
     for png in ("fid_vs_alpha.png", "samples_alpha0.2.png", "samples_alpha1.0.png"):
         assert (out / png).stat().st_size > 500
+
+
+def test_the_paper_set_up_of_mnist_alpha_plays_unsupervised_hvae_players(tmp_path):
+    import tomllib
+
+    from experiments import mnist_alpha
+    from experiments._mnist_alpha import build_host, digits
+    from experiments.config import resolve, to_toml
+    from modalities.hvae import HVAEPlayer
+
+    paper = tomllib.loads((CONFIGS / "mnist_alpha_paper.toml").read_text())
+    tiny = {
+        "alphas": [0.5],
+        "rounds": 2,
+        "batch_size": 16,
+        "samples": 30,
+        "classifier_steps": 2,
+        "player": {"width": 2, "hidden": 8, "nz0": 2, "nz1": 3},
+    }
+    cfg = resolve(mnist_alpha.Config, [paper, tiny])
+    assert cfg.player.kind == "hvae" and cfg.binarise and cfg.warmup_rounds == 0
+    d = cfg.model_dump()
+    player, source = build_host("player0", d)
+    assert isinstance(player, HVAEPlayer)
+    assert source.batch.names == ("x",)  # unlabelled: the images alone
+    assert set(source.batch["x"].unique().tolist()) == {0.0, 1.0}
+    x, _ = digits(d, "test")
+    assert set(x.unique().tolist()) == {0.0, 1.0}
+    path = tmp_path / "paper.toml"
+    path.write_text(to_toml(cfg))
+    out = tmp_path / "run"
+    res = mnist_alpha.main(["--config", str(path), "--out", str(out), "--no-progress"])
+    assert res["player_kind"] == "hvae" and res["fid_spaces"] == ["penultimate", "classes"]
+    row = res["rows"][0]
+    assert "label_fidelity" not in row  # no labels to be faithful to
+    assert all(row["fid"]["penultimate"][k] >= 0 for k in ("all", "own", "other"))
+    assert (out / "samples_alpha0.5.png").stat().st_size > 500
+
+
+def test_the_paper_set_up_of_polymnist_paper_runs_its_three_curves(tmp_path, polymnist_dir):
+    import tomllib
+
+    from experiments import polymnist_paper
+    from experiments._polymnist_paper import build_main
+    from experiments.config import resolve, to_toml
+
+    paper = tomllib.loads((CONFIGS / "polymnist_paper_paper.toml").read_text())
+    tiny = {
+        "examples": 200,
+        "mnist_examples": 100,
+        "rounds": 4,
+        "batch_size": 16,
+        "test_examples": 20,
+        "player": {"width": 2, "latent": 2, "hidden": 8, "aux_weight": 10.0},
+    }
+    cfg = resolve(polymnist_paper.Config, [paper, tiny, {"data": str(polymnist_dir)}])
+    assert cfg.style_at_test == "inferred" and cfg.mask_pretrain == 0.5
+    # real (c, s) pairs come unpaired: no row holds both an image and a mask, half of a draw has s
+    _, source = build_main(cfg.model_dump(), 0, "real_cs_unpaired")
+    both = source.batch.observed("x") & source.batch.observed("s")
+    assert not bool(both.any()) and int(source.batch.observed("s").sum()) == 100
+    draw = source.draw(32, torch.Generator().manual_seed(0))
+    assert int(draw.observed("s").sum()) == 16
+    path = tmp_path / "paper.toml"
+    path.write_text(to_toml(cfg))
+    out = tmp_path / "run"
+    res = polymnist_paper.main(["--config", str(path), "--out", str(out), "--no-progress"])
+    assert list(res["accuracy"]) == ["discriminative", "real_cs_unpaired", "synthetic_cs"]
+    assert res["style_at_test"] == "inferred"
+    for acc in res["accuracy"].values():
+        assert all(0 <= v <= 1 for v in acc.values())
+    # the mask generator learnt alone for the first half of the rounds, then sent
+    assert res["exchange"]["rounds"] == 4 and res["exchange"]["exchange_rounds"] == 2
+    recv = res["exchange"]["synthetic_per_round"]["received"]
+    assert recv["main"] > 0 and recv["mnist"] == 0
+
+
+def test_mnist_alpha_refuses_a_missing_inception_weights_file_before_any_work(tmp_path, capsys):
+    from experiments import mnist_alpha
+
+    missing = tmp_path / "none.pth"
+    argv = ["--set", f'inception_weights="{missing}"', "--out", str(tmp_path / "run")]
+    err = user_error(capsys, mnist_alpha.main, argv)
+    assert "inception_weights" in err and "none.pth" in err
+    assert not (tmp_path / "run" / "alpha0.10").exists()
 
 
 def test_polymnist_paper_runs_all_variants(tmp_path, polymnist_dir):
