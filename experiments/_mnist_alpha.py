@@ -92,7 +92,7 @@ def evaluate(
     per, fractions, counts, fidelity = [], [], [], []
     for k, player in enumerate(players):
         made = player.sample(n)
-        gen = made["x"].cpu()
+        gen = player.call(scored_images, made)
         feats = {sp: features(clf, gen, space=sp) for sp in FEATURE_SPACES}
         per.append(
             {
@@ -151,9 +151,22 @@ def real_features(cfg: dict, run: Run) -> tuple:
     return clf, f, per_player, images
 
 
+def scored_images(player, made: Batch) -> torch.Tensor:
+    """The images whose FID is reported, computed where the player lives: for an hvae player
+    the authors' choice (``generate_data.py``), p(x = 1 | z0, z1) > 1/2 for fresh latents, since
+    single binary draws are speckled; for other players the samples ``made`` themselves."""
+    if hasattr(player, "image_probabilities"):
+        return (player.image_probabilities(len(made)) > 0.5).float()
+    return made["x"]
+
+
 def looks(player, n: int) -> torch.Tensor:
     """What a player's images look like for a figure: its pixel probabilities where it has them
     (binary draws hide the shape in noise), else its samples."""
+    return player.call(_looks, n)
+
+
+def _looks(player, n: int) -> torch.Tensor:
     if hasattr(player, "image_probabilities"):
         return player.image_probabilities(n)
     return player.sample(n)["x"]
