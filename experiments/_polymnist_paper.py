@@ -33,9 +33,16 @@ def main_spec(cfg: dict, with_mask: bool) -> dict:
         },
         {"name": "style", "recipe": "categorical", "classes": 5, "exchangeable": False},
     ]
+    spec: dict = {}
     if with_mask:
         variables.append({"name": "s", "recipe": "digit_mask", "width": p["width"]})
-    spec = {"variables": variables, **{k: p[k] for k in ("latent", "hidden", "lr", "aux_weight")}}
+        if cfg["complete_mask"]:  # s inferred from x: completed in learning, Gibbs at test time
+            spec = {"complete": ["s"], "complete_sweeps": cfg["gibbs_sweeps"]}
+    spec = {
+        "variables": variables,
+        **{k: p[k] for k in ("latent", "hidden", "lr", "aux_weight")},
+        **spec,
+    }
     return with_overrides("main", spec, cfg)
 
 

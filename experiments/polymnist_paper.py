@@ -13,6 +13,8 @@ The paper authors' set-up (``experiments/configs/polymnist_paper_paper.toml``) a
   real_cs_unpaired — real (c, s) pairs from MNIST, unpaired with the PolyMNIST images, as an extra
                half batch (the authors' ``cs_source.py``): every batch holds as many MNIST (label,
                mask) rows as PolyMNIST rows;
+with ``complete_mask`` the mask s becomes a variable the main player infers from the image (rows
+without s get it drawn from the player's own model before each step; test images by Gibbs sweeps);
 and with ``mask_pretrain`` the MNIST player learns alone for that share of the rounds before it
 sends (the authors pre-train their mask generator); ``style_at_test = "inferred"`` evaluates
 q(c | x) with the style left for the model to infer (unobserved), not given.
@@ -64,6 +66,14 @@ class Config(GameConfig):
         "given",
         description="given: accuracy of q(c | x, style) with the true style; inferred: of "
         "q(c | x), the style unobserved (the authors' set-up)",
+    )
+    complete_mask: bool = Field(
+        False,
+        description="the authors' Gibbs completion: images without a mask get one drawn from the "
+        "main player's model before each step, and a test image's mask is inferred by Gibbs sweeps",
+    )
+    gibbs_sweeps: PositiveInt = Field(
+        10, description="with complete_mask: Gibbs sweeps per test image"
     )
     mask_pretrain: float = Field(
         0.0,

@@ -489,9 +489,77 @@ def polymnist_variants(records: Path) -> str:
     return md_table(cols, rows)
 
 
+# The paper's Fig. 3, average accuracy over the five styles, from the authors' repository
+# (dschles70/flics-2025, polymnist/main_model/plot_acc.ipynb at commit 44fa344: 0.98297995,
+# 0.98973995, 0.98789996), and the variant of each set-up that stands for each of its bars.
+PAPER_FIG3 = (
+    ("base classifier", 0.98298, "discriminative", "base"),
+    ("real (c, s)", 0.98974, "real_cs_unpaired", "real_cs"),
+    ("synthetic (c, s)", 0.98790, "synthetic_cs", "synthetic_cs"),
+)
+
+
+def paper_polymnist(records: Path) -> str:
+    """The paper's Fig. 3 next to the authors' set-up and the project's, over three seeds."""
+    rows = [
+        [
+            bar,
+            f"{paper:.4f}",
+            _pm(_stat(records, "polymnist_paper_paper_quick_3seeds", "accuracy", ours, "avg")),
+            _pm(_stat(records, "polymnist_paper_quick_3seeds", "accuracy", project, "avg")),
+        ]
+        for bar, paper, ours, project in PAPER_FIG3
+    ]
+    cols = [
+        "Fig. 3 bar",
+        "paper (full size, GPU)",
+        "authors' set-up, quick",
+        "project's set-up, quick",
+    ]
+    return md_table(cols, rows)
+
+
+def _rows(records: Path, name: str) -> list[dict] | None:
+    """An mnist_alpha record's rows (one per alpha_ii; multi-seed: cells are summaries)."""
+    f = records / f"{name}.json"
+    if not f.is_file():
+        return None
+    res = json.loads(f.read_text())["results"]
+    return res["summary"]["rows"] if "summary" in res else res["rows"]
+
+
+def paper_mnist_alpha(records: Path) -> str:
+    """The paper's Fig. 1 quantities at each alpha_ii: the authors' set-up (hvae players) next
+    to the project's (M2 players)."""
+    sets = [_rows(records, "mnist_alpha_paper_quick_3seeds"), _rows(records, "mnist_alpha_quick")]
+    by_alpha = [{round(_num(r["alpha_ii"]), 6): r for r in rows or []} for rows in sets]
+    rows = []
+    for a in sorted(set().union(*by_alpha)):
+        row = [f"{a:.1f}"]
+        for table in by_alpha:
+            r = table.get(a)
+            row += (
+                [_f(r["own_fraction"], 2), _f(r["fid"]["classes"]["all"], 3)]
+                if r
+                else ["not run", "not run"]
+            )
+        rows.append([*row, f"{1 / (2 - a):.2f}"])
+    cols = [
+        "alpha_ii",
+        "authors' set-up: own digits",
+        "authors' set-up: FID class probabilities, all",
+        "project's set-up: own digits",
+        "project's set-up: FID class probabilities, all",
+        "perfect learners: own digits",
+    ]
+    return md_table(cols, rows)
+
+
 DERIVED: dict[str, Callable[[Path], str]] = {
     "targets_13": targets_13,
     "polymnist_variants": polymnist_variants,
+    "paper_polymnist": paper_polymnist,
+    "paper_mnist_alpha": paper_mnist_alpha,
 }
 
 

@@ -69,6 +69,8 @@ class M2Spec(Strict):
     enumerate_top: NonNegativeInt = 0
     sample_best_of: PositiveInt = 1
     sample_temperature: NonNegativeFloat = 1.0
+    complete: list[str] = []
+    complete_sweeps: NonNegativeInt = 0
 
 
 class LabelPlayerSpec(Strict):
@@ -115,6 +117,8 @@ def build_m2(spec: Mapping[str, Any]) -> M2Player:
         enumerate_top=s.enumerate_top,
         sample_best_of=s.sample_best_of,
         sample_temperature=s.sample_temperature,
+        complete=s.complete,
+        complete_sweeps=s.complete_sweeps,
     )
 
 

@@ -114,6 +114,8 @@ class M2Player(PyroPlayer):
         enumerate_top: int = 0,
         sample_best_of: int = 1,
         sample_temperature: float = 1.0,
+        complete: Sequence[str] = (),
+        complete_sweeps: int = 0,
     ):
         label = label or LabelRecipe()
         if not recipes:
@@ -138,6 +140,15 @@ class M2Player(PyroPlayer):
             raise ValueError(f"sample_temperature must be >= 0, got {sample_temperature}")
         self.sample_temperature = float(sample_temperature)
         self.recipes = {r.name: r for r in recipes}
+        unknown = [v for v in complete if v not in self.recipes]
+        if unknown:
+            raise ValueError(
+                f"complete names {unknown}, which are not observed variables of the player "
+                f"({sorted(self.recipes)})"
+            )
+        if complete_sweeps < 0:
+            raise ValueError(f"complete_sweeps must be >= 0, got {complete_sweeps}")
+        self.complete, self.complete_sweeps = tuple(complete), int(complete_sweeps)
         self.label = label.name
         self.k = label.classes
         self.latent_dim = latent_dim
@@ -325,6 +336,8 @@ class M2Player(PyroPlayer):
     def objectives(self, batch: Batch) -> dict[str, torch.Tensor]:
         """-ELBO, the weighted classifier term and the weighted consistency term (those with a
         positive weight), each summed over the batch's weighted examples."""
+        if self.complete:
+            batch = self.completed(batch)
         features = self.encode(batch)  # once per step: the guide and the classifier term share it
         with pyro.validation_enabled(False):  # soft [0, 1] targets are fine for Bernoulli here
             terms = {"elbo": self.elbo(batch, features)}
@@ -338,6 +351,49 @@ class M2Player(PyroPlayer):
             terms.update(self.symmetric_terms(batch, features))
         terms.update(self.sleep_terms(batch))
         return terms
+
+    @torch.no_grad()
+    def completed(self, batch: Batch, c: torch.Tensor | None = None) -> Batch:
+        """``batch`` with each variable of ``complete`` drawn from the player's own model in the
+        rows that show some variable but miss it (the paper authors' Gibbs completion, one step):
+        c as observed (else ``c``, else drawn from q(c | present variables)), z ~ q(z | x, c),
+        then x_v from p(x_v | z, c) as the player would send it. Learning on completed rows makes
+        q(c | ...) read such variables beside the others, although the data never show them
+        together (e.g. images without digit masks, and (label, mask) pairs without images)."""
+        shows = self._shows_data(batch)
+        need = {v: shows & ~batch.observed(v) for v in self.complete}
+        if not any(bool(m.any()) for m in need.values()):
+            return batch
+        features = self.encode(batch)
+        if c is None:
+            c = dist.Categorical(logits=self.c_logits(batch, features)).sample()
+        if self.label in batch.data:
+            c = torch.where(batch.observed(self.label), batch[self.label], c)
+        z = self.q_z(features.z, c).sample()
+        made = self.decode(c, z, list(need))
+        data = dict(batch.data)
+        present = {k: batch.observed(k) for k in data}
+        for v, rows in need.items():
+            value = made[v].value()
+            old = data.get(v, torch.zeros_like(value))
+            where = rows.view(-1, *([1] * (value.dim() - 1)))
+            data[v] = torch.where(where, value.to(old.dtype), old)
+            present[v] = batch.observed(v) | rows
+        return Batch(data, present, batch.weight)
+
+    @torch.no_grad()
+    def gibbs_label(self, given: Batch, sweeps: int) -> torch.Tensor:
+        """q(c | present variables) with the variables s of ``complete`` that ``given`` misses
+        inferred: ``sweeps`` Gibbs sweeps alternating c ~ q(c | x, s) and s ~ p(s | z, c) with
+        z ~ q(z | x, c), averaging q(c | x, s) over the sweeps (a Rao-Blackwellised estimate of
+        the label's marginal under the chain; the first c is drawn from q(c | x))."""
+        probs = torch.softmax(self.c_logits(given), -1)
+        total = torch.zeros_like(probs)
+        for _ in range(sweeps):
+            made = self.completed(given, dist.Categorical(probs=probs).sample())
+            probs = torch.softmax(self.c_logits(made), -1)
+            total = total + probs
+        return total / sweeps
 
     def symmetric_terms(self, batch: Batch, features: Features) -> dict[str, torch.Tensor]:
         """The paper authors' symmetric equilibrium learning (their ``JModel.optimize(...,
@@ -498,10 +554,16 @@ class M2Player(PyroPlayer):
         return torch.cat(parts) if parts else torch.zeros(0, device=self.device)
 
     def infer(self, name: str, given: Batch) -> torch.Tensor:
-        """``label``: q(c | present variables), shape (n, k). ``z``: the posterior mean of the
+        """``label``: q(c | present variables), shape (n, k) (with ``complete`` and
+        ``complete_sweeps``, the completed variables that ``given`` misses are inferred by
+        :meth:`gibbs_label`). ``z``: the posterior mean of the
         latent, E_q[z | x] (the representation a linear probe reads). Another variable: its reconstruction
         from the present ones, through c = argmax q(c | x) and the mean of q(z | x, c)."""
         given = given.to(self.device)
+        if name == self.label and self.complete and self.complete_sweeps:
+            missing = [v for v in self.complete if not bool(given.observed(v).all())]
+            if missing:
+                return self.gibbs_label(given, self.complete_sweeps)
         features = self.encode(given)
         probs = torch.softmax(self.c_logits(given, features), -1)
         if name == self.label:

@@ -197,8 +197,16 @@ def fusion_key(player: Any) -> tuple | str:
     why this player cannot be fused."""
     if not isinstance(player, M2Player):
         return f"{type(player).__name__} is not an M2 player"
-    if player.learning != "elbo" or player.consistency_weight or player.enumerate_top:
-        return "fused steps support learning='elbo' without consistency term or enumerate_top"
+    if (
+        player.learning != "elbo"
+        or player.consistency_weight
+        or player.enumerate_top
+        or player.complete
+    ):
+        return (
+            "fused steps support learning='elbo' without consistency term, enumerate_top or "
+            "complete"
+        )
     return ("m2", _architecture(player), player.aux_weight)
 
 

@@ -150,3 +150,36 @@ def test_a_multi_seed_record_renders_in_the_experiments_own_table(name):
     assert "Seeds 0, 1; mean +- std over seeds." in text
     assert " +- 0.050 |" in text  # the shifted cell: half the shift as std
     assert " +- 0.000 |" in text  # every other cell
+
+
+def test_the_paper_tables_put_each_set_up_beside_the_paper(tmp_path):
+    from experiments.common import aggregate
+
+    def pp(base: float, real: float, synth: float, names: tuple[str, str, str]) -> dict:
+        return {"accuracy": {n: {"avg": v} for n, v in zip(names, (base, real, synth))}}
+
+    authors = ("discriminative", "real_cs_unpaired", "synthetic_cs")
+    runs = [pp(0.70, 0.72, 0.74, authors), pp(0.72, 0.72, 0.76, authors)]
+    summary = {"seeds": [0, 1], "summary": aggregate(runs)}
+    (tmp_path / "polymnist_paper_paper_quick_3seeds.json").write_text(
+        json.dumps({"results": summary})
+    )
+    text = report.paper_polymnist(tmp_path)
+    assert "| base classifier | 0.9830 | 0.710 +- 0.010 (2 seeds) | not run |" in text
+    assert "| synthetic (c, s) | 0.9879 | 0.750 +- 0.010 (2 seeds) | not run |" in text
+
+    def sweep(own: tuple[float, ...], alphas=(0.1, 1.0)) -> dict:
+        rows = [
+            {"alpha_ii": a, "own_fraction": o, "fid": {"classes": {"all": 0.5 * o}}}
+            for a, o in zip(alphas, own)
+        ]
+        return {"rows": rows}
+
+    paper = {"seeds": [0, 1], "summary": aggregate([sweep((0.5, 0.9)), sweep((0.6, 0.9))])}
+    (tmp_path / "mnist_alpha_paper_quick_3seeds.json").write_text(json.dumps({"results": paper}))
+    project = sweep((0.55, 0.8, 0.7), alphas=(0.1, 0.4, 1.0))
+    (tmp_path / "mnist_alpha_quick.json").write_text(json.dumps({"results": project}))
+    text = report.paper_mnist_alpha(tmp_path)
+    assert "| 0.1 | 0.55 +- 0.05 | 0.275 +- 0.025 | 0.55 | 0.275 | 0.53 |" in text
+    assert "| 0.4 | not run | not run | 0.80 | 0.400 | 0.62 |" in text
+    assert "| 1.0 | 0.90 +- 0.00 | 0.450 +- 0.000 | 0.70 | 0.350 | 1.00 |" in text

@@ -80,7 +80,9 @@ def test_own_rows_are_completed_by_q_and_dreams_of_the_same_weights_teach_q(monk
     complete, given = p._complete(batch)
     assert given.tolist() == [False] * 4 + [True] * 3
     assert bool((complete["z0"][:4] == 1).all()) and bool((complete["z1"][:4] == 1).all())
-    assert torch.equal(complete["z1"][4:], sent["z1"]) and torch.equal(complete["z0"][4:], sent["z0"])
+    assert torch.equal(complete["z1"][4:], sent["z1"]) and torch.equal(
+        complete["z0"][4:], sent["z0"]
+    )
 
     dreams = []
     model = p.model

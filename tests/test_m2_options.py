@@ -112,3 +112,105 @@ def test_sample_temperature_scales_the_latent_of_sent_pairs():
     assert (free - free[:1]).abs().max() > 1e-4
     with pytest.raises((ValueError, ConfigError), match="sample_temperature"):
         _player(sample_temperature=-1.0)
+
+
+def _masked_player(**kw):
+    torch.manual_seed(0)
+    spec = {
+        "variables": [
+            {"name": "x", "recipe": "image", "width": 2},
+            {"name": "s", "recipe": "digit_mask", "width": 2},
+        ],
+        "latent": 2,
+        "hidden": 8,
+        "complete": ["s"],
+        **kw,
+    }
+    return build_player(spec)
+
+
+def _images_and_pairs():
+    from multimodal_game.batch import Batch
+
+    g = torch.Generator().manual_seed(0)
+    images = Batch({"x": torch.rand(4, 1, 28, 28, generator=g), "label": torch.arange(4)})
+    pairs = Batch(
+        {"s": (torch.rand(3, 1, 28, 28, generator=g) > 0.5).float(), "label": torch.arange(3)}
+    )
+    return Batch.merge([images, pairs])
+
+
+def test_completion_fills_the_missing_mask_from_the_players_model_at_the_observed_label(
+    monkeypatch,
+):
+    p = _masked_player()
+    batch = _images_and_pairs()
+    seen = []
+    decode = p.decode
+
+    def spy(c, z, names=None):
+        seen.append((c.clone(), names))
+        return decode(c, z, names)
+
+    monkeypatch.setattr(p, "decode", spy)
+    done = p.completed(batch)
+    assert seen[0][1] == ["s"] and seen[0][0][:4].tolist() == [0, 1, 2, 3]  # the rows' labels
+    assert done.observed("s").tolist() == [True] * 7  # images got a mask; pairs kept theirs
+    assert torch.equal(done["s"][4:], batch["s"][4:])
+    assert done.observed("x").tolist() == [True] * 4 + [False] * 3  # no image is made up
+    assert float(done["s"][:4].min()) >= 0 and float(done["s"][:4].max()) <= 1
+
+
+def test_learning_uses_the_completed_batch_and_a_player_without_the_option_does_not():
+    batch = _images_and_pairs()
+    for complete, calls in ((["s"], 1), ([], 0)):
+        p = _masked_player(complete=complete)
+        n = []
+        orig = p.completed
+        p.completed = lambda b, c=None, n=n, orig=orig: (n.append(1), orig(b, c))[1]
+        p.learn(batch)
+        assert len(n) == calls
+
+
+def test_test_images_without_a_mask_are_classified_by_gibbs_sweeps(monkeypatch):
+    from multimodal_game.batch import Batch
+
+    p = _masked_player(complete_sweeps=3)
+    x = Batch({"x": torch.rand(5, 1, 28, 28)})
+    calls = []
+    completed = p.completed
+    monkeypatch.setattr(p, "completed", lambda b, c=None: (calls.append(c), completed(b, c))[1])
+    probs = p.infer("label", x)
+    assert len(calls) == 3 and all(c is not None and c.shape == (5,) for c in calls)
+    assert torch.allclose(probs.sum(-1), torch.ones(5), atol=1e-5)
+    calls.clear()
+    with_mask = Batch({"x": x["x"], "s": torch.zeros(5, 1, 28, 28)})
+    p.infer("label", with_mask)  # nothing to infer: one pass of q(c | x, s)
+    assert calls == []
+    # the Gibbs estimate is the mean of q(c | x, s) over the sweeps' completions
+    torch.manual_seed(1)
+    got = p.gibbs_label(x, 4)
+    torch.manual_seed(1)
+    probs = torch.softmax(p.c_logits(x), -1)
+    want = torch.zeros_like(probs)
+    for _ in range(4):
+        made = completed(x, torch.distributions.Categorical(probs=probs).sample())
+        probs = torch.softmax(p.c_logits(made), -1)
+        want += probs
+    assert torch.allclose(got, want / 4, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "kw, needle",
+    [({"complete": ["mask"]}, "mask"), ({"complete_sweeps": -1}, "complete_sweeps")],
+)
+def test_completion_settings_a_player_cannot_honour_are_named(kw, needle):
+    with pytest.raises((ConfigError, ValueError), match=needle):
+        _masked_player(**kw)
+
+
+def test_a_completing_player_is_not_fused():
+    from modalities.m2_fused import fusion_key
+
+    assert "complete" in fusion_key(_masked_player())
+    assert not isinstance(fusion_key(_masked_player(complete=[])), str)
