@@ -159,9 +159,16 @@ def expfam_equilibrium(res: dict, cfg: dict) -> str:
         _f(res["spectral_radius"], 4),
         res["exact_rounds_to_1e-8"],
         f"{res['max_abs_error']:.3g}",
-        f"{res['sampling_tolerance']:.3g}",
+        f"{res['max_standardised_error']:.2f} (threshold {res['z_threshold']:g})",
     ]
-    cols = ["players", "rounds", "rho(A)", "exact: rounds to 1e-8", "game error", "tolerance"]
+    cols = [
+        "players",
+        "rounds",
+        "rho(A)",
+        "exact: rounds to 1e-8",
+        "game error",
+        "game error / SD, max over moments",
+    ]
     if "statistics_rounds_to_1e-8" in res:
         row += [res["statistics_rounds_to_1e-8"], f"{res['statistics_final_error']:.3g}"]
         cols += ["statistics: rounds to 1e-8", "statistics: final error"]

@@ -65,6 +65,75 @@ def best_response_dynamics(alpha, own_stats, init, rounds: int) -> list[torch.Te
     return out
 
 
+def gaussian_statistic_cov(moments: torch.Tensor, d: int) -> torch.Tensor:
+    """Covariance of the sufficient statistic T(x) = (x, vec(x x^T)) under the Gaussian with mean
+    parameters ``moments`` = (E[x], vec(E[x x^T])): (d + d^2, d + d^2), exact (Isserlis)."""
+    m = torch.as_tensor(moments, dtype=torch.float64)
+    mu = m[:d]
+    if len(m) == d:  # mean only, unit covariance
+        return torch.eye(d, dtype=torch.float64)
+    c = m[d:].reshape(d, d) - torch.outer(mu, mu)
+    c = 0.5 * (c + c.T)
+    # Cov(x_a, x_c x_e) = mu_c C_ae + mu_e C_ac
+    cross = torch.einsum("c,ae->ace", mu, c) + torch.einsum("e,ac->ace", mu, c)
+    # Cov(x_a x_b, x_c x_e) = C_ac C_be + C_ae C_bc + mu_a mu_c C_be + mu_a mu_e C_bc
+    #                         + mu_b mu_c C_ae + mu_b mu_e C_ac
+    quad = (
+        torch.einsum("ac,be->abce", c, c)
+        + torch.einsum("ae,bc->abce", c, c)
+        + torch.einsum("a,c,be->abce", mu, mu, c)
+        + torch.einsum("a,e,bc->abce", mu, mu, c)
+        + torch.einsum("b,c,ae->abce", mu, mu, c)
+        + torch.einsum("b,e,ac->abce", mu, mu, c)
+    )
+    top = torch.cat([c, cross.reshape(d, d * d)], 1)
+    bottom = torch.cat([cross.reshape(d, d * d).T, quad.reshape(d * d, d * d)], 1)
+    return torch.cat([top, bottom], 0)
+
+
+def gaussian_statistics(x: torch.Tensor) -> torch.Tensor:
+    """T(x) = (x, vec(x x^T)) of each row of ``x``: (n, d + d^2), float64."""
+    x = torch.as_tensor(x, dtype=torch.float64)
+    return torch.cat([x, (x[:, :, None] * x[:, None, :]).reshape(len(x), -1)], 1)
+
+
+def time_average_sd(
+    alpha,
+    counts: Sequence[Sequence[int]],
+    model_cov: Sequence[torch.Tensor],
+    data_cov: Sequence[torch.Tensor],
+    rounds: int,
+) -> torch.Tensor:
+    """Standard deviation of each mean parameter of each player, averaged over ``rounds`` rounds
+    of the sampled game at its equilibrium: (N, D).
+
+    Near the equilibrium the error of the stacked moments follows ``e' = (A (x) I) e + eps``: eps_i
+    is the sampling noise of player i's best response, ``sum_j alpha_ij (mean of n_ij draws of T
+    from source j - its expectation)``; own draws (``data_cov[i]``: Cov T over the data) are
+    independent, and one producer's draw is shared by its consumers (consumer i reads its first
+    n_ij rows), so two consumers' noises from producer j have covariance
+    ``model_cov[j] / max(n_ij, n_kj)``. The time average of the stationary process has covariance
+    ``(I - B)^-1 Q (I - B)^-T / rounds`` with ``B = A (x) I`` and Q = Cov eps (long-run limit)."""
+    a = torch.as_tensor(alpha, dtype=torch.float64)
+    n = a.shape[0]
+    dim = data_cov[0].shape[0]
+    q = torch.zeros(n * dim, n * dim, dtype=torch.float64)
+    for i in range(n):
+        for k in range(n):
+            block = torch.zeros(dim, dim, dtype=torch.float64)
+            if i == k and counts[i][i]:
+                block += a[i, i] ** 2 * data_cov[i] / counts[i][i]
+            for j in range(n):
+                if j in (i, k) or not (counts[i][j] and counts[k][j]):
+                    continue
+                block += a[i, j] * a[k, j] * model_cov[j] / max(counts[i][j], counts[k][j])
+            q[i * dim : (i + 1) * dim, k * dim : (k + 1) * dim] = block
+    b = torch.kron(off_diagonal(a), torch.eye(dim, dtype=torch.float64))
+    inv = torch.linalg.inv(torch.eye(n * dim, dtype=torch.float64) - b)
+    var = torch.diagonal(inv @ q @ inv.T) / rounds
+    return var.clamp_min(0).sqrt().reshape(n, dim)
+
+
 class _ExpFamPlayer:
     """Common part: the state is a vector of mean parameters; ``learn`` is the exact best response."""
 
