@@ -43,7 +43,7 @@ def spec(cfg: dict, setup: str, name: str) -> dict:
     p = cfg["player"]
     image = {"name": "x", "recipe": "image", "width": p["width"]}
     if setup == "styles":
-        image.update(channels=3, likelihood="laplace")
+        image.update(channels=3, likelihood=cfg["style_likelihood"])
     s = {"variables": [image], **{k: p[k] for k in ("latent", "hidden", "lr")}}
     return with_overrides(name, s, cfg)
 

@@ -39,7 +39,9 @@ __all__ = [
 
 # The image likelihoods of modalities.recipes.LIKELIHOODS (a test keeps the two equal); spelled
 # out here so that reading a config does not import torch.
-LIKELIHOOD = Literal["bernoulli", "continuous_bernoulli", "laplace", "gaussian"]
+LIKELIHOOD = Literal[
+    "bernoulli", "continuous_bernoulli", "laplace", "gaussian", "discretized_logistic"
+]
 
 
 class Section(Strict):

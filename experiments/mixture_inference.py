@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from .common import run_experiment
-from .config import GameConfig, Section
+from .config import LIKELIHOOD, GameConfig, Section
 
 
 class PlayerConfig(Section):
@@ -35,6 +35,9 @@ class Config(GameConfig):
         ["styles", "digits"], min_length=1, description="which inherent distributions to use"
     )
     data: str = Field("", description="PolyMNIST folder; empty: generate from bundled MNIST")
+    style_likelihood: LIKELIHOOD = Field(
+        "laplace", description="pixel likelihood of the styles players' colour images"
+    )
     player: PlayerConfig = Field(PlayerConfig(), description="players' architecture")
     rounds: PositiveInt = Field(2000, description="rounds the inherent players train (alone)")
     holders: PositiveInt = Field(20, description="data holders per setup")

@@ -45,9 +45,9 @@ def test_a_fused_step_equals_the_one_by_one_steps():
     assert all(torch.equal(a.cpu, b.cpu) for a, b in zip(fused_streams, own_streams))
 
 
-def _image_spec(width: int, **kw) -> dict:
+def _image_spec(width: int, likelihood: str = "bernoulli", **kw) -> dict:
     return {
-        "variables": [{"name": "x", "recipe": "image", "width": width}],
+        "variables": [{"name": "x", "recipe": "image", "width": width, "likelihood": likelihood}],
         "latent": 3,
         "hidden": 16,
         **kw,
@@ -75,9 +75,10 @@ def _game(fuse: bool, specs: list[dict]) -> Game:
     return Game(players, alpha, sources, batch_size=16, seed=3, fuse_players=fuse)
 
 
-def test_a_fused_game_equals_the_plain_game():
+@pytest.mark.parametrize("likelihood", ["bernoulli", "discretized_logistic"])
+def test_a_fused_game_equals_the_plain_game(likelihood):
     # two widths: two fused groups of two; the label player is not fusable and learns alone
-    specs = [_image_spec(2), _image_spec(2), _image_spec(3), _image_spec(3)]
+    specs = [_image_spec(w, likelihood) for w in (2, 2, 3, 3)]
     plain, fused = _game(False, specs), _game(True, specs)
     plain.run(4)
     fused.run(4)

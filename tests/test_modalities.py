@@ -8,6 +8,7 @@ import torch
 
 from modalities import build_player, registered_modalities
 from modalities.m2 import LabelPlayer, M2Player
+from modalities.recipes import LIKELIHOODS
 from multimodal_game.batch import Batch
 from multimodal_game.game import Game
 from multimodal_game.sources import TensorSource
@@ -53,7 +54,7 @@ def test_registry_lists_builtins_and_rejects_bad_specs():
         build_player({"variables": [{"name": "m", "recipe": "image", "colour": 1}]})
 
 
-@pytest.mark.parametrize("lik", ["bernoulli", "continuous_bernoulli", "laplace", "gaussian"])
+@pytest.mark.parametrize("lik", LIKELIHOODS)
 def test_image_player_learns_with_missing_labels_and_modalities(lik):
     torch.manual_seed(0)
     p = build_player(
@@ -187,5 +188,7 @@ def test_an_image_player_sends_its_mean_or_a_draw_as_configured():
         and lap.max() <= 1
         and not torch.equal(lap, player("mean", "laplace").sample(4)["x"])
     )
+    logistic = player("sample", "discretized_logistic").sample(4)["x"]
+    assert torch.equal((logistic * 255).round() / 255, logistic)  # on the 8-bit grid
     with _pytest.raises(ValueError, match="send must be one of"):
         player("median")
