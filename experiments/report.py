@@ -526,6 +526,42 @@ def paper_polymnist(records: Path) -> str:
     return md_table(cols, rows)
 
 
+def _players_mean(records: Path, name: str, method: str, L: str) -> tuple | None:
+    """(mean, std, seeds) over seeds of a fashion_ssl record's accuracy averaged over its four
+    players (each seed's average first)."""
+    per = [_values(records, name, "accuracy", method, f"player{k}", L) for k in range(4)]
+    if any(v is None for v in per):
+        return None
+    avg = np.mean(np.array(per), 0)
+    return float(avg.mean()), float(avg.std()), len(avg)
+
+
+def paper_fashion(records: Path) -> str:
+    """The paper's Fig. 2 methods, mean accuracy over the four players, in the authors' set-up
+    and the project's, at each number of labels."""
+    methods = (
+        ("discriminative", "discriminative"),
+        ("alone", "symmetric (authors) / M2 (project), alone"),
+        ("game", "cooperative: the game"),
+        ("distillation", "distillation"),
+    )
+    rows = []
+    for L in ("100", "1000"):
+        for key, label in methods:
+            rows.append(
+                [
+                    L,
+                    label,
+                    _pm(_players_mean(records, "fashion_ssl_paper_quick_3seeds", key, L)),
+                    "not in this set-up"
+                    if key == "distillation"
+                    else _pm(_players_mean(records, "fashion_ssl_quick_3seeds", key, L)),
+                ]
+            )
+    cols = ["labels per player", "method", "authors' set-up, quick", "project's set-up, quick"]
+    return md_table(cols, rows)
+
+
 def _rows(records: Path, name: str) -> list[dict] | None:
     """An mnist_alpha record's rows (one per alpha_ii; multi-seed: cells are summaries)."""
     f = records / f"{name}.json"
@@ -567,6 +603,7 @@ DERIVED: dict[str, Callable[[Path], str]] = {
     "polymnist_variants": polymnist_variants,
     "paper_polymnist": paper_polymnist,
     "paper_mnist_alpha": paper_mnist_alpha,
+    "paper_fashion": paper_fashion,
 }
 
 

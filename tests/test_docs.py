@@ -183,3 +183,22 @@ def test_the_paper_tables_put_each_set_up_beside_the_paper(tmp_path):
     assert "| 0.1 | 0.55 +- 0.05 | 0.275 +- 0.025 | 0.55 | 0.275 | 0.53 |" in text
     assert "| 0.4 | not run | not run | 0.80 | 0.400 | 0.62 |" in text
     assert "| 1.0 | 0.90 +- 0.00 | 0.450 +- 0.000 | 0.70 | 0.350 | 1.00 |" in text
+
+
+def test_the_fashion_paper_table_averages_players_per_seed_then_over_seeds(tmp_path):
+    from experiments.common import aggregate
+
+    def run(shift: float) -> dict:
+        acc = {
+            m: {f"player{k}": {"100": v + 0.01 * k + shift, "1000": v} for k in range(4)}
+            for m, v in (("discriminative", 0.6), ("alone", 0.5), ("game", 0.4))
+        }
+        acc["distillation"] = {f"player{k}": {"100": 0.1, "1000": 0.1} for k in range(4)}
+        return {"accuracy": acc}
+
+    paper = {"seeds": [0, 1], "summary": aggregate([run(0.0), run(0.02)])}
+    (tmp_path / "fashion_ssl_paper_quick_3seeds.json").write_text(json.dumps({"results": paper}))
+    text = report.paper_fashion(tmp_path)
+    # players 0-3 at +0, +0.01, +0.02, +0.03: mean +0.015; seeds +0 and +0.02: std 0.010
+    assert "| 100 | cooperative: the game | 0.425 +- 0.010 (2 seeds) | not run |" in text
+    assert "| 1000 | distillation | 0.100 +- 0.000 (2 seeds) | not in this set-up |" in text
