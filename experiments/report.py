@@ -458,6 +458,7 @@ POLYMNIST_VARIANTS = (
     ("polymnist_cross_quick_temp07", "sample_temperature = 0.7"),
     ("polymnist_cross_quick_iface", "partner_weighting = interface_size"),
     ("polymnist_cross_quick_sample", "send = sample"),
+    ("polymnist_cross_quick_logistic", "likelihood = discretized_logistic"),
 )
 
 
