@@ -202,3 +202,25 @@ def test_the_fashion_paper_table_averages_players_per_seed_then_over_seeds(tmp_p
     # players 0-3 at +0, +0.01, +0.02, +0.03: mean +0.015; seeds +0 and +0.02: std 0.010
     assert "| 100 | cooperative: the game | 0.425 +- 0.010 (2 seeds) | not run |" in text
     assert "| 1000 | distillation | 0.100 +- 0.000 (2 seeds) | not in this set-up |" in text
+
+
+def test_the_targets_table_counts_seeds_whose_fid_is_lowest_inside_the_sweep(tmp_path):
+    from experiments.common import aggregate
+
+    def sweep(pen: tuple, cls: tuple) -> dict:
+        alphas = (1.0, 0.1, 0.5)  # unordered on purpose: the sweep is read by alpha_ii
+        return {
+            "rows": [
+                {"alpha_ii": a, "fid": {"penultimate": {"all": p}, "classes": {"all": c}}}
+                for a, p, c in zip(alphas, pen, cls)
+            ]
+        }
+
+    # seed 0: lowest at 0.5 in both spaces; seed 1: penultimate lowest at 0.1 (an end)
+    seeds = [sweep((30, 20, 10), (3, 2, 1)), sweep((30, 5, 10), (3, 2, 1))]
+    summary = {"seeds": [0, 1], "summary": aggregate(seeds)}
+    (tmp_path / "mnist_alpha_paper_quick_3seeds.json").write_text(json.dumps({"results": summary}))
+    (tmp_path / "mnist_alpha_quick.json").write_text(json.dumps({"results": seeds[1]}))
+    text = report.targets_13(tmp_path)
+    assert "authors' set-up (hvae): penultimate 1/2 seeds, classes 2/2 seeds" in text
+    assert "project's set-up (M2): penultimate 0/1 seeds, classes 1/1 seeds" in text
