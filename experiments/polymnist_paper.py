@@ -95,6 +95,17 @@ QUICK = {
 }
 
 
+STANDARD = {
+    "examples": 0,  # every pooled (tuple, style) example of the generated set: 40,000
+    "mnist_examples": 20000,
+    "player": {"width": 16, "latent": 16, "hidden": 128, "lr": 1e-3, "aux_weight": 1000.0},
+    "rounds": 3000,
+    "batch_size": 128,
+    "checkpoint_every": 1000,
+    "test_examples": 2000,
+}
+
+
 FLAGS = (
     Flag("--data", "data", str, "generated PolyMNIST folder (with digit masks); default: generate"),
 )
@@ -102,7 +113,14 @@ FLAGS = (
 
 def main(argv: list[str] | None = None) -> dict:
     return run_experiment(
-        "polymnist_paper", __doc__, Config, QUICK, "experiments._polymnist_paper", argv, flags=FLAGS
+        "polymnist_paper",
+        __doc__,
+        Config,
+        QUICK,
+        "experiments._polymnist_paper",
+        argv,
+        flags=FLAGS,
+        standard=STANDARD,
     )
 
 

@@ -47,7 +47,7 @@ def test_printed_config_reads_back_as_the_same_config(name, capsys):
     assert again == resolve(module.Config, [module.QUICK, {"rounds": 7}])
 
 
-@pytest.mark.parametrize("name", ["polymnist_cross", "fashion_ssl"])
+@pytest.mark.parametrize("name", ["polymnist_cross", "fashion_ssl", "polymnist_paper"])
 def test_the_standard_profile_sits_between_quick_and_full(name, capsys):
     module = importlib.import_module(f"experiments.{name}")
     assert module.main(["--profile", "standard", "--print-config"]) == {}
