@@ -254,6 +254,30 @@ def test_the_paper_set_up_of_polymnist_paper_runs_its_three_curves(tmp_path, pol
     assert recv["main"] > 0 and recv["mnist"] == 0
 
 
+def test_polymnist_paper_gives_the_style_or_leaves_it_to_be_inferred():
+    from experiments._polymnist_paper import style_accuracy
+
+    class Recorder:
+        def __init__(self):
+            self.seen = []
+
+        def infer(self, name, given):
+            self.seen.append(given.names)
+            return torch.nn.functional.one_hot(
+                torch.zeros(len(given), dtype=torch.long), 10
+            ).float()
+
+    test = {
+        "images": torch.zeros(6, 5, 3, 28, 28, dtype=torch.uint8),
+        "labels": torch.tensor([0, 0, 0, 1, 1, 1]),
+    }
+    given, inferred = Recorder(), Recorder()
+    acc = style_accuracy(given, test, 6)
+    assert acc["avg"] == pytest.approx(0.5) and all(s == ("x", "style") for s in given.seen)
+    style_accuracy(inferred, test, 6, "inferred")
+    assert len(inferred.seen) == 5 and all(s == ("x",) for s in inferred.seen)
+
+
 def test_mnist_alpha_refuses_a_missing_inception_weights_file_before_any_work(tmp_path, capsys):
     from experiments import mnist_alpha
 
