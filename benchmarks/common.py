@@ -21,8 +21,12 @@ def parser(name: str, description: str | None) -> argparse.ArgumentParser:
 
 
 def emit(result: dict, out: Path | None) -> dict:
+    """Print ``result`` as one JSON line and write it to ``out`` (a file, or a folder that gets
+    ``<benchmark>.json``)."""
     print(json.dumps(result))
     if out:
+        if out.is_dir():
+            out = out / f"{result['benchmark']}.json"
         out.write_text(json.dumps(result, indent=2))
     return result
 

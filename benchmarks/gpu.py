@@ -1,6 +1,7 @@
 """GPU throughput of one M2 player step: images/s and peak memory at batch 256 and 1024, fp32 and
-bf16 autocast, optionally with torch.compile of the networks (compile time reported). Checks that
-a game round makes no host-device synchronisation, with the profiler. Skips cleanly without CUDA."""
+bf16 autocast, optionally with torch.compile of the networks (compile time reported). Counts the
+host-device synchronisations of three game rounds with the profiler (each one stalls the host until
+the GPU catches up). Skips cleanly without CUDA."""
 
 from __future__ import annotations
 

@@ -50,7 +50,8 @@ def accuracy(player, x, y, device) -> float:
     return correct / len(x)
 
 
-def run_one(n_labels: int, args, device) -> dict:
+def run_one(n_labels: int, args, device) -> list[dict]:
+    """One row per method (M2, supervised) with ``n_labels`` labels: accuracy, steps, seconds."""
     xtr, ytr = load_bundled("train")
     xte, yte = load_bundled("test")
     xtr = xtr[:, None].float().div(255).to(device)
@@ -58,7 +59,7 @@ def run_one(n_labels: int, args, device) -> dict:
     lab = labelled_mask(ytr, torch.arange(len(ytr)), n_labels, seed=args.seed)
     li, ui = lab.nonzero().flatten(), (~lab).nonzero().flatten()
     g = torch.Generator().manual_seed(args.seed)
-    out = {"labels": n_labels}
+    out = []
     for method in ("m2", "supervised"):
         seconds = args.seconds if method == "m2" else args.supervised_seconds
         torch.manual_seed(args.seed)
@@ -85,11 +86,15 @@ def run_one(n_labels: int, args, device) -> dict:
                 loss.backward()
                 p.optim.step()
             steps += 1
-        out[method] = {
-            "test_accuracy": accuracy(p, xte, yte, device),
-            "steps": steps,
-            "seconds": round(time.perf_counter() - t0, 1),
-        }
+        out.append(
+            {
+                "labels": n_labels,
+                "method": method,
+                "test_accuracy": accuracy(p, xte, yte, device),
+                "steps": steps,
+                "seconds": round(time.perf_counter() - t0, 1),
+            }
+        )
     return out
 
 
@@ -127,7 +132,7 @@ def main(argv: list[str] | None = None) -> dict:
         "device": str(device),
         "threads": torch.get_num_threads(),
         "config": {k: v for k, v in vars(args).items() if k not in ("out",)},
-        "runs": [run_one(n, args, device) for n in args.labels],
+        "runs": [row for n in args.labels for row in run_one(n, args, device)],
     }
     return emit(res, args.out)
 

@@ -167,10 +167,12 @@ class M2Player(PyroPlayer):
 
     # -- the generative story ---------------------------------------------------------------------
     def prior_c(self) -> dist.Distribution:
-        return dist.Categorical(logits=self.prior_logits)
+        # valid by construction; validating would read the parameters back from the device
+        return dist.Categorical(logits=self.prior_logits, validate_args=False)
 
     def prior_z(self, n: int) -> dist.Distribution:
-        return dist.Normal(torch.zeros(n, self.latent_dim, device=self.device), 1.0).to_event(1)
+        loc = torch.zeros(n, self.latent_dim, device=self.device)
+        return dist.Normal(loc, torch.ones_like(loc), validate_args=False).to_event(1)
 
     def decode(
         self, c: torch.Tensor, z: torch.Tensor, names: Sequence[str] | None = None

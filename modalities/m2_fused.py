@@ -372,6 +372,9 @@ def _one_adam_step(
         return False
     if settings["amsgrad"] or settings["maximize"] or group.get("capturable"):
         return False
+    # torch's fused kernel (CPU and CUDA): one pass over all players' tensors, about 3.5x faster
+    # here than ``foreach``; equal to the players' own steps up to float rounding (tested)
+    fused = next(iter(per_player[0])).device.type in ("cpu", "cuda")
     params, gs, avgs, sqs, steps = [], [], [], [], []
     for i, (own, opt) in enumerate(zip(per_player, opts)):
         for param, grad in zip(own, grads):
@@ -380,6 +383,10 @@ def _one_adam_step(
                 state["step"] = torch.tensor(0.0, dtype=torch.float32)
                 state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
                 state["exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+            if fused and state["step"].device != param.device:
+                # the fused CUDA kernel wants its step counters beside the parameters (as a fused
+                # torch.optim.Adam keeps them); a plain Adam step accepts them there too
+                state["step"] = state["step"].to(param.device)
             param.grad = None
             params.append(param.data)
             gs.append(grad[i])
@@ -387,9 +394,6 @@ def _one_adam_step(
             sqs.append(state["exp_avg_sq"])
             steps.append(state["step"])
     beta1, beta2 = settings["betas"]
-    # torch's fused kernel (CPU and CUDA): one pass over all players' tensors, about 3.5x faster
-    # here than ``foreach``; equal to the players' own steps up to float rounding (tested)
-    fused = params[0].device.type in ("cpu", "cuda")
     adam(
         params,
         gs,

@@ -192,9 +192,11 @@ class Game(EventSource):
         # one read of all losses per round: a non-finite one stops the game before anyone learns
         # from this player's samples or a checkpoint keeps its state
         names = list(self.last_stats)
-        finite = torch.stack(
-            [torch.isfinite(self.last_stats[n]["loss"]).all().cpu() for n in names]
-        ).tolist()
+        flags = [torch.isfinite(self.last_stats[n]["loss"]).all() for n in names]
+        if len({f.device for f in flags}) == 1:  # one host-device synchronisation per round
+            finite = torch.stack(flags).tolist()
+        else:  # players on several devices
+            finite = [bool(f) for f in flags]
         for name, ok in zip(names, finite):
             if not ok:
                 raise Diverged(name, f"player {name!r} diverged (non-finite loss)")

@@ -107,8 +107,11 @@ class PlayerHost:
     def _checked(self, draw: Batch) -> Batch:
         draw.check(self.space, self.name)
         floats = [v for v, t in draw.data.items() if t.is_floating_point()]
-        finite = [torch.isfinite(draw[v]).all().cpu() for v in floats]
-        bad = [v for v, ok in zip(floats, torch.stack(finite).tolist() if floats else []) if not ok]
+        # stacked on the device and read once: one host-device synchronisation per draw
+        finite = (
+            torch.stack([torch.isfinite(draw[v]).all() for v in floats]).tolist() if floats else []
+        )
+        bad = [v for v, ok in zip(floats, finite) if not ok]
         if bad:
             # a consumer must never learn from them: NaN spreads to every player within a round
             raise Diverged(self.name, f"player {self.name!r} sampled non-finite values of {bad}")

@@ -224,6 +224,18 @@ class PyroPlayer(PyroModule):
         total = batch.weight.sum().clamp_min(1e-12)
         return {"loss": loss.detach(), **{k: (v / total).detach() for k, v in terms.items()}}
 
+    def _apply(self, fn: Any, recurse: bool = True) -> Any:
+        out = super()._apply(fn, recurse)
+        # torch moves and casts the parameters in place but not their optimiser's state: a player
+        # whose state was loaded on the CPU and then moved to a GPU would step with tensors on two
+        # devices (the step counters may stay on the CPU, as torch.optim keeps them)
+        optim = getattr(self, "_optim", None)
+        for param, state in optim.state.items() if optim is not None else ():
+            for key, value in state.items():
+                if torch.is_tensor(value) and value.is_floating_point() and key != "step":
+                    state[key] = value.to(device=param.device, dtype=param.dtype)
+        return out
+
     # -- state ------------------------------------------------------------------------------------
     def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
         if args or kwargs:  # called by torch while recursing through a parent module

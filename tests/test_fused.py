@@ -18,13 +18,21 @@ def _max_difference(a, b) -> float:
     return max((x - y).abs().max().item() for x, y in zip(a.parameters(), b.parameters()))
 
 
-def test_a_fused_step_equals_the_one_by_one_steps():
-    players = [make_player(width=2, hidden=16, latent=3, seed=i) for i in range(3)]
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA)])
+def test_a_fused_step_equals_the_one_by_one_steps(device, monkeypatch):
+    if device == "cuda":  # TF32 rounds differently in the batched (vmap) and one-by-one calls
+        monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+        monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    players = [make_player(width=2, hidden=16, latent=3, seed=i).to(device) for i in range(3)]
     alone = [copy.deepcopy(p) for p in players]
     # three compositions: all labelled, none, half; uneven weights
     batches = [make_batch(24, k, seed=i) for i, k in enumerate(("labelled", "unlabelled", "mixed"))]
-    batches = [Batch(b.data, b.present, torch.rand(24) + 0.5) for b in batches]
-    fused_streams, own_streams = [RngStream(i) for i in range(3)], [RngStream(i) for i in range(3)]
+    batches = [Batch(b.data, b.present, torch.rand(24) + 0.5).to(device) for b in batches]
+    fused_streams = [RngStream(i, device) for i in range(3)]
+    own_streams = [RngStream(i, device) for i in range(3)]
     fused = FusedM2Step(players)
     for _ in range(3):
         out = fused.learn(batches, [s.active for s in fused_streams])

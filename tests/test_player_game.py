@@ -272,3 +272,16 @@ def test_consistency_term_trains_decoders_not_the_classifier():
     assert all(q.grad is None for q in p.classifier.parameters())
     assert all(q.grad is None for q in p.c_encoders.parameters())
     assert any(q.grad is not None and q.grad.abs().sum() > 0 for q in p.decoders.parameters())
+
+
+def test_moving_a_player_moves_its_optimiser_state_with_its_parameters():
+    # state loaded first and the player moved or cast afterwards (as a host moves it to its
+    # device) must follow the parameters, or the next step mixes devices or dtypes
+    player = MixturePlayer()
+    player.learn(mixture_data(20))
+    player.double()
+    states = [v for st in player.optim.state.values() for k, v in st.items() if k != "step"]
+    assert states and all(v.dtype == torch.float64 for v in states)
+    data = mixture_data(20)
+    player.learn(Batch({**data.data, "x": data["x"].double()}, data.present))
+    assert all(p.dtype == torch.float64 for p in player.parameters())

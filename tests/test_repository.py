@@ -111,3 +111,16 @@ def test_the_declared_python_range_holds():
     code = "import ast, sys\nfor f in sys.argv[1:]:\n    ast.parse(open(f).read(), f)\n"
     for python in found:
         subprocess.run([python, "-c", code, *files], check=True, capture_output=True)
+
+
+def test_a_benchmark_writes_its_json_to_a_file_or_into_a_folder(tmp_path, capsys):
+    import json
+
+    from benchmarks.common import emit
+
+    result = {"benchmark": "demo", "value": 1}
+    emit(result, tmp_path / "named.json")
+    emit(result, tmp_path)
+    assert json.loads((tmp_path / "named.json").read_text()) == result
+    assert json.loads((tmp_path / "demo.json").read_text()) == result
+    assert json.loads(capsys.readouterr().out.splitlines()[0]) == result
