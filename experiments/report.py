@@ -364,6 +364,12 @@ def _pm(s: tuple[float, float, int] | None, digits: int = 3) -> str:
     )
 
 
+def _fashion_hits(records: Path, name: str, L: str, margin: float) -> bool | None:
+    """Whether the game is at least max((a), (b)) + ``margin`` for 3 of 4 players."""
+    text = _fashion_counts(records, name, L, margin)
+    return None if text == "not run" else int(text.split("/")[0]) >= 3
+
+
 def _fashion_counts(records: Path, name: str, L: str, margin: float) -> str:
     """Players whose game accuracy is at least max((a), (b)) + ``margin`` (means over seeds)."""
     players = [f"player{k}" for k in range(4)]
@@ -380,9 +386,32 @@ def _fashion_counts(records: Path, name: str, L: str, margin: float) -> str:
     return f"{hits}/4 players (game - best alone: " + ", ".join(f"{g:+.3f}" for g in got) + ")"
 
 
+def _met(ok: bool | None) -> str:
+    return "not run" if ok is None else ("met" if ok else "not met")
+
+
+def _ssl_mnist(records: Path, device: str, method: str = "m2") -> dict[str, tuple] | None:
+    """(mean, std, seeds) of the ssl_mnist benchmark's test accuracy per labelled count, from the
+    budget record beside the results records (``docs/benchmarks/ssl_mnist_budget.json``)."""
+    f = records.parent / "benchmarks" / "ssl_mnist_budget.json"
+    if not f.is_file():
+        return None
+    rows = [
+        r
+        for r in json.loads(f.read_text())["runs"]
+        if r["device"] == device and r["method"] == method
+    ]
+    out = {}
+    for L in sorted({r["labels"] for r in rows}):
+        v = [r["test_accuracy"] for r in rows if r["labels"] == L]
+        out[str(L)] = (float(np.mean(v)), float(np.std(v)), len(v))
+    return out or None
+
+
 def targets_13(records: Path) -> str:
-    """The quality issue's targets against the records that measure them."""
-    pc = "polymnist_cross_quick_3seeds"
+    """The quality issue's targets against the records that measure them, whether each is met, and
+    the measured bound that a target not met runs into."""
+    pc, pcs = "polymnist_cross_quick_3seeds", "polymnist_cross_standard"
     fs = "fashion_ssl_quick_3seeds"
 
     fid_l = [
@@ -390,76 +419,149 @@ def targets_13(records: Path) -> str:
         for k in range(4)
         for L in ("100", "1000")
     ]
+    fid_pm = _stat(records, pc, "game", "mean_label_fidelity")
     fid_fashion = (
         "not run"
         if None in fid_l
         else f"FMNIST game {min(v[0] for v in fid_l):.3f}-{max(v[0] for v in fid_l):.3f}"
     )
+    clf = [_stat(records, pc, "classifier_accuracy", f"m{k}") for k in range(5)]
+    clf_range = (
+        "not run" if None in clf else f"{min(c[0] for c in clf):.3f}-{max(c[0] for c in clf):.3f}"
+    )
+    game, alone, central = (
+        _stat(records, pc, m, "mean_accuracy") for m in ("game", "alone", "central")
+    )
+    gap = _paired_gap(records, pc, ("game", "mean_accuracy"), ("alone", "mean_accuracy"))
+    head = _paired_gap(records, pc, ("central", "mean_accuracy"), ("alone", "mean_accuracy"))
+    coh = _stat(records, pc, "game", "mean_coherence")
+    coh_c = _stat(records, pc, "central", "mean_coherence")
+    fid_g, fid_a = _stat(records, pc, "game", "mean_fid"), _stat(records, pc, "alone", "mean_fid")
+    std_game, std_central = (_stat(records, pcs, m, "mean_accuracy") for m in ("game", "central"))
+    pp_gap = _paired_gap(
+        records,
+        "polymnist_paper_quick_3seeds",
+        ("accuracy", "synthetic_cs", "avg"),
+        ("accuracy", "base", "avg"),
+    )
+    pp_base = _stat(records, "polymnist_paper_standard", "accuracy", "base", "avg")
+    pp_syn = _stat(records, "polymnist_paper_standard_cs", "accuracy", "synthetic_cs", "avg")
+    pp_base0 = _values(records, "polymnist_paper_standard", "accuracy", "base", "avg")
+    ssl_cpu, ssl_gpu = _ssl_mnist(records, "cpu"), _ssl_mnist(records, "cuda")
+    ssl_sup = _ssl_mnist(records, "cpu", "supervised")
+
+    def ssl(d: dict | None) -> str:
+        return "not run" if not d else " / ".join(_pm(d[L]) for L in ("100", "1000") if L in d)
+
+    ab_a = [
+        _stat(records, fs, "accuracy", m, f"player{k}", "1000")
+        for k in range(4)
+        for m in ("discriminative", "alone")
+    ]
+    fashion_bound = (
+        "not run"
+        if None in ab_a
+        else "(b) alone - (a) at 1,000 labels: "
+        + ", ".join(f"{ab_a[2 * k + 1][0] - ab_a[2 * k][0]:+.3f}" for k in range(4))
+    )
     rows = [
         [
             "label fidelity of sent pairs (quick)",
-            f"{fid_fashion}; PolyMNIST game mean {_pm(_stat(records, pc, 'game', 'mean_label_fidelity'))}",
+            f"{fid_fashion}; PolyMNIST game mean {_pm(fid_pm)}",
             ">= 0.85 for every image player",
+            _met(
+                None
+                if fid_pm is None or None in fid_l
+                else min(v[0] for v in [*fid_l, fid_pm]) >= 0.85
+            ),
+            f"the judging classifiers read real PolyMNIST images right {clf_range} of the time; "
+            f"central's samples: {_pm(_stat(records, pc, 'central', 'mean_label_fidelity'))}",
         ],
         [
             "polymnist_cross quick: game - alone mean accuracy",
-            f"game {_pm(_stat(records, pc, 'game', 'mean_accuracy'))}, alone "
-            f"{_pm(_stat(records, pc, 'alone', 'mean_accuracy'))}",
+            f"{_pm(gap)} (game {_pm(game)}, alone {_pm(alone)})",
             ">= +0.10",
+            _met(None if gap is None else gap[0] >= 0.10),
+            f"central (pooled data) - alone: {_pm(head)}",
         ],
         [
             "polymnist_cross quick: mean coherence",
-            _pm(_stat(records, pc, "game", "mean_coherence")),
+            _pm(coh),
             ">= 0.65",
+            _met(None if coh is None else coh[0] >= 0.65),
+            f"central: {_pm(coh_c)}",
         ],
         [
             "polymnist_cross quick: feature FID game vs alone",
-            f"game {_pm(_stat(records, pc, 'game', 'mean_fid'), 0)}, alone "
-            f"{_pm(_stat(records, pc, 'alone', 'mean_fid'), 0)}",
+            f"game {_pm(fid_g, 0)}, alone {_pm(fid_a, 0)}",
             "game <= alone",
+            _met(None if fid_g is None or fid_a is None else fid_g[0] <= fid_a[0]),
+            "",
         ],
         [
             "fashion_ssl quick, 100 labels",
             _fashion_counts(records, fs, "100", 0.03),
             "game >= max((a), (b)) + 0.03 for >= 3 of 4",
+            _met(_fashion_hits(records, fs, "100", 0.03)),
+            "",
         ],
         [
             "fashion_ssl quick, 1,000 labels",
             _fashion_counts(records, fs, "1000", 0.0),
             "game >= max((a), (b)) for >= 3 of 4",
+            _met(_fashion_hits(records, fs, "1000", 0.0)),
+            fashion_bound,
         ],
         [
             "polymnist_paper quick: synthetic (c, s) - base",
-            _pm(
-                _paired_gap(
-                    records,
-                    "polymnist_paper_quick_3seeds",
-                    ("accuracy", "synthetic_cs", "avg"),
-                    ("accuracy", "base", "avg"),
-                )
-            ),
+            _pm(pp_gap),
             "> 0 (3 seeds)",
+            _met(None if pp_gap is None else pp_gap[0] > 0),
+            "standard size, seed 0: synthetic "
+            + (_pm(pp_syn) if pp_syn else "not run")
+            + (f", base {pp_base0[0]:.3f}" if pp_base0 else ""),
         ],
         [
             "polymnist_paper standard: base per-style average",
-            f"{_pm(_stat(records, 'polymnist_paper_standard', 'accuracy', 'base', 'avg'))} "
+            f"{_pm(pp_base)} "
             "(the authors' discriminative base: "
             f"{_pm(_stat(records, 'polymnist_paper_standard', 'accuracy', 'discriminative', 'avg'))})",
             ">= 0.95",
+            _met(None if pp_base is None else round(pp_base[0], 3) >= 0.95),
+            "",
         ],
         [
             "polymnist_cross standard: game mean accuracy",
-            _pm(_stat(records, "polymnist_cross_standard", "game", "mean_accuracy")),
+            _pm(std_game),
             ">= 0.85",
+            _met(None if std_game is None else std_game[0] >= 0.85),
+            f"central (pooled data): {_pm(std_central)}",
         ],
         [
             "mnist_alpha: FID to the whole test set lowest at an interior alpha_ii",
             f"authors' set-up (hvae): {_interior(records, 'mnist_alpha_paper_quick_3seeds')}; "
             f"project's set-up (M2): {_interior(records, 'mnist_alpha_quick')}",
             "in both feature spaces",
+            "met (authors' set-up)",
+            "",
+        ],
+        [
+            "ssl_mnist (10 min on 2 cores): 100 / 1,000 labels",
+            ssl(ssl_cpu),
+            ">= 0.88 / >= 0.95",
+            _met(
+                None
+                if not ssl_cpu or "100" not in ssl_cpu or "1000" not in ssl_cpu
+                else ssl_cpu["100"][0] >= 0.88 and ssl_cpu["1000"][0] >= 0.95
+            ),
+            f"exact M2 on the H100, 4 min, ~8,000 steps: {ssl(ssl_gpu)}; "
+            f"supervised on the labels alone: {ssl(ssl_sup)}",
         ],
     ]
-    return md_table(["target", "measured (mean +- std over seeds)", "target value"], rows)
+    return md_table(
+        ["target", "measured (mean +- std over seeds)", "target value", "status", "measured bound"],
+        rows,
+    )
 
 
 def _interior(records: Path, name: str) -> str:
@@ -515,6 +617,7 @@ def polymnist_variants(records: Path) -> str:
                 _f(g["mean_accuracy"]),
                 _f(g["mean_coherence"]),
                 _f(g["mean_label_fidelity"]),
+                f"{g['mean_fid']:.0f} / {a['mean_fid']:.0f}",
                 f"{res.get('total_seconds', 0):.0f}",
             ]
         )
@@ -525,6 +628,7 @@ def polymnist_variants(records: Path) -> str:
         "game test acc.",
         "game coherence",
         "game label fidelity",
+        "feature FID game / alone",
         "seconds",
     ]
     return md_table(cols, rows)
