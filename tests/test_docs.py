@@ -118,19 +118,41 @@ def test_the_targets_table_reads_means_over_seeds_and_counts_players(tmp_path):
             }
         },
     }
+    records = tmp_path / "results"
+    records.mkdir()
     for name, res in (
         ("polymnist_cross_quick_3seeds", pc),
         ("fashion_ssl_quick_3seeds", fs),
         ("polymnist_paper_quick_3seeds", pp),
     ):
-        (tmp_path / f"{name}.json").write_text(json.dumps({"results": res}))
-    text = report.targets_13(tmp_path)
-    assert "synthetic (c, s) - base | 0.010 +- 0.029 (3 seeds) |" in text
-    assert "game 0.600 +- 0.000 (3 seeds), alone 0.500 +- 0.000 (3 seeds)" in text
-    assert "| 0.500 +- 0.000 (3 seeds) | >= 0.65 |" in text
+        (records / f"{name}.json").write_text(json.dumps({"results": res}))
+    # the ssl_mnist benchmark's record lies beside the results records; two CPU seeds, one GPU run
+    runs = [
+        {"device": d, "method": m, "labels": L, "test_accuracy": a}
+        for d, m, L, a in (
+            ("cpu", "m2", 100, 0.87),
+            ("cpu", "m2", 100, 0.89),
+            ("cpu", "supervised", 100, 0.7),
+            ("cpu", "m2", 1000, 0.95),
+            ("cpu", "m2", 1000, 0.96),
+            ("cuda", "m2", 100, 0.5),
+        )
+    ]
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "benchmarks" / "ssl_mnist_budget.json").write_text(json.dumps({"runs": runs}))
+    text = report.targets_13(records)
+    assert "synthetic (c, s) - base | 0.010 +- 0.029 (3 seeds) | > 0 (3 seeds) | met |" in text
+    assert "0.100 +- 0.000 (3 seeds) (game 0.600 +- 0.000 (3 seeds), alone 0.500" in text
+    assert "| >= +0.10 | met |" in text
+    assert "| 0.500 +- 0.000 (3 seeds) | >= 0.65 | not met |" in text
     # game - max(a, b) = +0.04 for players 0-2 (>= 0.03), -0.05 for player 3
     assert "3/4 players (game - best alone: +0.040, +0.040, +0.040, -0.050)" in text
+    assert "| game >= max((a), (b)) + 0.03 for >= 3 of 4 | met |" in text
     assert "polymnist_cross standard: game mean accuracy | not run" in text
+    ssl = "0.880 +- 0.010 (2 seeds) / 0.955 +- 0.005 (2 seeds) | >= 0.88 / >= 0.95 | met |"
+    assert ssl in text
+    assert "on the H100, 4 min, ~8,000 steps: 0.500 (1 seed);" in text
+    assert "supervised on the labels alone: 0.700 (1 seed)" in text
 
 
 @pytest.mark.parametrize("name", ["fashion_ssl_quick", "polymnist_cross_quick"])
