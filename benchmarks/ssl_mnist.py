@@ -119,8 +119,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument(
         "--enumerate-top",
         type=int,
-        default=0,
-        help="M2's truncated guide: classes enumerated per unlabelled example (0 = all, exact)",
+        default=2,
+        help="M2's truncated guide: classes enumerated per unlabelled example (0 = all, exact; 2, "
+        "the experiments' quick default, takes about twice the steps in the same time)",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
