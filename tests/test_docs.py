@@ -246,3 +246,28 @@ def test_the_targets_table_counts_seeds_whose_fid_is_lowest_inside_the_sweep(tmp
     text = report.targets_13(tmp_path)
     assert "authors' set-up (hvae): penultimate 1/2 seeds, classes 2/2 seeds" in text
     assert "project's set-up (M2): penultimate 0/1 seeds, classes 1/1 seeds" in text
+
+
+def test_the_standard_synthetic_gap_pairs_runs_by_seed(tmp_path):
+    def one(v):
+        return {"mean": v, "std": 0.0, "values": [v]}
+
+    base = {
+        "seeds": [0, 1, 2],
+        "summary": {"accuracy": {"base": {"avg": {"values": [0.95, 0.94, 0.96]}}}},
+    }
+    recs = {
+        "polymnist_paper_standard": {"results": base},
+        # seed 0 as a one-seed record, seed 2 as a multi-seed record of one seed
+        "polymnist_paper_standard_cs": {
+            "config": {"seed": 0},
+            "results": {"accuracy": {"synthetic_cs": {"avg": 0.96}}},
+        },
+        "polymnist_paper_standard_synthetic_cs": {
+            "results": {"seeds": [2], "summary": {"accuracy": {"synthetic_cs": {"avg": one(0.95)}}}}
+        },
+    }
+    for name, rec in recs.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(rec))
+    mean, std, n = report._standard_synthetic_gap(tmp_path)
+    assert n == 2 and abs(mean) < 1e-9 and abs(std - 0.01) < 1e-9  # gaps +0.01 (seed 0), -0.01 (2)
