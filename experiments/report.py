@@ -527,14 +527,15 @@ def targets_13(records: Path) -> str:
             _fashion_counts(records, fs, "100", 0.03),
             "game >= max((a), (b)) + 0.03 for >= 3 of 4",
             _met(_fashion_hits(records, fs, "100", 0.03)),
-            "",
+            f"standard size: {_fashion_counts(records, 'fashion_ssl_standard', '100', 0.03)}",
         ],
         [
             "fashion_ssl quick, 1,000 labels",
             _fashion_counts(records, fs, "1000", 0.0),
             "game >= max((a), (b)) for >= 3 of 4",
             _met(_fashion_hits(records, fs, "1000", 0.0)),
-            fashion_bound,
+            f"{fashion_bound}; standard size: "
+            + _fashion_counts(records, "fashion_ssl_standard", "1000", 0.0),
         ],
         [
             "polymnist_paper quick: synthetic (c, s) - base",
