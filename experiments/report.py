@@ -438,6 +438,7 @@ def targets_13(records: Path) -> str:
     the measured bound that a target not met runs into."""
     pc, pcs = "polymnist_cross_quick_3seeds", "polymnist_cross_standard"
     fs = "fashion_ssl_quick_3seeds"
+    ps = "polymnist_cross_quick_send_sample_3seeds"
 
     fid_l = [
         _stat(records, fs, "label_fidelity", "game", f"player{k}", L)
@@ -520,7 +521,9 @@ def targets_13(records: Path) -> str:
             f"game {_pm(fid_g, 0)}, alone {_pm(fid_a, 0)}",
             "game <= alone",
             _met(None if fid_g is None or fid_a is None else fid_g[0] <= fid_a[0]),
-            "",
+            f"sending draws: game {_pm(_stat(records, ps, 'game', 'mean_fid'), 0)}, alone "
+            f"{_pm(_stat(records, ps, 'alone', 'mean_fid'), 0)}; central "
+            f"{_pm(_stat(records, pc, 'central', 'mean_fid'), 0)}",
         ],
         [
             "fashion_ssl quick, 100 labels",
