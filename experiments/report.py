@@ -364,26 +364,33 @@ def _pm(s: tuple[float, float, int] | None, digits: int = 3) -> str:
     )
 
 
-def _fashion_hits(records: Path, name: str, L: str, margin: float) -> bool | None:
-    """Whether the game is at least max((a), (b)) + ``margin`` for 3 of 4 players."""
-    text = _fashion_counts(records, name, L, margin)
-    return None if text == "not run" else int(text.split("/")[0]) >= 3
-
-
-def _fashion_counts(records: Path, name: str, L: str, margin: float) -> str:
-    """Players whose game accuracy is at least max((a), (b)) + ``margin`` (means over seeds)."""
-    players = [f"player{k}" for k in range(4)]
+def _fashion_gaps(records: Path, name: str, L: str) -> list[float] | None:
+    """Each player's game accuracy minus max((a), (b)) (means over seeds), or None if missing."""
     got = []
-    for nm in players:
+    for nm in (f"player{k}" for k in range(4)):
         s = {
             m: _stat(records, name, "accuracy", m, nm, L)
             for m in ("discriminative", "alone", "game")
         }
         if any(v is None for v in s.values()):
-            return "not run"
+            return None
         got.append(s["game"][0] - max(s["discriminative"][0], s["alone"][0]))
-    hits = sum(g >= margin for g in got)
-    return f"{hits}/4 players (game - best alone: " + ", ".join(f"{g:+.3f}" for g in got) + ")"
+    return got
+
+
+def _fashion_hits(records: Path, name: str, L: str, margin: float) -> bool | None:
+    """Whether the game is at least max((a), (b)) + ``margin`` for 3 of 4 players."""
+    gaps = _fashion_gaps(records, name, L)
+    return None if gaps is None else sum(g >= margin for g in gaps) >= 3
+
+
+def _fashion_counts(records: Path, name: str, L: str, margin: float) -> str:
+    """Players whose game accuracy is at least max((a), (b)) + ``margin`` (means over seeds)."""
+    gaps = _fashion_gaps(records, name, L)
+    if gaps is None:
+        return "not run"
+    hits = sum(g >= margin for g in gaps)
+    return f"{hits}/4 players (game - best alone: " + ", ".join(f"{g:+.3f}" for g in gaps) + ")"
 
 
 def _met(ok: bool | None) -> str:
