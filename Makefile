@@ -1,5 +1,6 @@
 # The two commands of the README: `make demo` (main job) and `make test` (lint + tests).
-# Both create or reuse .venv, install the pinned torch and this project in editable mode.
+# Both create or reuse .venv, install the pinned torch and this project in editable mode
+# (extras dev, ray, flower).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -11,7 +12,7 @@ $(STAMP): pyproject.toml requirements-torch.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements-torch.txt
-	$(BIN)/python -m pip install -q -e ".[dev,ray]"
+	$(BIN)/python -m pip install -q -e ".[dev,ray,flower]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -8,11 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
+from multimodal_game.errors import ConfigError
+
 _MAGIC = {2049: 1, 2051: 3}  # labels: 1 dimension; images: 3 dimensions (uint8 data)
 
 
-class DataFileError(ValueError):
-    """A data file is missing, truncated or not what its name says."""
+class DataFileError(ConfigError):
+    """A data file is missing, truncated or not what its name says (a user error: command lines
+    print it as one line, before any work)."""
 
 
 def read_idx(path: str | Path) -> np.ndarray:

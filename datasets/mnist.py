@@ -80,6 +80,13 @@ def load_mnist(
         ) from None
 
 
+def check_fashion_mnist(root: str | Path | None = None) -> None:
+    """Read both splits of Fashion-MNIST once (a second or so): a missing or bad file is a
+    :class:`DataFileError` before any work starts."""
+    for split in ("train", "test"):
+        load_fashion_mnist(split, root)
+
+
 def load_fashion_mnist(
     split: str = "train", root: str | Path | None = None, download: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -142,11 +142,11 @@ def save_cache(data: dict[str, torch.Tensor], root: Path, split: str) -> Path:
     return path
 
 
-def load_png_release(root: str | Path, split: str = "train") -> dict[str, torch.Tensor]:
-    """Read the official PNG release, pairing tuples by identical file name (never by glob order)."""
-    base = Path(root) / split
-    if not base.is_dir():
-        raise DataFileError(f"PolyMNIST folder {str(base)!r} does not exist")
+# how many problems of a PNG folder one error lists (the rest are counted)
+MAX_LISTED = 20
+
+
+def _modality_folders(base: Path, split: str) -> list[Path]:
     mods = sorted(
         (p for p in base.iterdir() if p.is_dir() and re.fullmatch(r"m\d+", p.name)),
         key=lambda p: int(p.name[1:]),
@@ -159,32 +159,64 @@ def load_png_release(root: str | Path, split: str = "train") -> dict[str, torch.
             f"PolyMNIST {split}: modality folder(s) {[f'm{k}' for k in gaps]} missing in "
             f"{str(base)!r} (found {[p.name for p in mods]})"
         )
-    names = {p.name: {f.name for f in p.iterdir() if f.suffix == ".png"} for p in mods}
-    ref_mod = mods[0].name
-    ref = names[ref_mod]
-    for mod, files in names.items():
-        if files != ref:
-            # name both sides: a file renamed in m0 shows up as missing from every other folder
-            raise DataFileError(
-                f"PolyMNIST {split}: modality folders {ref_mod} and {mod} disagree: only in "
-                f"{ref_mod}: {sorted(ref - files)[:3]}, only in {mod}: {sorted(files - ref)[:3]} "
-                f"(folder {str(base)!r}; files are <index>.<label>.png, paired by name)"
-            )
-    parsed = []
-    for f in ref:
-        mt = _NAME.match(f)
-        if not mt:
-            raise DataFileError(
-                f"PolyMNIST file {str(base / ref_mod / f)!r} is not named <index>.<label>.png"
-            )
-        parsed.append((int(mt.group(1)), int(mt.group(2)), f))
-    parsed.sort()
-    for (i, _, f), (j, _, g) in zip(parsed, parsed[1:]):
-        if i == j:
-            raise DataFileError(
-                f"PolyMNIST {split}: files {f!r} and {g!r} in {str(base / ref_mod)!r} share the "
-                f"index {i} with different labels"
-            )
+    return mods
+
+
+def _paired_files(base: Path, mods: Sequence[Path], split: str) -> list[tuple[int, int, str]]:
+    """``(index, label, file name)`` of every tuple, checked across all modality folders at once:
+    one :class:`DataFileError` lists every file that is missing from a folder, named against the
+    pattern, or labelled differently from the same index in another folder (up to
+    ``MAX_LISTED``)."""
+    problems: list[str] = []
+    labels: dict[int, dict[str, int]] = {}  # index -> folder -> label
+    for mod in mods:
+        for f in sorted(mod.iterdir()):
+            if f.is_dir() or f.suffix != ".png":
+                continue
+            mt = _NAME.match(f.name)
+            if not mt:
+                problems.append(f"{mod.name}/{f.name} is not named <index>.<label>.png")
+                continue
+            i, y = int(mt.group(1)), int(mt.group(2))
+            seen = labels.setdefault(i, {})
+            if mod.name in seen:
+                problems.append(
+                    f"{mod.name}: index {i} appears twice (labels {seen[mod.name]} and {y})"
+                )
+            seen[mod.name] = y
+    names = [m.name for m in mods]
+    for i in sorted(labels):
+        seen = labels[i]
+        counts: dict[int, int] = {}
+        for y in seen.values():
+            counts[y] = counts.get(y, 0) + 1
+        label = max(counts, key=lambda y: (counts[y], -y))
+        for mod in names:
+            if mod not in seen:
+                problems.append(f"{mod}/{i}.{label}.png is missing")
+            elif seen[mod] != label:
+                problems.append(
+                    f"{mod}/{i}.{seen[mod]}.png is labelled {seen[mod]}, the other folders say "
+                    f"{label}"
+                )
+    if problems:
+        more = len(problems) - MAX_LISTED
+        listed = "; ".join(problems[:MAX_LISTED]) + (f"; and {more} more" if more > 0 else "")
+        raise DataFileError(
+            f"PolyMNIST {split} folder {str(base)!r} has {len(problems)} problem(s) across its "
+            f"modality folders {names} (files are <index>.<label>.png, paired by name): {listed}"
+        )
+    tuples = [(i, next(iter(seen.values()))) for i, seen in labels.items()]
+    return sorted((i, y, f"{i}.{y}.png") for i, y in tuples)
+
+
+def load_png_release(root: str | Path, split: str = "train") -> dict[str, torch.Tensor]:
+    """Read the official PNG release, pairing tuples by identical file name (never by glob order)."""
+    base = Path(root) / split
+    if not base.is_dir():
+        raise DataFileError(f"PolyMNIST folder {str(base)!r} does not exist")
+    mods = _modality_folders(base, split)
+    parsed = _paired_files(base, mods, split)
     images = np.empty((len(parsed), len(mods), 3, 28, 28), dtype=np.uint8)
     for t, (_, _, f) in enumerate(parsed):
         for k, mod in enumerate(mods):
@@ -225,6 +257,25 @@ def load_tensor_release(root: str | Path, split: str = "train") -> dict[str, tor
                 f"{str(f)!r} holds {tuple(t.shape)}, expected ({len(labels)}, 3, 28, 28)"
             )
     return {"images": torch.stack(mods, 1), "labels": labels}
+
+
+def check_folder(root: str | Path) -> None:
+    """Check a PolyMNIST folder for both splits without reading any image: a generator cache or
+    the tensor release is there, or the PNG release's folders pair up file by file (every problem
+    named at once). Raises :class:`DataFileError`."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataFileError(f"PolyMNIST folder {str(root)!r} does not exist")
+    for split in ("train", "test"):
+        base = root / split
+        if cache_path(root, split).is_file() or (base / "labels.pt").is_file():
+            continue
+        if not base.is_dir():
+            raise DataFileError(
+                f"PolyMNIST folder {str(base)!r} does not exist (expected {str(root)!r} to hold "
+                f"train/ and test/ with m0, m1, ... or the cache {cache_path(root, split).name})"
+            )
+        _paired_files(base, _modality_folders(base, split), split)
 
 
 def load(root: str | Path, split: str = "train") -> dict[str, torch.Tensor]:

@@ -12,15 +12,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from datasets.mnist import load_fashion_mnist, load_mnist
+from datasets.mnist import check_fashion_mnist, load_fashion_mnist, load_mnist
 from datasets.shards import labelled_mask
 from modalities import build_player
 from multimodal_game.batch import Batch
-from multimodal_game.divergence import DivergenceAlpha, DivergenceUpdates
+from multimodal_game.divergence import DivergenceAlpha
 from multimodal_game.evaluation import accuracy
 from multimodal_game.policy import FixedAlpha, OwnPlusPartners
 from multimodal_game.sources import TensorSource
 
+from .baselines import federated_methods, play_federated, plot_accuracy_vs_bytes, run_bytes
 from .common import Run, builders, memo, preflight, table, with_overrides
 
 NAMES = ("mnist0", "fashion0", "mnist1", "fashion1")
@@ -43,8 +44,9 @@ def domain_data(cfg: dict, dom: str, split: str) -> tuple[torch.Tensor, torch.Te
     return x[:, None].float() / 255, y
 
 
-def spec(cfg: dict, name: str) -> dict:
-    p = cfg["players"][NAMES.index(name)]
+def spec(cfg: dict, name: str, size: dict | None = None) -> dict:
+    """``name``'s spec; ``size``: another architecture (the parameter-exchange baselines')."""
+    p = size or cfg["players"][NAMES.index(name)]
     s = {
         "variables": [{"name": "x", "recipe": "image", "width": p["width"]}],
         "latent": p["latent"],
@@ -56,11 +58,19 @@ def spec(cfg: dict, name: str) -> dict:
     return with_overrides(name, s, cfg)
 
 
+def check_data(cfg: dict) -> None:
+    if cfg["second_domain"] == "fashion":
+        check_fashion_mnist(cfg["data_root"] or None)
+
+
 def check(cfg: dict) -> None:
-    preflight({nm: spec(cfg, nm) for nm in NAMES}, oracle(cfg), cfg)
+    if federated_methods(cfg):
+        fed = {nm: spec(cfg, nm, cfg["federated_player"]) for nm in NAMES}
+        preflight(cfg, (fed, None))
+    preflight(cfg, ({nm: spec(cfg, nm) for nm in NAMES}, oracle(cfg)))
 
 
-def build_host(name: str, cfg: dict, seed: int) -> tuple:
+def build_host(name: str, cfg: dict, seed: int, size: dict | None = None) -> tuple:
     """Player ``name``: a disjoint shard of its domain's training set, ``labelled`` labels."""
     x, y = domain_data(cfg, domain(name), "train")
     perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed + len(domain(name))))
@@ -70,7 +80,8 @@ def build_host(name: str, cfg: dict, seed: int) -> tuple:
         y[rows], torch.arange(len(rows)), min(cfg["labelled"], len(rows)), seed=seed + k
     )
     data = Batch({"label": y[rows], "x": x[rows]}, {"label": lab})
-    return build_player(spec(cfg, name)), TensorSource(data, "label", cfg["labelled_fraction"])
+    source = TensorSource(data, "label", cfg["labelled_fraction"])
+    return build_player(spec(cfg, name, size)), source
 
 
 def oracle(cfg: dict) -> torch.Tensor:
@@ -96,9 +107,10 @@ def partner_share(alpha: torch.Tensor) -> dict[str, float]:
 
 def plot(acc: dict, out: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
-    w, xs = 0.2, np.arange(len(NAMES))
-    for o, m in enumerate(METHODS):
-        ax.bar(xs + (o - 1.5) * w, [acc[m][n] for n in NAMES], w, label=m)
+    xs = np.arange(len(NAMES))
+    w = 0.8 / len(acc)
+    for o, m in enumerate(acc):
+        ax.bar(xs + (o - (len(acc) - 1) / 2) * w, [acc[m][n] for n in NAMES], w, label=m)
     ax.set_xticks(xs, NAMES)
     ax.set_ylabel("test accuracy (own domain)")
     ax.set_ylim(0, 1)
@@ -114,8 +126,8 @@ def body(run: Run) -> dict:
     tests = {d: tuple(t[:n] for t in domain_data(cfg, d, "test")) for d in ("mnist", "fashion")}
     acc: dict = {m: {} for m in METHODS}
     learned: dict = {}
+    wire: dict = {}  # per method: bytes over the wire, the whole run, both directions
     for method in METHODS:
-        updates = None
         if method == "alone":
             policy = torch.eye(4, dtype=torch.float64)
         elif method == "uniform":
@@ -123,22 +135,33 @@ def body(run: Run) -> dict:
         elif method == "oracle":
             policy = FixedAlpha(oracle(cfg))
         else:
-            policy = DivergenceAlpha(cfg["own_weight"], cfg["temperature"], cfg["divergence"])
-            updates = DivergenceUpdates(policy, cfg["kl_samples"], cfg["importance_samples"])
-
-        def setup(game, updates=updates):
-            if updates is not None:
-                updates.attach(game, cfg["update_every"])
-
+            policy = DivergenceAlpha(
+                cfg["own_weight"],
+                cfg["temperature"],
+                cfg["divergence"],
+                every=cfg["update_every"],
+                samples=cfg["kl_samples"],
+                importance_samples=cfg["importance_samples"],
+            )
         hosts = builders(build_host, NAMES, cfg, run.seed)
-        game = run.game(method, hosts, policy, warmup_rounds=cfg["warmup_rounds"], setup=setup)
+        game = run.game(method, hosts, policy, warmup_rounds=cfg["warmup_rounds"])
         for nm in NAMES:
             x, y = tests[domain(nm)]
             acc[method][nm] = accuracy(game.players[nm], {"x": x}, y)
-        if updates is not None:
-            learned = {"alpha": game.alpha.tolist(), "updates": updates.log}
+        if isinstance(policy, DivergenceAlpha):
+            learned = {"alpha": game.alpha.tolist(), "updates": policy.log}
+        wire[method] = run_bytes(game) if method != "alone" else 0
         game.close()
-    means = {m: float(np.mean(list(acc[m].values()))) for m in METHODS}
+    for method, every, mu in federated_methods(cfg):  # one architecture: parameters can average
+        hosts = builders(build_host, NAMES, cfg, run.seed, cfg["federated_player"])
+        game = play_federated(run, method, hosts, every, mu)
+        acc[method] = {}
+        for nm in NAMES:
+            x, y = tests[domain(nm)]
+            acc[method][nm] = accuracy(game.players[nm], {"x": x}, y)
+        wire[method] = run_bytes(game, every)
+        game.close()
+    means = {m: float(np.mean(list(acc[m].values()))) for m in acc}
     share = partner_share(torch.tensor(learned["alpha"]))
     # the alpha each update set, not only the last: the policy is judged by every row it used
     for u in learned["updates"]:
@@ -160,8 +183,14 @@ def body(run: Run) -> dict:
         "own_domain_partner_share": share,
         "worst_own_domain_partner_share": worst,
         "targets": targets,
+        "bytes_total": wire,  # per method: over the wire, the whole run, both directions
     }
-    rows = [[m, *(f"{acc[m][n]:.3f}" for n in NAMES), f"{means[m]:.3f}"] for m in METHODS]
+    plot_accuracy_vs_bytes(
+        {"both domains": {m: (b, means[m]) for m, b in wire.items()}},
+        run.out,
+        "mean test accuracy (own domain)",
+    )
+    rows = [[m, *(f"{acc[m][n]:.3f}" for n in NAMES), f"{means[m]:.3f}"] for m in acc]
     text = table(f"domain alpha ({run.size})", ["method", *NAMES, "mean"], rows)
     text += "own-domain share of partner weight (divergence): " + ", ".join(
         f"{k} {v:.2f}" for k, v in share.items()

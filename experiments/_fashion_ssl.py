@@ -10,16 +10,20 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 
-from datasets.mnist import load_fashion_mnist, load_mnist
+from datasets.mnist import check_fashion_mnist, load_fashion_mnist, load_mnist
 from datasets.shards import make_shards
 from modalities import build_player
 from multimodal_game.batch import Batch
+from multimodal_game.errors import ConfigError
 from multimodal_game.evaluation import accuracy, agreement, conditional_samples, train_classifier
+from multimodal_game.noharm import NoHarmAlpha
 from multimodal_game.policy import FixedAlpha, OwnPlusPartners
 from multimodal_game.sources import TensorSource
 
+from .baselines import federated_methods, play_federated, plot_accuracy_vs_bytes, run_bytes
 from .common import Run, builders, preflight, table, with_overrides
 
 
@@ -33,8 +37,9 @@ def load(cfg: dict, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     return x[:, None].float() / 255, y
 
 
-def player_spec(cfg: dict, k: int) -> dict:
-    p = cfg["players"][k]
+def player_spec(cfg: dict, k: int, size: dict | None = None) -> dict:
+    """Player k's spec; ``size``: another architecture (the parameter-exchange baselines')."""
+    p = size or cfg["players"][k]
     spec = {
         "variables": [
             {
@@ -88,11 +93,11 @@ def validation_split(cfg: dict, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return x[rows], y[rows]
 
 
-def build_host(name: str, cfg: dict, seed: int, n_labelled: int) -> tuple:
-    """Player ``name`` and its shard, built where the player lives."""
+def build_host(name: str, cfg: dict, seed: int, n_labelled: int, size: dict | None = None) -> tuple:
+    """Player ``name`` and its shard, built where the player lives (``size``: see player_spec)."""
     k = int(name.removeprefix("player"))
     source = TensorSource(shard_batch(cfg, seed, k, n_labelled), "label", cfg["labelled_fraction"])
-    return build_player(player_spec(cfg, k)), source
+    return build_player(player_spec(cfg, k, size)), source
 
 
 def discriminative(cfg: dict, k: int, data: Batch, steps: int, run: Run):
@@ -164,7 +169,7 @@ def plot(acc: dict, cfg: dict, names: list[str], out: Path) -> None:
 
 
 def summary(acc: dict, cfg: dict, names: list[str], beats: list[str], run: Run) -> str:
-    methods = [m for m in ("discriminative", "alone", "game", "distillation") if m in acc]
+    methods = [m for m in acc if m != "central"]
     rows = [
         [nm, L, *(f"{acc[m][nm][L]:.3f}" for m in methods), f"{acc['central'][nm]:.3f}"]
         for nm in names
@@ -184,15 +189,19 @@ def body(run: Run) -> dict:
     if cfg["validation_examples"]:
         splits["validation"] = validation_split(cfg, run.seed)
     names = [f"player{k}" for k in range(len(cfg["players"]))]
+    federated = federated_methods(cfg)
     methods = (
         "discriminative",
         "alone",
         "game",
         *(("distillation",) if cfg["distillation"] else ()),
+        *(("no_harm",) if cfg["no_harm"] else ()),
+        *(m for m, _, _ in federated),
     )
+    wire: dict = {L: {"discriminative": 0, "alone": 0} for L in cfg["labelled"]}
     acc: dict = {m: {nm: {} for nm in names} for m in methods}
     val: dict = {m: {nm: {} for nm in names} for m in methods}
-    fidelity: dict = {m: {nm: {} for nm in names} for m in ("alone", "game")}
+    fidelity: dict = {m: {nm: {} for nm in names} for m in ("alone", "game", "no_harm")}
     with run.timed("fidelity_classifier"):  # independent of every player: judges their samples
         xtr, ytr = load(cfg, "train")
         n_clf = cfg["central_examples"] or len(ytr)
@@ -200,6 +209,7 @@ def body(run: Run) -> dict:
             xtr[:n_clf], ytr[:n_clf], cfg["discriminative_steps"], seed=run.seed, device=run.device
         )
     classes = torch.arange(10).repeat(max(1, cfg["fidelity_samples"] // 10))
+    no_harm_log: dict = {}
     exchange = {}
     actual: dict = {}
     for L in cfg["labelled"]:
@@ -218,7 +228,10 @@ def body(run: Run) -> dict:
                     acc["distillation"][nm][L] = s["test"]
                     val["distillation"][nm][L] = s.get("validation")
         alone = torch.eye(len(names), dtype=torch.float64)
-        for method, alpha in (("alone", alone), ("game", policy(cfg))):
+        games = [("alone", alone), ("game", policy(cfg))]
+        if cfg["no_harm"]:
+            games.append(("no_harm", no_harm_policy(cfg, run.seed)))
+        for method, alpha in games:
             hosts = builders(build_host, names, cfg, run.seed, L)
             game = run.game(f"{method}_L{L}", hosts, alpha, warmup_rounds=cfg["warmup_rounds"])
             for nm in names:
@@ -229,6 +242,19 @@ def body(run: Run) -> dict:
                 fidelity[method][nm][L] = agreement(clf, made, classes)
             if method == "game":
                 exchange[L] = game.accounting()
+            if method != "alone":
+                wire[L][method] = run_bytes(game)
+            if method == "no_harm":
+                no_harm_log[L] = getattr(game.policy, "inner", game.policy).log
+            game.close()
+        for method, every, mu in federated:  # one architecture for all: parameters can average
+            hosts = builders(build_host, names, cfg, run.seed, L, cfg["federated_player"])
+            game = play_federated(run, f"{method}_L{L}", hosts, every, mu)
+            for nm in names:
+                s = scores(game.players[nm], splits)
+                acc[method][nm][L] = s["test"]
+                val[method][nm][L] = s.get("validation")
+            wire[L][method] = run_bytes(game, every)
             game.close()
     with run.timed("central"):
         x, y = load(cfg, "train")
@@ -244,6 +270,15 @@ def body(run: Run) -> dict:
     best_alone = {nm: max(acc["alone"][nm][L0], acc["discriminative"][nm][L0]) for nm in names}
     beats = [nm for nm in names if acc["game"][nm][L0] > best_alone[nm]]
     plot(acc, cfg, names, run.out)
+    mean = {
+        m: {L: float(np.mean([acc[m][nm][L] for nm in names])) for L in cfg["labelled"]}
+        for m in wire[L0]
+    }
+    plot_accuracy_vs_bytes(
+        {f"L = {L}": {m: (wire[L][m], mean[m][L]) for m in wire[L]} for L in cfg["labelled"]},
+        run.out,
+        "mean test accuracy over players",
+    )
     results = {
         "accuracy": acc,
         # the same on the validation split (held out of the shards): what variants are chosen by
@@ -253,15 +288,55 @@ def body(run: Run) -> dict:
         "label_fidelity": fidelity,
         "game_beats_both_alone_at_smallest_L": beats,
         "exchange": exchange,
+        # per L: each no-harm update's round, held-out scores and alpha
+        "no_harm": no_harm_log,
+        # per L and method: bytes over the wire over the whole run, both directions
+        "bytes_total": wire,
+        "mean_accuracy": mean,
     }
     return run.finish(results, summary(acc, cfg, names, beats, run))
 
 
 def policy(cfg: dict):
-    return FixedAlpha(cfg["alpha"]) if cfg["alpha"] else OwnPlusPartners(cfg["own_weight"])
+    mode = cfg["batch_composition"]
+    if cfg["alpha"]:
+        return FixedAlpha(cfg["alpha"], mode)
+    return OwnPlusPartners(cfg["own_weight"], composition=mode)
+
+
+def no_harm_policy(cfg: dict, seed: int) -> NoHarmAlpha:
+    """The game's alpha whose diagonal follows each player's accuracy on its own held-out rows
+    (player k: the k-th slice of ``no_harm_rows`` of the validation split)."""
+    x, y = validation_split(cfg, seed)
+    n = cfg["no_harm_rows"]
+    held = {
+        f"player{k}": Batch({"x": x[k * n : (k + 1) * n], "label": y[k * n : (k + 1) * n]})
+        for k in range(len(cfg["players"]))
+    }
+    return NoHarmAlpha(
+        policy(cfg),
+        held,
+        every=cfg["no_harm_every"],
+        start=cfg["warmup_rounds"],
+        tolerance=cfg["no_harm_tolerance"],
+    )
+
+
+def check_data(cfg: dict) -> None:
+    """The data files, before any work (a download happens in the run)."""
+    if cfg["dataset"] == "fashion" and not cfg["download"]:
+        check_fashion_mnist(cfg["data_root"] or None)
 
 
 def check(cfg: dict) -> None:
-    """Every player spec and the alpha policy, before any data is read."""
+    """Every player spec and the alpha policy (and the baselines' one architecture), before any
+    work."""
+    if cfg["no_harm"] and cfg["no_harm_rows"] * len(cfg["players"]) > cfg["validation_examples"]:
+        raise ConfigError(
+            f"no_harm_rows: {cfg['no_harm_rows']} rows for each of {len(cfg['players'])} players "
+            f"do not fit in validation_examples = {cfg['validation_examples']}"
+        )
     names = [f"player{k}" for k in range(len(cfg["players"]))]
-    preflight({nm: player_spec(cfg, k) for k, nm in enumerate(names)}, policy(cfg), cfg)
+    game = ({nm: player_spec(cfg, k) for k, nm in enumerate(names)}, policy(cfg))
+    fed = {nm: player_spec(cfg, k, cfg["federated_player"]) for k, nm in enumerate(names)}
+    preflight(cfg, game, *([(fed, None)] if federated_methods(cfg) else []))

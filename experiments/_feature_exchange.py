@@ -53,9 +53,8 @@ def spec(cfg: dict, k: int) -> dict:
 
 def check(cfg: dict) -> None:
     n = len(cfg["players"])
-    preflight(
-        {f"player{k}": spec(cfg, k) for k in range(n)}, OwnPlusPartners(cfg["own_weight"]), cfg
-    )
+    specs = {f"player{k}": spec(cfg, k) for k in range(n)}
+    preflight(cfg, (specs, OwnPlusPartners(cfg["own_weight"])))
 
 
 def build_host(name: str, cfg: dict, seed: int) -> tuple:
@@ -97,7 +96,8 @@ def body(run: Run) -> dict:
             a = game.accounting()
             exchange[method] = {
                 "bytes_per_round": a["synthetic_all_players_per_round"],
-                "parameters_per_round": a["parameters_all_players_per_round"],
+                # client-server FedAvg averaging every step: parameters up, the average down
+                "parameters_per_round": a["fedavg_bytes_per_averaging"],
             }
         game.close()
     means = {m: float(np.mean(list(acc[m].values()))) for m in METHODS}
@@ -112,5 +112,7 @@ def body(run: Run) -> dict:
     ]
     text = table(f"feature exchange ({run.size})", ["method", *names, "mean", "bytes/round"], rows)
     ex = exchange["samples"]
-    text += f"parameters instead: {ex['parameters_per_round']:,} bytes/round"
+    text += (
+        f"FedAvg of the parameters every step instead: {ex['parameters_per_round']:,} bytes/round"
+    )
     return run.finish({"accuracy": acc, "mean_accuracy": means, "exchange": exchange}, text)

@@ -21,6 +21,7 @@ from multimodal_game.evaluation import accuracy, predict_proba, train_classifier
 from multimodal_game.mixture import infer_proportions
 from multimodal_game.sources import TensorSource
 
+from ._polymnist_cross import check_data as check_polymnist
 from ._polymnist_cross import data_root
 from .common import Run, builders, memo, preflight, table, with_overrides
 
@@ -48,10 +49,17 @@ def spec(cfg: dict, setup: str, name: str) -> dict:
     return with_overrides(name, s, cfg)
 
 
+def check_data(cfg: dict) -> None:
+    if "styles" in cfg["setups"]:
+        check_polymnist(cfg)
+
+
 def check(cfg: dict) -> None:
+    games = []
     for setup in cfg["setups"]:
         names = [f"src{j}" for j in range(SOURCES[setup])] + ["holder"]
-        preflight({nm: spec(cfg, setup, nm) for nm in names}, None, cfg)
+        games.append(({nm: spec(cfg, setup, nm) for nm in names}, None))
+    preflight(cfg, *games)
 
 
 @memo

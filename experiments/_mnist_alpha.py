@@ -293,6 +293,5 @@ def check(cfg: dict) -> None:
             "digit classifier's feature spaces only)"
         )
     specs = {nm: spec(cfg, nm) for nm in ("player0", "player1")}
-    for a in cfg["alphas"]:
-        preflight(specs, [[a, 1 - a], [1 - a, a]], cfg)
-    preflight({"baseline": spec(cfg, "baseline")}, None, cfg)
+    sweep = [(specs, [[a, 1 - a], [1 - a, a]]) for a in cfg["alphas"]]
+    preflight(cfg, *sweep, ({"baseline": spec(cfg, "baseline")}, None))

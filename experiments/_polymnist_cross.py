@@ -33,6 +33,7 @@ from multimodal_game.evaluation import (
 from multimodal_game.policy import FixedAlpha, OwnPlusPartners
 from multimodal_game.sources import TensorSource
 
+from .baselines import federated_methods, play_federated, plot_accuracy_vs_bytes, run_bytes
 from .common import (
     Run,
     builders,
@@ -88,10 +89,16 @@ def player_specs(cfg: dict) -> dict[str, dict]:
     return {name: with_overrides(name, spec, cfg) for name, spec in specs.items()}
 
 
+def check_data(cfg: dict) -> None:
+    """A given PolyMNIST folder, checked as a whole (every missing or mislabelled file named)
+    without reading an image; the default folder is generated from the bundled digits."""
+    if cfg["data"]:
+        polymnist.check_folder(cfg["data"])
+
+
 def check(cfg: dict) -> None:
     """Every player spec and the alpha policy, before any data is read."""
-    preflight({**player_specs(cfg), "central": central_spec(cfg)}, None, cfg)
-    preflight(player_specs(cfg), policy(cfg), cfg)
+    preflight(cfg, (player_specs(cfg), policy(cfg)), ({"central": central_spec(cfg)}, None))
 
 
 def build_setup(cfg: dict, seed: int):
@@ -250,10 +257,12 @@ def classifier_accuracy(clfs: dict, test: dict, n: int) -> dict[str, float]:
 
 def plot_accuracy(results: dict, m: int, out: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
-    w, xs = 0.27, np.arange(m)
-    for o, tag in enumerate(METHODS):
+    xs = np.arange(m)
+    methods = [t for t in results if isinstance(results[t], dict) and "accuracy" in results[t]]
+    w = 0.8 / len(methods)
+    for o, tag in enumerate(methods):
         accs = [results[tag]["accuracy"][f"m{k}"] for k in range(m)]
-        ax.bar(xs + (o - 1) * w, accs, w, label=tag)
+        ax.bar(xs + (o - (len(methods) - 1) / 2) * w, accs, w, label=tag)
     ax.set_xticks(xs, [f"m{k}" for k in range(m)])
     ax.set_ylabel("test accuracy")
     ax.set_ylim(0, 1)
@@ -265,8 +274,9 @@ def plot_accuracy(results: dict, m: int, out: Path) -> None:
 
 def summary(results: dict, cfg: dict, run: Run) -> str:
     m = cfg["modalities"]
+    methods = [t for t in results if isinstance(results[t], dict) and "accuracy" in results[t]]
     rows = [
-        [f"accuracy m{k}", *(f"{results[t]['accuracy'][f'm{k}']:.3f}" for t in METHODS)]
+        [f"accuracy m{k}", *(f"{results[t]['accuracy'][f'm{k}']:.3f}" for t in methods)]
         for k in range(m)
     ]
     for key in (
@@ -276,10 +286,10 @@ def summary(results: dict, cfg: dict, run: Run) -> str:
         "mean_label_fidelity",
         "mean_linear_probe",
     ):
-        rows.append([key.replace("_", " "), *(f"{results[t][key]:.3f}" for t in METHODS)])
+        rows.append([key.replace("_", " "), *(f"{results[t][key]:.3f}" for t in methods)])
     title = f"PolyMNIST cross-style ({run.size}, {cfg['rounds']} rounds)"
     clf = ", ".join(f"{k} {v:.3f}" for k, v in results["classifier_accuracy"].items())
-    return table(title, ["metric", *METHODS], rows) + f"independent classifiers: {clf}"
+    return table(title, ["metric", *methods], rows) + f"independent classifiers: {clf}"
 
 
 def policy(cfg: dict):
@@ -304,10 +314,19 @@ def body(run: Run) -> dict:
         "alone": (styles, torch.eye(m, dtype=torch.float64), dict(zip(range(m), styles))),
         "central": (["central"], [[1.0]], dict.fromkeys(range(m), "central")),
     }
+    federated = {method: (every, mu) for method, every, mu in federated_methods(cfg)}
+    for method in federated:  # parameter exchange: the style players share an architecture
+        variants[method] = (styles, None, dict(zip(range(m), styles)))
     results: dict = {"players": list(specs), "classifier_accuracy": clf_acc, "events": {}}
+    wire: dict = {}
     for tag, (names, alpha, style_of) in variants.items():
         hosts = builders(build_host, names, cfg, run.seed)
-        game = run.game(tag, hosts, alpha, warmup_rounds=cfg["warmup_rounds"])
+        if tag in federated:
+            game = play_federated(run, tag, hosts, *federated[tag])
+            wire[tag] = run_bytes(game, federated[tag][0])
+        else:
+            game = run.game(tag, hosts, alpha, warmup_rounds=cfg["warmup_rounds"])
+            wire[tag] = run_bytes(game) if tag == "game" else 0
         results[tag] = evaluate(game.players, style_of, test, clfs, cfg["eval_examples"])
         if cfg["validation_tuples"]:  # what variants are compared on
             results[tag]["validation_accuracy"] = style_accuracy(
@@ -317,11 +336,14 @@ def body(run: Run) -> dict:
         if tag == "game":
             results.update(alpha=game.alpha, exchange=game.accounting())
             results["bytes_per_round"] = game.bytes_per_round()
-        if tag != "central":
+        if tag in ("alone", "game"):
             save_grids(game.players, style_of, test, m, run.out, tag)
         game.close()
+    results["bytes_total"] = wire  # per method: over the wire, the whole run, both directions
     plot_accuracy(results, m, run.out)
+    plot_accuracy_vs_bytes(
+        {"style players": {t: (wire[t], results[t]["mean_accuracy"]) for t in wire}},
+        run.out,
+        "mean test accuracy of the style players",
+    )
     return run.finish(results, summary(results, cfg, run))
-
-
-METHODS = ("alone", "game", "central")

@@ -17,7 +17,7 @@ from multimodal_game.errors import ConfigError
 from multimodal_game.evaluation import accuracy, save_grid
 from multimodal_game.sources import TensorSource
 
-from ._polymnist_cross import data_root
+from ._polymnist_cross import check_data, data_root  # noqa: F401  (check_data: the folder)
 from .common import Run, builders, preflight, table, with_overrides
 
 
@@ -59,8 +59,7 @@ def check(cfg: dict) -> None:
     """Both players' specs and the synthetic_cs alpha, before any data is read."""
     a = cfg["alpha_own"]
     specs = {"main": main_spec(cfg, True), "mnist": mnist_spec(cfg)}
-    preflight(specs, [[a, 1 - a], [0.0, 1.0]], cfg)
-    preflight({"main": main_spec(cfg, False)}, None, cfg)
+    preflight(cfg, (specs, [[a, 1 - a], [0.0, 1.0]]), ({"main": main_spec(cfg, False)}, None))
 
 
 def pooled(data: dict, rows: torch.Tensor | None = None) -> Batch:

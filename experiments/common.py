@@ -203,20 +203,28 @@ def with_overrides(name: str, spec: Mapping[str, Any], cfg: Mapping[str, Any]) -
     return out
 
 
-def preflight(specs: Mapping[str, Mapping[str, Any]], alpha: Any, cfg: Mapping[str, Any]) -> None:
-    """Build every player from its spec (no data) and bind the alpha (or policy; None: none) to
-    their spaces:
-    a bad spec or alpha is a :class:`ConfigError` naming the player before any work starts."""
-    from modalities import build_player
+def preflight(cfg: Mapping[str, Any], *games: tuple[Mapping[str, Mapping], Any]) -> None:
+    """Check every game an experiment plays, each given as ``(specs, alpha)`` (player name ->
+    spec; alpha, a policy or None), before any work starts: ``player_overrides`` name
+    players of some game, every player builds from its spec (no data), and each alpha (or
+    policy; None: none) binds to its game's spaces. A :class:`ConfigError` names the player."""
     from multimodal_game.host import import_plugins
-    from multimodal_game.policy import as_policy
 
     import_plugins(cfg.get("plugins", ()))
-    unknown = set(cfg.get("player_overrides") or {}) - set(specs) - {"default"}
+    players = list(dict.fromkeys(nm for specs, _ in games for nm in specs))
+    unknown = set(cfg.get("player_overrides") or {}) - set(players) - {"default"}
     if unknown:
         raise ConfigError(
-            f"player_overrides for unknown players {sorted(unknown)}; players: {list(specs)}"
+            f"player_overrides for unknown players {sorted(unknown)}; players: {players}"
         )
+    for specs, alpha in games:
+        _preflight_game(specs, alpha, cfg)
+
+
+def _preflight_game(specs: Mapping[str, Mapping[str, Any]], alpha: Any, cfg: Mapping) -> None:
+    from modalities import build_player
+    from multimodal_game.policy import as_policy
+
     spaces = {}
     for nm, spec in specs.items():
         try:
@@ -367,7 +375,7 @@ def run_experiment(
 ) -> dict:
     """Parse ``argv``, import the experiment's module ``impl`` (only now: ``--help`` does not load
     torch), resolve and validate the config (``impl.check(cfg)``, if there is one, validates what
-    the model cannot: player specs, alpha), write ``config.json``, seed everything and run
+    the model cannot: player specs, alpha; ``impl.check_data(cfg)`` the data files), write ``config.json``, seed everything and run
     ``impl.body(run)`` (inside a Ray session with ``--runtime ray``). An expected user error (a :class:`ConfigError`, a bad
     checkpoint, a lost or diverged player) prints one line and exits with status 2; ``--debug``
     shows its traceback."""
@@ -391,11 +399,11 @@ def run_experiment(
         p.error(f"--resume needs --out: the run folder to continue (e.g. --out runs/{name}-...)")
     try:
         module = importlib.import_module(impl)
-        check = getattr(module, "check", None)
+        checks = [getattr(module, c) for c in ("check", "check_data") if hasattr(module, c)]
         layer = profiles.get(args.profile)
         if not args.seeds:
-            return _run(name, config, layer, module.body, args, flags, check)
-        return _run_seeds(name, config, layer, module.body, args, flags, check)
+            return _run(name, config, layer, module.body, args, flags, checks)
+        return _run_seeds(name, config, layer, module.body, args, flags, checks)
     except USER_ERRORS as e:
         if args.debug:
             raise
@@ -429,16 +437,28 @@ def resolve_config(
     return resolve(config, layers)
 
 
-def _run_seeds(name, config, quick, body, args, flags, check) -> dict:
+def _run_seeds(name, config, quick, body, args, flags, checks) -> dict:
     """One run per seed in ``<out>/seed<N>``, then ``<out>/results.json`` with every numeric
     result's mean, standard deviation and values across the seeds."""
+    started = [
+        s for s in args.seeds if args.resume and (args.out / f"seed{s}" / "config.json").is_file()
+    ]
+    if args.resume and not started:
+        check_resumable(args.out / f"seed{args.seeds[0]}")
     out = run_folder(name, args)
     per_seed = {}
     for seed in args.seeds:
         one = argparse.Namespace(
-            **{**vars(args), "seed": seed, "seeds": None, "out": out / f"seed{seed}"}
+            **{
+                **vars(args),
+                "seed": seed,
+                "seeds": None,
+                "out": out / f"seed{seed}",
+                # a seed the interrupted run had not reached starts afresh
+                "resume": args.resume and seed in started,
+            }
         )
-        per_seed[seed] = _run(name, config, quick, body, one, flags, check)
+        per_seed[seed] = _run(name, config, quick, body, one, flags, checks)
     summary = aggregate(list(per_seed.values()))
     saved = write_results(out, {"seeds": list(per_seed), "summary": summary})
     say(f"{len(per_seed)} seeds {list(per_seed)}: mean and std in {out}/results.json")
@@ -464,7 +484,7 @@ def aggregate(results: Sequence[Any]) -> Any:
     return None
 
 
-def _run(name, config, quick, body, args, flags, check) -> dict:
+def _run(name, config, quick, body, args, flags, checks) -> dict:
     import torch
 
     from multimodal_game.device import resolve_device
@@ -478,11 +498,13 @@ def _run(name, config, quick, body, args, flags, check) -> dict:
         raise ConfigError(
             "fuse_players needs the in-process runtime (a Ray actor holds one player)"
         )
-    if cfg["threads"] == 0:  # what "auto" means is recorded as the number that ran
-        cfg["threads"] = 1 if args.runtime == "ray" else max(1, os.cpu_count() or 1)
-    if check is not None:
-        check(cfg)
+    if cfg["threads"] == 0:  # every core; recorded as the number that ran, on either runtime
+        cfg["threads"] = max(1, os.cpu_count() or 1)
     device = resolve_device(args.device)
+    if args.resume:
+        check_resumable(args.out)
+    for check in checks:
+        check(cfg)
     out = run_folder(name, args)
     record = {"experiment": name, **cfg, "seed": args.seed, "device": str(device)}
     if args.resume:
@@ -520,6 +542,17 @@ def config_changes(old: Mapping[str, Any], new: Mapping[str, Any], where: str = 
         elif a != b:
             out.append(f"{where}{k}: {a!r} -> {b!r}")
     return out
+
+
+def check_resumable(out: Path) -> None:
+    """``--resume`` of a folder that no run wrote (a mistyped ``--out``) is an error, not a fresh
+    start."""
+    if not (out / "config.json").is_file():
+        what = "does not exist" if not out.exists() else "holds no config.json"
+        raise ConfigError(
+            f"--resume: run folder {str(out)!r} {what}, so there is nothing to resume "
+            "(check --out, or drop --resume to start a new run)"
+        )
 
 
 def check_resume(out: Path, record: Mapping[str, Any], allowed: Sequence[str] = ()) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, Field, NonNegativeInt, PositiveInt, ValidationError
+from pydantic import BaseModel, Field, NonNegativeInt, PositiveFloat, PositiveInt, ValidationError
 
 from multimodal_game.errors import ConfigError
 from multimodal_game.validation import Strict, describe
@@ -78,9 +78,11 @@ class GameConfig(Section):
         0, description="a metrics.jsonl line every N rounds (0: about 100 per game)"
     )
     threads: NonNegativeInt = Field(
-        0,
-        description="torch threads of each process that runs players, applied alike on both "
-        "runtimes (same value, same results); 0: every core in process, 1 per Ray actor",
+        1,
+        description="torch threads of each process that runs players, the same on both runtimes "
+        "(same config, same results, bit for bit); 0: every core of the machine. 1 by "
+        "measurement on 2 cores: 2 threads make in-process rounds 1.35x faster and Ray rounds 8x "
+        "slower (docs/benchmarks.md)",
     )
     fuse_players: bool = Field(
         False,
@@ -100,6 +102,24 @@ class GameConfig(Section):
     resources: dict[str, Resources] = Field(
         default_factory=dict,
         description="Ray: per player name (or 'default') the actor's {num_cpus, num_gpus}",
+    )
+
+
+class ParameterExchangeConfig(GameConfig):
+    """Keys of the experiments that also run the parameter-exchange baselines (FedAvg, FedProx
+    through Flower, extra ``[flower]``) on the same shards as the game."""
+
+    fedavg_local_steps: list[PositiveInt] = Field(
+        [1, 10, 50],
+        description="FedAvg baselines: local steps E between two averagings, one run per E "
+        "(empty: none); players of one architecture learn alone and average, weighted by shard "
+        "size",
+    )
+    fedprox_local_steps: list[PositiveInt] = Field(
+        [10], description="FedProx baselines: E of each run (empty: none)"
+    )
+    fedprox_mu: PositiveFloat = Field(
+        0.01, description="FedProx: weight mu of the proximal term mu/2 ||w - w_global||^2"
     )
 
 

@@ -7,7 +7,9 @@ alpha over partners; the divergence policy (every ``update_every`` rounds each p
 KL(p_j || p_i) from j's samples, and row i puts its partner weight in proportion to
 exp(-KL / temperature)); and the oracle block alpha (partners only within a domain). Reported: each
 player's test accuracy on its own domain, the learned alpha, and the share of each player's
-partner weight that stays in its own domain.
+partner weight that stays in its own domain. Beside them, FedAvg / FedProx through Flower: players
+of one architecture (``federated_player``) averaging their parameters every E local steps, which
+makes one model of both domains.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from typing import Literal
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from .common import run_experiment
-from .config import GameConfig, PlayerSize
+from .config import ParameterExchangeConfig, PlayerSize
 
 
-class Config(GameConfig):
+class Config(ParameterExchangeConfig):
     second_domain: Literal["fashion", "inverted_mnist"] = Field(
         "fashion",
         description="the other domain: Fashion-MNIST, or inverted MNIST digits (offline tests)",
@@ -43,6 +45,11 @@ class Config(GameConfig):
         min_length=4,
         max_length=4,
         description="capacities of mnist0, fashion0, mnist1, fashion1",
+    )
+    federated_player: PlayerSize = Field(
+        PlayerSize(width=8, hidden=96, latent=12),
+        description="the one architecture of every player in the FedAvg / FedProx baselines "
+        "(same shards and rounds; one global model for both domains)",
     )
     aux_weight: PositiveFloat = Field(50.0, description="weight of -log q(c|x) on labelled rows")
     consistency_weight: float = Field(
@@ -81,6 +88,8 @@ QUICK = {
     "rounds": 400,
     "warmup_rounds": 200,
     "update_every": 100,
+    "fedavg_local_steps": [10],
+    "fedprox_local_steps": [10],
     "batch_size": 64,
     "checkpoint_every": 400,
     "test_examples": 1000,

@@ -5,7 +5,9 @@ of which L examples are labelled (a sweep over L) and the rest unlabelled. Metho
 (a) each player alone, discriminative on its labels; (b) each player alone, semi-supervised (M2 on
 its labelled + unlabelled data); (c) the game (semi-supervised players exchanging synthetic
 labelled images, alpha uniform); (d) every architecture trained discriminatively on the full
-labelled training set (upper bound); optionally (e) the paper authors' distillation baseline.
+labelled training set (upper bound); optionally (e) the paper authors' distillation baseline;
+(f) FedAvg and FedProx through Flower: players of one architecture (``federated_player``) that
+average their parameters every E local steps, on the same shards and rounds.
 ``experiments/configs/fashion_ssl_paper.toml`` layers the authors' set-up over any size.
 """
 
@@ -16,10 +18,10 @@ from typing import Literal
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
 from .common import run_experiment
-from .config import LIKELIHOOD, GameConfig, PlayerSize
+from .config import LIKELIHOOD, ParameterExchangeConfig, PlayerSize
 
 
-class Config(GameConfig):
+class Config(ParameterExchangeConfig):
     dataset: Literal["fashion", "mnist"] = Field(
         "fashion",
         description="'fashion' (Fashion-MNIST) or 'mnist' (the bundled digits, e.g. for tests)",
@@ -51,6 +53,30 @@ class Config(GameConfig):
         ],
         min_length=2,
         description="one table per player, increasing capacity",
+    )
+    batch_composition: Literal["displace", "on_top"] = Field(
+        "displace",
+        description="a game batch: B rows split by alpha (displace), or B own rows with B "
+        "synthetic rows on top, weighted so the loss still follows alpha (on_top: the authors')",
+    )
+    no_harm: bool = Field(
+        True,
+        description="also play the game that never hurts: each player's alpha_ii follows its "
+        "accuracy on held-out labelled rows of its own (multimodal_game.noharm)",
+    )
+    no_harm_rows: PositiveInt = Field(
+        200,
+        description="held-out labelled rows of each player for the no-harm policy (a disjoint "
+        "slice of the validation split; never trained on)",
+    )
+    no_harm_every: PositiveInt = Field(50, description="rounds between the no-harm updates")
+    no_harm_tolerance: NonNegativeFloat = Field(
+        0.02, description="accuracy drop below its best that a player does not react to"
+    )
+    federated_player: PlayerSize = Field(
+        PlayerSize(width=8, hidden=96, latent=12),
+        description="the one architecture every player has in the FedAvg / FedProx baselines "
+        "(same shards, same rounds as the game)",
     )
     likelihood: LIKELIHOOD = Field("bernoulli", description="pixel likelihood")
     send: Literal["mean", "sample"] = Field(

@@ -62,21 +62,26 @@ def polymnist_cross(res: dict, cfg: dict) -> str:
         if key in res["game"]:
             rows.append([label, *(_f(res[t][key], digits) for t in methods)])
     clf = " / ".join(_f(v) for v in res["classifier_accuracy"].values())
-    ex = res["exchange"]
-    synthetic = _num(ex["synthetic_all_players_per_round"])
-    params = _num(ex["parameters_all_players_per_round"])
-    ratio = params / max(synthetic, 1)
     return (
         md_table(["metric", *methods], rows)
-        + f"\n\nIndependent per-style classifiers: {clf}. Synthetic bytes per round, all players: "
-        f"{synthetic:,.0f}; parameters to every consumer instead: {params:,.0f} ({ratio:.0f}x)"
-        + (
-            f"; parameters every 10 local steps (FedAvg-style): "
-            f"{_num(ex['parameters_all_players_per_round_every_E_steps']['10']):,.0f} per round "
-            f"({ratio / 10:.1f}x)."
-            if "parameters_all_players_per_round_every_E_steps" in ex
-            else "."
-        )
+        + f"\n\nIndependent per-style classifiers: {clf}. "
+        + bytes_sentence(res["exchange"])
+    )
+
+
+def bytes_sentence(ex: dict) -> str:
+    """The game's bytes over the whole run against a client-server FedAvg of the same players'
+    parameters every 10 local steps, both per round of the run (warm-up rounds included)."""
+    from multimodal_game.accounting import parameter_exchange_bytes
+
+    rounds = _num(ex["rounds"])
+    game = sum(_num(v) for v in ex["synthetic_total"]["sent"].values()) / rounds
+    params = {k: _num(v) for k, v in ex["parameter_bytes"].items()}
+    fedavg = parameter_exchange_bytes(params, int(rounds), 10) / rounds
+    return (
+        f"Bytes over the wire per round of the run (warm-up included): the game {game:,.0f}; "
+        f"FedAvg of the same players' parameters every 10 local steps, client-server, "
+        f"{fedavg:,.0f} ({fedavg / max(game, 1):.1f}x the game's)."
     )
 
 
@@ -193,7 +198,8 @@ def feature_exchange(res: dict, cfg: dict) -> str:
     ]
     return (
         md_table(["method", *names, "mean", "bytes per round"], rows)
-        + f"\n\nExchanging parameters instead: {ex['samples']['parameters_per_round']:,} bytes per round."
+        + "\n\nFedAvg of the parameters every step instead (client-server): "
+        f"{ex['samples']['parameters_per_round']:,} bytes per round."
     )
 
 
@@ -253,6 +259,36 @@ RENDERERS: dict[str, Callable[[dict, dict], str]] = {
 }
 
 
+def _mean_accuracy(res: dict, method: str, setting: str | None) -> Any:
+    """A method's mean accuracy over players (per label count where the record has several)."""
+    means = res.get("mean_accuracy")
+    if isinstance(means, dict) and method in means:
+        m = means[method]
+        return m[setting] if setting is not None and isinstance(m, dict) and setting in m else m
+    return res[method]["mean_accuracy"]  # polymnist_cross: one record per method
+
+
+def wire_table(res: dict) -> str:
+    """Accuracy against bytes over the wire (whole run, both directions), one row per method
+    (and label count): the table behind ``accuracy_vs_bytes.png``."""
+    wire = res["bytes_total"]
+    nested = all(isinstance(v, dict) and "mean" not in v for v in wire.values())
+    settings = list(wire) if nested else [None]
+    rows = []
+    for s in settings:
+        for method, b in (wire[s] if s is not None else wire).items():
+            rows.append(
+                [
+                    *([f"L = {s}"] if s is not None else []),
+                    method,
+                    _f(_mean_accuracy(res, method, s)),
+                    f"{_num(b):,.0f}",
+                ]
+            )
+    cols = [*(["labels"] if nested else []), "method", "mean accuracy", "bytes over the run"]
+    return md_table(cols, rows)
+
+
 def render_record(record: dict) -> str:
     """A record's table, preceded by the command and conditions that produced it."""
     if "benchmark" in record:
@@ -267,6 +303,9 @@ def render_record(record: dict) -> str:
         body = render_seeds(results, record["experiment"])
     else:
         body = RENDERERS[record["experiment"]](results, record["config"])
+    summary = results.get("summary", results)
+    if "bytes_total" in summary:
+        body += "\n\n" + wire_table(summary)
     secs = record["results"].get("total_seconds")
     wall = f", {secs:.0f} s" if secs is not None else ""
     head = f"`{record['command']}` ({record['date']}{wall}; {record['conditions']})"

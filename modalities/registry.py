@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+import torch
+
 from multimodal_game.player import Player
 
 _RECIPES: dict[str, type] = {}
@@ -67,12 +69,20 @@ def build_recipe(spec: Mapping[str, Any]):
         raise ValueError(f"variable {spec['name']!r} (recipe {spec['recipe']!r}): {e}") from None
 
 
-def build_player(spec: Mapping[str, Any]) -> Player:
-    """Build a player from a plain mapping (see the README's "Players and modalities" section)."""
+def build_player(spec: Mapping[str, Any], seed: int | None = None) -> Player:
+    """Build a player from a plain mapping (see the README's "Players and modalities" section).
+
+    ``seed`` fixes its initial parameters (the global random stream is left as it was); without
+    one they come from torch's global random stream, so the same script gives the same player only
+    after a ``torch.manual_seed``."""
     # Importing the package registers the built-in recipes and player kinds.
     from . import builtin  # noqa: F401
 
     kind = spec.get("kind", "m2")
     if kind not in _PLAYERS:
         raise ValueError(f"unknown player kind {kind!r}; registered: {sorted(_PLAYERS)}")
-    return _PLAYERS[kind](spec)
+    if seed is None:
+        return _PLAYERS[kind](spec)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _PLAYERS[kind](spec)

@@ -9,6 +9,11 @@ import torch
 from .errors import DataError
 from .spaces import Space
 
+# Image variables hold intensities in [0, 1]: every image likelihood of the project models them
+# there (a player with another range says so through ``value_ranges``).
+IMAGES = ("image", "binary_image")
+IMAGE_RANGE = (0.0, 1.0)
+
 
 class Batch:
     """A mapping ``name -> tensor`` (first dimension: examples) with presence masks and weights.
@@ -186,11 +191,21 @@ class Batch:
                 )
             space[name].check_values(value, owner)
 
-    def check_data(self, space: Space, owner: str = "") -> None:
+    def check_data(
+        self,
+        space: Space,
+        owner: str = "",
+        ranges: Mapping[str, tuple[float, float]] | None = None,
+    ) -> None:
         """Check a player's own data against its space before any learning: every variable known
         and of the right shape, every observed variable present (a categorical may be absent: all
-        unlabelled), categorical codes integers in [0, k), other values finite. A
-        :class:`DataError` names the player and the variable."""
+        unlabelled), categorical codes integers in [0, k), other values finite and inside the
+        range the player's likelihood models (``ranges``: variable -> (low, high); images default
+        to [0, 1]). A :class:`DataError` names the player and the variable."""
+        ranges = {
+            **{n: IMAGE_RANGE for n, v in space.items() if v.kind in IMAGES},
+            **(ranges or {}),
+        }
         who = f"player {owner!r}" if owner else "the player"
         try:
             self.check(space, owner)
@@ -222,6 +237,17 @@ class Batch:
                     )
             elif not torch.isfinite(value.cpu()[seen]).all():
                 raise DataError(f"data of {who}: {name!r} holds non-finite values (NaN or inf)")
+            elif name in ranges and seen.any():
+                low, high = ranges[name]
+                vals = value.cpu()[seen]
+                lo, hi = float(vals.min()), float(vals.max())
+                if lo < low or hi > high:
+                    hint = " (uint8 images: divide by 255)" if hi > 1.5 and high <= 1 else ""
+                    raise DataError(
+                        f"data of {who}: {name!r} ({var.describe()}) holds values in "
+                        f"[{lo:g}, {hi:g}], outside [{low:g}, {high:g}] that its likelihood "
+                        f"models{hint}"
+                    )
 
     @staticmethod
     def merge(parts: Sequence[Batch], weights: Sequence[float] | None = None) -> Batch:

@@ -27,6 +27,8 @@ __all__ = [
 ]
 
 FORMAT = "multimodal-game/2"
+# torch.save writes a zip archive (the legacy format: a pickle, protocol 2 or later)
+_TORCH_HEADS = (b"PK\x03\x04", b"\x80")
 
 
 def checksum(obj: Any) -> str:
@@ -92,6 +94,14 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if not head.startswith(_TORCH_HEADS):
+        what = "is empty" if not head else f"starts with {head!r}"
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is not a multimodal-game checkpoint: it is not a file "
+            f"written by torch.save (a zip archive), it {what}"
+        )
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - whatever torch.load trips on, the file is the problem

@@ -24,8 +24,7 @@ from typing import Any
 import torch
 
 from .alpha import validate_alpha
-from .events import Event
-from .policy import OwnPlusPartners, RoundPlan
+from .policy import OwnPlusPartners, RoundOutcome
 
 
 def estimate_kl(
@@ -90,17 +89,37 @@ def divergence_alpha(
 
 
 class DivergenceAlpha(OwnPlusPartners):
-    """A policy whose alpha is re-set from estimated divergences (by :class:`DivergenceUpdates`);
-    until the first estimate, ``own_weight`` on own data and the rest uniform over partners. Its
-    current alpha is part of the checkpoint, so a resumed game continues with it."""
+    """A policy that re-sets its own alpha from estimated divergences every ``every`` rounds
+    (in :meth:`observe`, through the game's player handles: on every runtime, on the players'
+    evaluation streams); until the first estimate, ``own_weight`` on own data and the rest uniform
+    over partners. Its current alpha is part of the checkpoint, so a resumed game continues with
+    it; ``log`` keeps each update's round, KL matrix and alpha. ``every=0``: only by hand
+    (:meth:`update`)."""
 
-    def __init__(self, own_weight: float = 0.5, temperature: float = 1.0, divergence: str = "kl"):
+    def __init__(
+        self,
+        own_weight: float = 0.5,
+        temperature: float = 1.0,
+        divergence: str = "kl",
+        *,
+        every: int = 0,
+        samples: int = 256,
+        importance_samples: int = 1,
+    ):
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
+        if every < 0:
+            raise ValueError(f"every must be >= 0, got {every}")
         _check_divergence(divergence)
         super().__init__(own_weight, "uniform")
         self.temperature = float(temperature)
         self.divergence = divergence
+        self.every, self.samples, self.importance_samples = (
+            int(every),
+            int(samples),
+            int(importance_samples),
+        )
+        self.log: list[dict[str, Any]] = []
         self._current: torch.Tensor | None = None
 
     def matrix(self) -> torch.Tensor:
@@ -109,12 +128,19 @@ class DivergenceAlpha(OwnPlusPartners):
     def set_alpha(self, alpha: torch.Tensor) -> None:
         alpha = validate_alpha(alpha, self.names)
         self._current = alpha
-        self._plan = RoundPlan.from_alpha(alpha, self.names, self.spaces, self.batch_size)
+        self._plan = self._plan_of(alpha)
 
     def update(self, kl: torch.Tensor) -> torch.Tensor:
         alpha = divergence_alpha(kl, self.own_weight, self.temperature, self.divergence)
         self.set_alpha(alpha)
         return alpha
+
+    def observe(self, outcome: RoundOutcome) -> None:
+        if not self.every or outcome.round % self.every:
+            return
+        kl = estimate_kl(outcome.players, self.interfaces, self.samples, self.importance_samples)
+        alpha = self.update(kl)
+        self.log.append({"round": outcome.round, "kl": kl.tolist(), "alpha": alpha.tolist()})
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -126,27 +152,12 @@ class DivergenceAlpha(OwnPlusPartners):
         }
 
     def state_dict(self) -> dict[str, Any]:
-        return {"alpha": None if self._current is None else self._current.clone()}
+        return {
+            "alpha": None if self._current is None else self._current.clone(),
+            "log": list(self.log),
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.log = list(state.get("log", []))
         if state.get("alpha") is not None:
             self.set_alpha(torch.as_tensor(state["alpha"], dtype=torch.float64))
-
-
-class DivergenceUpdates:
-    """Handler: every ``every`` rounds, estimate the pairwise divergences through the game's
-    player handles (works on every runtime) and re-set ``policy``'s alpha; ``log`` keeps each
-    update's round, KL matrix and alpha."""
-
-    def __init__(self, policy: DivergenceAlpha, samples: int = 256, importance_samples: int = 1):
-        self.policy, self.samples, self.k = policy, int(samples), int(importance_samples)
-        self.log: list[dict[str, Any]] = []
-
-    def attach(self, game: Any, every: int) -> DivergenceUpdates:
-        game.add_handler(Event.ROUND_COMPLETED, self, every=every)
-        return self
-
-    def __call__(self, game: Any) -> None:
-        kl = estimate_kl(game.players, self.policy.interfaces, self.samples, self.k)
-        alpha = self.policy.update(kl)
-        self.log.append({"round": game.round, "kl": kl.tolist(), "alpha": alpha.tolist()})

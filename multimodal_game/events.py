@@ -37,13 +37,23 @@ class EventSource:
         self._handlers: dict[Event, list[_Registration]] = {e: [] for e in Event}
 
     def add_handler(
-        self, event: Event, handler: Handler, *, every: int = 1, final: bool = True
+        self,
+        event: Event,
+        handler: Handler,
+        *,
+        every: int = 1,
+        final: bool = True,
+        first: bool = False,
     ) -> Handler:
         """Call ``handler(game, **info)`` on ``event``. For ``ROUND_COMPLETED``: every ``every``
-        rounds (``game.round % every == 0``) and, with ``final``, after the last round of ``run``."""
+        rounds (``game.round % every == 0``) and, with ``final``, after the last round of ``run``.
+        ``first``: before the handlers added so far (one that changes the players, e.g. parameter
+        averaging, runs before any checkpoint or evaluation of the round sees them)."""
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
-        self._handlers[Event(event)].append(_Registration(handler, int(every), bool(final)))
+        reg = _Registration(handler, int(every), bool(final))
+        handlers = self._handlers[Event(event)]
+        handlers.insert(0, reg) if first else handlers.append(reg)
         return handler
 
     def fire(self, event: Event, *, round: int = 0, last: int = 0, **info: Any) -> list[Any]:

@@ -10,12 +10,13 @@ from typing import Any
 
 import torch
 
+from .accounting import parameter_exchange_bytes
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .errors import ConfigError, Diverged, PlayerLost
 from .events import Event, EventSource
 from .host import HostSpec, PlayerHost
 from .player import Player
-from .policy import Policy, RoundPlan, Transfer, as_policy
+from .policy import Policy, RoundOutcome, RoundPlan, Transfer, as_policy
 from .rng import derive_seed
 from .runtime import InProcessRuntime, LearnRequest, Runtime, make_runtime
 from .sources import DataSource
@@ -202,6 +203,7 @@ class Game(EventSource):
                 raise Diverged(name, f"player {name!r} diverged (non-finite loss)")
         self._account(plan)
         self.round += 1
+        self.policy.observe(RoundOutcome(self.round, self.last_stats, self.players))
         return self.last_stats
 
     def losses(self) -> dict[str, float]:
@@ -267,48 +269,37 @@ class Game(EventSource):
             received[t.consumer] += b
         return {"sent": sent, "received": received}
 
-    def accounting(self, local_steps: Sequence[int] = (1, 10, 100)) -> dict[str, Any]:
-        """Bytes exchanged per round and in total so far, next to what exchanging the same players'
-        parameters would cost (FedAvg-style: each player's full parameters to each consumer)."""
+    def accounting(self, local_steps: Sequence[int] = (1, 10, 50)) -> dict[str, Any]:
+        """Bytes over the wire, counted as for every method: what the game moved in one exchanging
+        round and over the whole run (warm-up rounds included; a sample crosses the wire once,
+        producer to consumer), next to a client-server FedAvg of the same players' parameters
+        every E local steps (the initial model down, then per averaging each player's parameters
+        up and the average down; :func:`~multimodal_game.federated.parameter_exchange_bytes`)."""
         synth = self.bytes_per_round()
         params = self.runtime.param_bytes()
-        p_sent = dict.fromkeys(self.names, 0)
-        p_recv = dict.fromkeys(self.names, 0)
-        for producer, consumer in self.interfaces:
-            p_sent[producer] += params[producer]
-            p_recv[consumer] += params[producer]
-        totals: dict[str, dict[str, dict[str, int]]] = {
-            "synthetic": {
-                "sent": dict.fromkeys(self.names, 0),
-                "received": dict.fromkeys(self.names, 0),
-            },
-            "parameters": {
-                "sent": dict.fromkeys(self.names, 0),
-                "received": dict.fromkeys(self.names, 0),
-            },
+        totals: dict[str, dict[str, int]] = {
+            "sent": dict.fromkeys(self.names, 0),
+            "received": dict.fromkeys(self.names, 0),
         }
-        for key, rounds in self.exchanged["rounds"].items():
+        for key, moved in self.exchanged["bytes"].items():
             producer, consumer = key.split("->")
-            for kind, b in (
-                ("synthetic", self.exchanged["bytes"][key]),
-                ("parameters", rounds * params[producer]),
-            ):
-                totals[kind]["sent"][producer] += b
-                totals[kind]["received"][consumer] += b
+            totals["sent"][producer] += moved
+            totals["received"][consumer] += moved
+        run_total = sum(totals["sent"].values())
+        rounds = max(self.round, 1)
+        fedavg = {str(e): parameter_exchange_bytes(params, self.round, e) for e in local_steps}
         return {
             "rounds": self.round,
             "exchange_rounds": max(self.exchanged["rounds"].values(), default=0),
-            "synthetic_per_round": synth,
-            "synthetic_total": totals["synthetic"],
-            "parameters_per_round": {"sent": p_sent, "received": p_recv},
-            "parameters_total": totals["parameters"],
-            "parameter_bytes": params,
+            "synthetic_per_round": synth,  # one exchanging round
+            "synthetic_total": totals,
             "synthetic_all_players_per_round": sum(synth["sent"].values()),
-            "parameters_all_players_per_round": sum(p_sent.values()),
-            # FedAvg-style exchange after E local steps moves the parameters once per E rounds
-            "parameters_all_players_per_round_every_E_steps": {
-                str(e): sum(p_sent.values()) / e for e in local_steps
-            },
+            "synthetic_bytes_total": run_total,
+            "synthetic_bytes_per_round": run_total / rounds,  # over every round of the run
+            "parameter_bytes": params,
+            "fedavg_bytes_per_averaging": 2 * sum(params.values()),
+            "fedavg_bytes_total": fedavg,
+            "fedavg_bytes_per_round": {e: b / rounds for e, b in fedavg.items()},
             # what travels on each statistics interface, and what samples would have cost there
             "exchange_modes": {f"{p}->{c}": m for (p, c), m in self.exchange.items()},
             "samples_mode_all_players_per_round": self._samples_mode_bytes(),

@@ -227,12 +227,15 @@ def attach_standard(
 class MetricsLog:
     """Appends one JSON line per logged round to ``path``: the game's ``tag``, the round, seconds,
     each player's objectives, and the evaluation record of that round if an ``Evaluator`` made one.
-    A resumed game first drops the lines of its tag after the round it resumes from."""
+    A resumed game first drops the lines of its tag after the round it resumes from, and a game
+    that goes back (a restart's replay from its checkpoint) drops the lines it plays again: one
+    line per round."""
 
     def __init__(self, path: str | Path, tag: str = "game", tensorboard: str | Path | None = None):
         self.path, self.tag = Path(path), tag
         self.t0 = time.perf_counter()
         self.writer = None
+        self._last_round: int | None = None  # the last round this log wrote
         if tensorboard is not None:  # the same records as TensorBoard scalars, one run per tag
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -250,13 +253,21 @@ class MetricsLog:
 
     def _start(self, game: Game, **_: Any) -> None:
         self.t0 = time.perf_counter()
+        self._drop_after(game.round)
+
+    def _drop_after(self, round: int) -> None:
+        """Remove this tag's lines of rounds after ``round``."""
         if self.path.is_file():
             lines = [line for line in self.path.read_text().splitlines() if line.strip()]
             records = [json.loads(line) for line in lines]
-            kept = [r for r in records if not (r["game"] == self.tag and r["round"] > game.round)]
+            kept = [r for r in records if not (r["game"] == self.tag and r["round"] > round)]
             self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        self._last_round = round
 
     def __call__(self, game: Game) -> None:
+        if self._last_round is not None and game.round <= self._last_round:
+            self._drop_after(game.round - 1)  # replayed rounds replace what they wrote before
+        self._last_round = game.round
         record: dict[str, Any] = {
             "game": self.tag,
             "round": game.round,

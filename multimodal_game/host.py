@@ -33,13 +33,19 @@ def import_plugins(modules: Sequence[str]) -> None:
             raise ConfigError(f"plugin module {m!r} cannot be imported: {e}") from None
 
 
-def check_source(source: DataSource, space: Space, owner: str) -> None:
-    """Check a player's data against its space when its host is built (all of an in-memory
-    source; a draw of up to 256 examples, on a generator of its own, of any other source)."""
+def check_source(
+    source: DataSource,
+    space: Space,
+    owner: str,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
+) -> None:
+    """Check a player's data against its space and the value ranges its likelihoods model
+    (images: [0, 1] unless ``ranges`` says otherwise) when its host is built (all of an
+    in-memory source; a draw of up to 256 examples, on a generator of its own, of any other)."""
     batch = getattr(source, "batch", None)
     if not isinstance(batch, Batch):
         batch = source.draw(min(len(source), 256), torch.Generator().manual_seed(0))
-    batch.check_data(space, owner)
+    batch.check_data(space, owner, ranges)
 
 
 class PlayerHost:
@@ -64,7 +70,7 @@ class PlayerHost:
         if hasattr(player, "to"):
             player = player.to(self.device)
         self.player = player
-        check_source(source, player.space, name)
+        check_source(source, player.space, name, getattr(player, "value_ranges", None))
         self.source = source.to(self.device)
         self.data_gen = torch.Generator()
         self.data_gen.manual_seed(int(seed) ^ 0x5DEECE66D)
@@ -139,6 +145,19 @@ class PlayerHost:
                     parts.append(item.to(self.device))
                     weights.append(t.weight)
             return Batch.merge(parts, weights)
+
+    def data_summary(self) -> dict[str, Any]:
+        """Counts of the private data, nothing of its content: ``examples`` (the shard's size, what
+        FedAvg weights by) and, per categorical variable, how many examples observe it."""
+        batch = getattr(self.source, "batch", None)
+        observed = {}
+        if isinstance(batch, Batch):
+            observed = {
+                n: int(batch.observed_host(n).sum())
+                for n, v in self.space.items()
+                if v.kind == "categorical" and n in batch.data
+            }
+        return {"examples": len(self.source), "observed": observed}
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(player, *args)`` on the evaluation stream (inputs moved to the player's device)."""

@@ -153,8 +153,12 @@ class PyroPlayer(PyroModule):
 
     def elbo(self, batch: Batch, *args: Any) -> torch.Tensor:
         """-ELBO of ``model`` and ``guide`` on ``batch`` (summed over weighted examples); ``args``
-        go to both (e.g. encoder features computed once per step)."""
-        return self._elbo.differentiable_loss(self.model, self.guide, batch, *args)
+        go to both (e.g. encoder features computed once per step). A non-finite loss is the
+        game's to report (``Diverged`` names the player and the round), so Pyro's own NaN and
+        Inf warnings, which would come first and say less, are silenced here."""
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Encountered (NaN|[+]/-Inf)")
+            return self._elbo.differentiable_loss(self.model, self.guide, batch, *args)
 
     def objectives(self, batch: Batch) -> dict[str, torch.Tensor]:
         """The named terms of one step's loss, each summed over the batch's weighted examples.
@@ -237,6 +241,17 @@ class PyroPlayer(PyroModule):
         return out
 
     # -- state ------------------------------------------------------------------------------------
+    def parameters_state(self) -> dict[str, torch.Tensor]:
+        """The module's tensors (parameters and buffers) as a plain torch state dict, copied to
+        the CPU: what parameter exchange (FedAvg) sends. ``state_dict()`` is not that: it is
+        ``{"module": <this>, "optim": <the optimiser's state>}``, what a checkpoint keeps."""
+        return {k: v.detach().cpu().clone() for k, v in super().state_dict().items()}
+
+    def load_parameters(self, state: Mapping[str, torch.Tensor]) -> None:
+        """Copy ``state`` (as :meth:`parameters_state` gives it) into the module's tensors in
+        place; the optimiser keeps its state and goes on with the same tensors."""
+        torch.nn.Module.load_state_dict(self, dict(state), strict=True)
+
     def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
         if args or kwargs:  # called by torch while recursing through a parent module
             return super().state_dict(*args, **kwargs)

@@ -44,6 +44,9 @@ class LearnPlan:
     transfers: tuple[Transfer, ...] = ()
 
 
+COMPOSITIONS = ("displace", "on_top")
+
+
 @dataclass(frozen=True)
 class RoundPlan:
     """Everything the game needs to play one round. ``alpha`` is the matrix the plan realises."""
@@ -95,12 +98,27 @@ class RoundPlan:
         names: Sequence[str],
         spaces: Mapping[str, Space],
         batch_size: int,
+        composition: str = "displace",
     ) -> RoundPlan:
         """Counts by :func:`allocate` (largest remainder) and weights ``alpha_ij * B / n_ij``, so
-        that each player's loss weights its sources exactly by its row of alpha."""
+        that each player's loss weights its sources exactly by its row of alpha.
+
+        ``composition``: ``displace`` splits the B rows of a batch by alpha (at alpha_ii = 0.5 a
+        player sees B/2 own rows a step); ``on_top`` keeps B own rows and adds B synthetic rows
+        split over the partners (the paper authors' batches), with the same weights per source,
+        so the loss follows alpha as before, from twice the rows."""
+        if composition not in COMPOSITIONS:
+            raise ValueError(f"composition must be one of {COMPOSITIONS}, got {composition!r}")
         learn = {}
         for i, ni in enumerate(names):
-            counts = allocate(alpha[i].tolist(), batch_size)
+            row = alpha[i].tolist()
+            if composition == "on_top" and row[i] < 1:
+                rest = 1.0 - row[i]
+                partners = [0.0 if j == i else a / rest for j, a in enumerate(row)]
+                counts = allocate(partners, batch_size)
+                counts[i] = batch_size
+            else:
+                counts = allocate(row, batch_size)
             weights = [
                 alpha[i, j].item() * batch_size / c if c else 0.0 for j, c in enumerate(counts)
             ]
@@ -124,9 +142,24 @@ class RoundPlan:
         return cls(tuple(names), eye, {n: LearnPlan(batch_size, 1.0) for n in names})
 
 
+@dataclass(frozen=True)
+class RoundOutcome:
+    """What a policy sees after a round (:meth:`Policy.observe`): how many rounds have been
+    played, each player's learning statistics of that round (detached, on its device) and the
+    players' handles (``sample``, ``infer``, ``call`` where each lives, on its evaluation random
+    stream: observing never changes the training trajectory)."""
+
+    round: int
+    stats: Mapping[str, Mapping[str, torch.Tensor]]
+    players: Mapping[str, Any]
+
+
 class Policy:
     """Base class. ``bind`` is called once by the game with the players' names and spaces;
-    ``plan(round)`` gives the plan of round ``round`` (0-based, the round about to be played)."""
+    ``plan(round)`` gives the plan of round ``round`` (0-based, the round about to be played);
+    ``observe(outcome)`` is called after every round (as a Flower strategy that configures a
+    round also aggregates its results), so a data-driven policy updates itself there. What
+    ``observe`` changes belongs in ``state_dict``: it is checkpointed after the round."""
 
     names: tuple[str, ...] = ()
     spaces: Mapping[str, Space] = {}
@@ -139,6 +172,9 @@ class Policy:
 
     def plan(self, round: int) -> RoundPlan:
         raise NotImplementedError(f"{type(self).__name__} must define plan()")
+
+    def observe(self, outcome: RoundOutcome) -> None:
+        """Called by the game after every round, before its handlers; nothing by default."""
 
     @property
     def alpha(self) -> torch.Tensor:
@@ -163,16 +199,29 @@ class Policy:
 
 
 class FixedAlpha(Policy):
-    """The paper's game: one alpha matrix for every round."""
+    """The paper's game: one alpha matrix for every round (``composition``: how a batch is
+    made, see :meth:`RoundPlan.from_alpha`)."""
 
-    def __init__(self, alpha: Any):
+    def __init__(self, alpha: Any, composition: str = "displace"):
+        if composition not in COMPOSITIONS:
+            raise ValueError(f"composition must be one of {COMPOSITIONS}, got {composition!r}")
         self._alpha_in = alpha
+        self.composition = composition
         self._plan: RoundPlan | None = None
 
     def bind(self, names: Sequence[str], spaces: Mapping[str, Space], batch_size: int) -> None:
         super().bind(names, spaces, batch_size)
         alpha = validate_alpha(self.matrix(), self.names)
-        self._plan = RoundPlan.from_alpha(alpha, self.names, self.spaces, self.batch_size)
+        self._plan = self._plan_of(alpha)
+
+    def _plan_of(self, alpha: torch.Tensor) -> RoundPlan:
+        return RoundPlan.from_alpha(
+            alpha, self.names, self.spaces, self.batch_size, self.composition
+        )
+
+    def describe(self) -> dict[str, Any]:
+        out = super().describe()
+        return out if self.composition == "displace" else {**out, "composition": self.composition}
 
     def matrix(self) -> Any:
         """The alpha matrix to validate (subclasses may build it from the spaces)."""
@@ -204,14 +253,19 @@ class OwnPlusPartners(FixedAlpha):
 
     WEIGHTINGS = ("uniform", "interface_size")
 
-    def __init__(self, own_weight: float | None = 0.5, weighting: str = "uniform"):
+    def __init__(
+        self,
+        own_weight: float | None = 0.5,
+        weighting: str = "uniform",
+        composition: str = "displace",
+    ):
         if weighting not in self.WEIGHTINGS:
             raise ValueError(
                 f"unknown partner weighting {weighting!r}; expected one of {self.WEIGHTINGS}"
             )
         if own_weight is not None and not 0 < own_weight <= 1:
             raise ValueError(f"own_weight must be in (0, 1], got {own_weight}")
-        super().__init__(None)
+        super().__init__(None, composition)
         self.own_weight, self.weighting = own_weight, weighting
 
     def matrix(self) -> torch.Tensor:
@@ -273,6 +327,9 @@ class Warmup(Policy):
     @property
     def interfaces(self) -> dict[tuple[str, str], tuple[str, ...]]:
         return self.inner.interfaces
+
+    def observe(self, outcome: RoundOutcome) -> None:
+        self.inner.observe(outcome)
 
     def describe(self) -> dict[str, Any]:
         return {**self.inner.describe(), "warmup_rounds": self.rounds}

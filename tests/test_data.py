@@ -118,14 +118,15 @@ def test_png_layout_roundtrip_and_errors(tmp_path, small_mnist):
     assert torch.equal(loaded["images"], data["images"]) and torch.equal(
         loaded["labels"], data["labels"]
     )
-    # a label misnamed in m0: both folders and both names are in the message
+    # a label misnamed in m0: the file, its label and the other folders' label are named
     victim = sorted((tmp_path / "test" / "m0").iterdir())[0]
     index, label, _ = victim.name.split(".")
     renamed = victim.with_name(f"{index}.{(int(label) + 1) % 10}.png")
     victim.rename(renamed)
     with pytest.raises(
         DataFileError,
-        match=rf"m0 and m1 disagree: only in m0: \['{renamed.name}'\], only in m1: \['{victim.name}'\]",
+        match=rf"1 problem.*m0/{renamed.name} is labelled {renamed.name.split('.')[1]}, the other "
+        rf"folders say {label}",
     ):
         polymnist.load_png_release(tmp_path, "test")
     renamed.rename(victim)
@@ -133,7 +134,7 @@ def test_png_layout_roundtrip_and_errors(tmp_path, small_mnist):
     for k in range(3):
         twin = tmp_path / "test" / f"m{k}" / f"{index}.{(int(label) + 1) % 10}.png"
         twin.write_bytes(victim.read_bytes())
-    with pytest.raises(DataFileError, match=rf"share the index {index}"):
+    with pytest.raises(DataFileError, match=rf"3 problem.*m0: index {index} appears twice"):
         polymnist.load_png_release(tmp_path, "test")
     for k in range(3):
         (tmp_path / "test" / f"m{k}" / f"{index}.{(int(label) + 1) % 10}.png").unlink()

@@ -8,7 +8,6 @@ import torch
 from multimodal_game.batch import Batch
 from multimodal_game.divergence import (
     DivergenceAlpha,
-    DivergenceUpdates,
     divergence_alpha,
     estimate_kl,
     symmetrise,
@@ -67,14 +66,13 @@ def test_the_policy_recovers_a_block_structure_in_a_game_and_survives_a_checkpoi
         for k, c in enumerate(centres)
     }
     players = {f"p{k}": GaussianPlayer(1) for k in range(4)}
-    policy = DivergenceAlpha(own_weight=0.5, temperature=1.0)
+    policy = DivergenceAlpha(own_weight=0.5, temperature=1.0, every=2, samples=2000)
     game = Game(players, policy, sources, batch_size=2000, seed=0, warmup_rounds=2)
-    updates = DivergenceUpdates(policy, samples=2000).attach(game, every=2)
     game.run(6)
     alpha = policy.alpha
     for i, partner in ((0, 1), (1, 0), (2, 3), (3, 2)):
         assert alpha[i, i] == 0.5 and alpha[i, partner] > 0.5 * 0.99  # >= 99% of partner weight
-    assert [u["round"] for u in updates.log] == [2, 4, 6]
+    assert [u["round"] for u in policy.log] == [2, 4, 6]  # it updated itself, in observe
     game.save(tmp_path / "ck.pt")
     fresh = {f"p{k}": GaussianPlayer(1) for k in range(4)}
     again = Game(

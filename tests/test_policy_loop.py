@@ -219,3 +219,24 @@ def test_metrics_log_writes_a_line_per_logged_round_and_a_resume_replaces_the_ta
     resumed.run(4)
     assert [json.loads(line)["round"] for line in path.read_text().splitlines()] == [2, 3, 4]
     assert plot_curves(path, tmp_path / "curves.png").stat().st_size > 1000
+
+
+def test_on_top_composition_keeps_a_full_own_batch_and_the_same_weights_per_source():
+    from multimodal_game.policy import FixedAlpha, RoundPlan
+    from multimodal_game.spaces import Space, categorical
+
+    space = Space([categorical("label", 3)])
+    spaces = {n: space for n in "abc"}
+    alpha = torch.tensor([[0.5, 0.3, 0.2], [0.0, 1.0, 0.0], [0.25, 0.25, 0.5]], dtype=torch.float64)
+    shown = RoundPlan.from_alpha(alpha, list("abc"), spaces, 20)
+    top = RoundPlan.from_alpha(alpha, list("abc"), spaces, 20, "on_top")
+    assert shown.learn["a"].own_count == 10 and top.learn["a"].own_count == 20
+    assert [t.count for t in top.learn["a"].transfers] == [12, 8]  # 20 synthetic rows, 3 : 2
+    for plan in (shown, top):  # each source's total weight is alpha_ij * B: the loss follows alpha
+        lp = plan.learn["a"]
+        assert abs(lp.own_count * lp.own_weight - 10.0) < 1e-9
+        assert [round(t.count * t.weight, 9) for t in lp.transfers] == [6.0, 4.0]
+    assert top.learn["b"].own_count == 20 and top.learn["b"].transfers == ()
+    policy = FixedAlpha(alpha, "on_top")
+    policy.bind(list("abc"), spaces, 20)
+    assert policy.describe()["composition"] == "on_top"  # a checkpoint refuses the other one

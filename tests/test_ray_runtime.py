@@ -78,8 +78,6 @@ def test_ray_matches_inprocess_bit_exactly(reference):
         sent, recv = acc["synthetic_per_round"]["sent"], acc["synthetic_per_round"]["received"]
         assert sum(sent.values()) == sum(recv.values()) > 0
         assert acc["synthetic_total"]["sent"]["p0"] == 6 * sent["p0"]
-        # p0's parameters would go to its two consumers
-        assert acc["parameters_per_round"]["sent"]["p0"] == 2 * acc["parameter_bytes"]["p0"]
     finally:
         g.close()
 
@@ -96,6 +94,8 @@ def _kill(name: str, at_round: int):
 
 
 def test_killed_player_is_restarted_from_checkpoint_and_result_unchanged(tmp_path, reference):
+    import json
+
     g = game("ray")
     try:
         with pytest.warns(UserWarning, match="p1.*round 4; restarted, replaying from round 2"):
@@ -107,11 +107,16 @@ def test_killed_player_is_restarted_from_checkpoint_and_result_unchanged(tmp_pat
                 checkpoint_path=tmp_path / "ck.pt",
                 progress=False,
                 max_restarts=1,
+                metrics_path=tmp_path / "metrics.jsonl",
+                log_every=1,
             )
             g.run(6)
         assert [e["event"] for e in g.events] == ["lost", "restarted"]
         assert g.events[0]["players"] == ["p1"]
         assert_same(params(g), reference)
+        # the replayed rounds 3 and 4 replace their first lines: one line per round
+        lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+        assert [json.loads(line)["round"] for line in lines] == [1, 2, 3, 4, 5, 6]
     finally:
         g.close()
 
@@ -192,8 +197,8 @@ def test_experiment_runs_on_ray_with_the_same_result(tmp_path):
 
 
 def test_the_command_line_gives_the_same_checkpoint_on_both_runtimes(tmp_path):
-    """Same config and seed from the command line: bit-identical players in process and on Ray
-    (the thread count is a config key that both runtimes apply)."""
+    """Same config and seed from the command line, threads left at the default: bit-identical
+    players in process and on Ray (the thread count is a config key both runtimes apply)."""
     import json
 
     from experiments import mnist_alpha
@@ -202,7 +207,7 @@ def test_the_command_line_gives_the_same_checkpoint_on_both_runtimes(tmp_path):
     cfg = tmp_path / "tiny.toml"
     cfg.write_text(
         "alphas = [0.5]\nrounds = 3\nwarmup_rounds = 1\nbatch_size = 16\nsamples = 20\n"
-        "classifier_steps = 2\nthreads = 1\n[player]\nwidth = 2\nhidden = 8\nlatent = 2\n"
+        "classifier_steps = 2\n[player]\nwidth = 2\nhidden = 8\nlatent = 2\n"
     )
     states = {}
     for runtime in ("inprocess", "ray"):

@@ -28,23 +28,6 @@ def test_no_tracked_file_is_over_5_mb():
     )
 
 
-def test_the_quickstart_example_runs(tmp_path):
-    import sys
-
-    run = subprocess.run(
-        [sys.executable, str(ROOT / "docs/examples/quickstart.py"), "8"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert run.returncode == 0, run.stderr
-    lines = [line for line in run.stdout.splitlines() if line.startswith("player ")]
-    assert len(lines) == 2 and all("(10, 1, 28, 28)" in line for line in lines)
-    assert "[quickstart] round 8/8" in run.stdout
-
-
 def test_the_package_exports_its_public_api():
     import multimodal_game
 

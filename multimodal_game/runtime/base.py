@@ -53,6 +53,9 @@ class Runtime(Protocol):
 
     def param_bytes(self) -> dict[str, int]: ...
 
+    def data_summary(self, name: str) -> dict[str, Any]:
+        """Counts of player ``name``'s private data (``PlayerHost.data_summary``), never rows."""
+
     def state(self) -> dict[str, Any]: ...
 
     def load_state(self, states: Mapping[str, Any]) -> None: ...
@@ -112,6 +115,11 @@ class PlayerHandle:
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(player, *args)`` where the player lives (``fn`` must be picklable for Ray)."""
         return self._runtime.call(self.name, fn, *args)
+
+    def data_summary(self) -> dict[str, Any]:
+        """``{"examples": shard size, "observed": {categorical: examples that observe it}}``:
+        counts only, read where the player lives."""
+        return self._runtime.data_summary(self.name)
 
     def __repr__(self) -> str:
         return f"PlayerHandle({self.name!r})"

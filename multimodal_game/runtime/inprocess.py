@@ -117,6 +117,9 @@ class InProcessRuntime:
     def param_bytes(self) -> dict[str, int]:
         return {n: param_bytes_of(h.player) for n, h in self.hosts.items()}
 
+    def data_summary(self, name: str) -> dict[str, Any]:
+        return self.hosts[name].data_summary()
+
     def state(self) -> dict[str, Any]:
         return {n: h.state() for n, h in self.hosts.items()}
 

@@ -61,6 +61,9 @@ class HostActor:
     def param_bytes(self) -> int:
         return param_bytes_of(self.host.player)
 
+    def data_summary(self) -> dict[str, Any]:
+        return self.host.data_summary()
+
     def state(self) -> dict[str, Any]:
         return on_cpu(self.host.state())
 
@@ -204,6 +207,9 @@ class RayRuntime:
 
     def param_bytes(self) -> dict[str, int]:
         return dict(zip(self.names, self._get([a.param_bytes.remote() for a in self._actors()])))
+
+    def data_summary(self, name: str) -> dict[str, Any]:
+        return self._get(self.actors[name].data_summary.remote())
 
     def state(self) -> dict[str, Any]:
         return dict(zip(self.names, self._get([a.state.remote() for a in self._actors()])))

@@ -1,0 +1,209 @@
+"""The README's promises, through the command line where a user meets them: every user error is
+one line and exit status 2 before anything is written; seeds fix results; replays log once."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from multimodal_game.checkpoint import CheckpointError, load_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_MNIST_ALPHA = (
+    "alphas = [0.5]\nrounds = 3\nwarmup_rounds = 1\nbatch_size = 16\nsamples = 20\n"
+    "classifier_steps = 2\n[player]\nwidth = 2\nhidden = 8\nlatent = 2\n"
+)
+
+
+def one_line_error(main, argv, capsys) -> str:
+    """Run an experiment's ``main``; it must exit 2 with one ``error:`` line (and the hint)."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2, err
+    lines = err.strip().splitlines()
+    assert lines[0].startswith("error: ") and lines[1:] == ["(run with --debug for the traceback)"]
+    return lines[0]
+
+
+def test_a_missing_polymnist_folder_is_one_line_before_config_json(tmp_path, capsys):
+    from experiments import polymnist_cross
+
+    out = tmp_path / "x"
+    argv = ["--quick", "--data", str(tmp_path / "no_such_dir"), "--out", str(out), "--no-progress"]
+    line = one_line_error(polymnist_cross.main, argv, capsys)
+    assert "no_such_dir" in line and "does not exist" in line
+    assert not out.exists()
+
+
+def test_a_missing_fashion_folder_is_one_line_before_config_json(tmp_path, capsys):
+    from experiments import fashion_ssl
+
+    out = tmp_path / "y"
+    argv = ["--quick", "--set", 'dataset="fashion"', "--set", f'data_root="{tmp_path}/nope"']
+    line = one_line_error(fashion_ssl.main, [*argv, "--out", str(out), "--no-progress"], capsys)
+    assert "Fashion-MNIST IDX files not found" in line and "nope" in line
+    assert not out.exists()
+
+
+def _png_release(root: Path, files: dict[str, list[str]]) -> None:
+    pixel = np.zeros((28, 28, 3), dtype=np.uint8)
+    for split in ("train", "test"):
+        for mod, names in files.items():
+            (root / split / mod).mkdir(parents=True, exist_ok=True)
+            for name in names:
+                Image.fromarray(pixel).save(root / split / mod / name)
+
+
+def test_an_edited_polymnist_folder_names_every_bad_file_in_every_folder(tmp_path, capsys):
+    from experiments import polymnist_cross
+
+    good = ["0.3.png", "1.7.png", "2.1.png"]
+    files = {f"m{k}": list(good) for k in range(5)}
+    files["m1"].remove("1.7.png")  # missing from a later folder, not only the first pair
+    files["m3"].remove("2.1.png")
+    files["m4"][0] = "0.5.png"  # the same index with another label
+    _png_release(tmp_path / "poly", files)
+    out = tmp_path / "run"
+    argv = ["--quick", "--data", str(tmp_path / "poly"), "--out", str(out), "--no-progress"]
+    line = one_line_error(polymnist_cross.main, argv, capsys)
+    assert "3 problem(s)" in line
+    for bad in ("m1/1.7.png is missing", "m3/2.1.png is missing", "m4/0.5.png is labelled 5"):
+        assert bad in line, line
+    assert not out.exists()
+
+
+def test_cuda_asked_for_without_cuda_is_one_line(tmp_path, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    from experiments import expfam_equilibrium
+
+    out = tmp_path / "z"
+    argv = ["--quick", "--device", "cuda", "--out", str(out), "--no-progress"]
+    line = one_line_error(expfam_equilibrium.main, argv, capsys)
+    assert "--device cuda" in line and "no CUDA device" in line
+    assert not out.exists()
+    argv = ["--quick", "--device", "tpu", "--out", str(out), "--no-progress"]
+    assert "unknown device 'tpu'" in one_line_error(expfam_equilibrium.main, argv, capsys)
+
+
+def test_resume_of_a_mistyped_folder_is_an_error_not_a_fresh_run(tmp_path, capsys):
+    from experiments import mnist_alpha
+
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(TINY_MNIST_ALPHA)
+    typo = tmp_path / "rnu"
+    argv = ["--config", str(cfg), "--resume", "--out", str(typo), "--no-progress"]
+    line = one_line_error(mnist_alpha.main, argv, capsys)
+    assert "nothing to resume" in line and "rnu" in line
+    assert not typo.exists()
+
+
+@pytest.mark.filterwarnings("error:Encountered")  # a Pyro NaN warning would fail the test
+def test_player_overrides_reach_every_game_and_a_nan_is_named_first(tmp_path, capsys):
+    """``player1`` plays in the alpha sweep, not in the baseline game: its override is accepted,
+    and the divergence it causes is the first thing the user reads (no Pyro NaN warnings)."""
+    from experiments import mnist_alpha
+
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(TINY_MNIST_ALPHA)
+    out = tmp_path / "run"
+    argv = ["--config", str(cfg), "--out", str(out), "--no-progress"]
+    line = one_line_error(
+        mnist_alpha.main, [*argv, "--set", "player_overrides.player1={lr=1e6}"], capsys
+    )
+    assert re.match(r"error: player 'player1' diverged \(non-finite loss\) in round \d", line)
+    assert json.loads((out / "config.json").read_text())["player_overrides"] == {
+        "player1": {"lr": 1e6}
+    }
+    assert not list(out.glob("*.ckpt"))  # a non-finite state is never checkpointed
+    line = one_line_error(
+        mnist_alpha.main,
+        [*argv[:-3], "--out", str(tmp_path / "b"), "--set", "player_overrides.nobody={lr=1}"],
+        capsys,
+    )
+    assert "['nobody']; players: ['player0', 'player1', 'baseline']" in line
+
+
+def test_a_text_file_as_checkpoint_says_what_it_is_not(tmp_path):
+    path = tmp_path / "notes.ckpt"
+    path.write_text("hello, these are my notes\n")
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(path)
+    assert str(e.value) == (
+        f"checkpoint {str(path)!r} is not a multimodal-game checkpoint: it is not a file written "
+        "by torch.save (a zip archive), it starts with b'hello, t'"
+    )
+    (tmp_path / "empty.ckpt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="it is empty"):
+        load_checkpoint(tmp_path / "empty.ckpt")
+
+
+def _losses_of_a_fresh_script() -> list[float]:
+    """What a user's script does: build players with a seed, play a game with a seed."""
+    from modalities import build_player
+    from multimodal_game import Batch, Game, TensorSource
+
+    spec = {"variables": [{"name": "x", "recipe": "image", "width": 2}], "latent": 2, "hidden": 8}
+    g = torch.Generator().manual_seed(0)
+    data = Batch({"label": torch.arange(32) % 10, "x": torch.rand(32, 1, 28, 28, generator=g)})
+    players = {n: build_player(spec, seed=k) for k, n in enumerate("ab")}
+    game = Game(
+        players,
+        [[0.5, 0.5], [0.5, 0.5]],
+        {"a": TensorSource(data), "b": TensorSource(data)},
+        batch_size=8,
+        seed=1,
+    )
+    game.run(2)
+    return list(game.losses().values())
+
+
+def test_build_player_with_a_seed_makes_the_same_script_repeatable():
+    first = _losses_of_a_fresh_script()
+    torch.rand(7)  # whatever the global random stream did in between
+    assert _losses_of_a_fresh_script() == first
+
+
+def test_images_outside_the_likelihoods_range_are_named_when_the_host_is_built():
+    from modalities import build_player
+    from multimodal_game import Batch, Game, TensorSource
+    from multimodal_game.errors import DataError
+
+    spec = {"variables": [{"name": "x", "recipe": "image", "width": 2}], "latent": 2, "hidden": 8}
+    pixels = torch.randint(0, 256, (16, 1, 28, 28)).float()  # forgot to divide by 255
+    data = Batch({"label": torch.arange(16) % 10, "x": pixels})
+    with pytest.raises(DataError, match=r"'x' .* outside \[0, 1\] .*divide by 255"):
+        Game({"a": build_player(spec)}, [[1.0]], {"a": TensorSource(data)})
+    ok = Batch({"label": torch.arange(16) % 10, "x": pixels / 255})
+    Game({"a": build_player(spec)}, [[1.0]], {"a": TensorSource(ok)})
+
+
+def test_the_readme_api_section_is_the_quickstart_and_runs_the_same_twice(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## The Python API") :]
+    snippet = section[section.index("```python\n") + 10 : section.index("```\n", 10)]
+    script = (ROOT / "docs/examples/quickstart.py").read_text()
+    assert snippet == script[script.index("import sys") :]
+    runs = []
+    for _ in range(2):
+        run = subprocess.run(
+            [sys.executable, str(ROOT / "docs/examples/quickstart.py"), "8"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+        )
+        assert run.returncode == 0, run.stderr
+        runs.append([ln for ln in run.stdout.splitlines() if ln.startswith("player ")])
+    assert len(runs[0]) == 2 and all("(10, 1, 28, 28)" in ln for ln in runs[0])
+    assert runs[0] == runs[1]
+    assert (tmp_path / "runs/quickstart/game.ckpt").is_file()
