@@ -21,6 +21,8 @@ eval_examples = 30
 pair_tuples = 10
 label_only_examples = 20
 mask_player_examples = 40
+fedavg_local_steps = [2]
+fedprox_local_steps = []
 [player]
 width = 2
 latent = 2
@@ -61,8 +63,13 @@ def test_polymnist_cross_runs_end_to_end(tmp_path, polymnist_dir):
         assert (out / png).stat().st_size > 500
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [(r["game"], r["round"]) for r in lines] == [
-        (tag, r) for tag in ("game", "alone", "central") for r in (1, 2)
+        (tag, r) for tag in ("game", "alone", "central", "fedavg_E2") for r in (1, 2)
     ]
+    # FedAvg over the five style players: its bytes are parameters up and down, the game's samples
+    wire = saved["bytes_total"]
+    assert wire["alone"] == wire["central"] == 0 < wire["game"] < wire["fedavg_E2"]
+    assert set(saved["fedavg_E2"]["accuracy"]) == {f"m{k}" for k in range(5)}
+    assert (out / "accuracy_vs_bytes.png").stat().st_size > 1000
     assert set(lines[1]["players"]["style0"]) >= {"loss", "elbo", "classifier"}
     assert "mean_accuracy" not in lines[1].get("evaluation", {})  # no hooks: losses only
     assert res["game"]["mean_accuracy"] == pytest.approx(saved["game"]["mean_accuracy"])
@@ -91,20 +98,29 @@ def test_fashion_ssl_runs_end_to_end_on_tiny_shards(tmp_path):
     cfg.write_text(
         'dataset = "mnist"\nshard_size = 120\nlabelled = [20, 200]\nrounds = 2\nwarmup_rounds = 1\nbatch_size = 16\n'
         "discriminative_steps = 2\ncentral_examples = 200\ntest_examples = 50\n"
+        "fedavg_local_steps = [1]\nfedprox_local_steps = [2]\nno_harm_every = 1\n"
         "players = [" + ", ".join(["{width = 2, hidden = 8, latent = 2}"] * 4) + "]\n"
+        "federated_player = {width = 2, hidden = 8, latent = 4}\n"
     )
     out = tmp_path / "run"
     with pytest.warns(UserWarning, match="200 labels asked for, but player0's shard holds 120"):
         res = fashion_ssl.main(["--config", str(cfg), "--out", str(out), "--no-progress"])
-    for method in ("discriminative", "alone", "game"):
+    for method in ("discriminative", "alone", "game", "no_harm", "fedavg_E1", "fedprox_E2"):
         for k in range(4):
             accs = res["accuracy"][method][f"player{k}"]
             assert set(accs) == {"20", "200"} and all(0 <= v <= 1 for v in accs.values())
+    # bytes over the run: FedAvg every step moves the initial model and 2 averagings (up and
+    # down) of the four latent-4 players' parameters; the no-harm game logs its updates
+    wire = res["bytes_total"]["20"]
+    assert wire["alone"] == 0 and wire["fedavg_E1"] > wire["fedprox_E2"] > 0
+    assert wire["fedavg_E1"] / wire["fedprox_E2"] == 5 / 3  # (1 + 2 * 2) : (1 + 2 * 1)
+    assert [u["round"] for u in res["no_harm"]["20"]] == [1, 2]
+    assert (out / "accuracy_vs_bytes.png").stat().st_size > 1000
     # labelled count 200 > shard of 120: the whole shard is labelled, and the record says so
     assert res["labelled_actual"]["200"] == dict.fromkeys([f"player{k}" for k in range(4)], 120)
     assert res["labelled_actual"]["20"]["player0"] == 20
     fid = res["label_fidelity"]
-    assert set(fid) == {"alone", "game"} and all(
+    assert set(fid) == {"alone", "game", "no_harm"} and all(
         0 <= fid[m][f"player{k}"][L] <= 1 for m in fid for k in range(4) for L in ("20", "200")
     )
     assert (out / "accuracy_vs_labels.png").stat().st_size > 1000
@@ -474,13 +490,15 @@ def test_domain_alpha_runs_end_to_end_and_learns_an_alpha(tmp_path):
         ["--quick", "--set", 'second_domain="inverted_mnist"', "--set", "rounds=4"]
         + ["--set", "warmup_rounds=2", "--set", "update_every=2", "--set", "shard_size=100"]
         + ["--set", "kl_samples=16", "--set", "test_examples=50", "--set", "labelled=20"]
+        + ["--set", "fedavg_local_steps=[2]", "--set", "fedprox_local_steps=[]"]
         + ["--out", str(out), "--no-progress"]
     )
     updates = res["learned"]["updates"]
     assert [u["round"] for u in updates] == [2, 4]
     alpha = res["learned"]["alpha"]
     assert all(abs(sum(row) - 1) < 1e-6 and row[i] == 0.5 for i, row in enumerate(alpha))
-    assert set(res["accuracy"]) == {"alone", "uniform", "divergence", "oracle"}
+    assert set(res["accuracy"]) == {"alone", "uniform", "divergence", "oracle", "fedavg_E2"}
+    assert res["bytes_total"]["alone"] == 0 < res["bytes_total"]["uniform"]
     assert (out / "accuracy.png").stat().st_size > 1000
 
 

@@ -40,6 +40,7 @@ def test_polymnist_cross_floor(tmp_path, polymnist_dir):
         "rounds = 80\nwarmup_rounds = 30\nbatch_size = 32\neval_examples = 200\n"
         "classifier_steps = 100\npairs = []\nlabel_only_examples = 0\n"
         "mask_player_examples = 0\nlabelled_fraction = 0.2\n"
+        "fedavg_local_steps = [10]\nfedprox_local_steps = []\n"
         "[player]\nwidth = 4\nlatent = 4\nhidden = 32\nlr = 2e-3\n",
         "--data",
         str(polymnist_dir),
@@ -56,6 +57,8 @@ def test_fashion_ssl_floor_on_bundled_digits(tmp_path):
         tmp_path,
         'dataset = "mnist"\nshard_size = 300\nlabelled = [100]\nrounds = 100\nwarmup_rounds = 40\n'
         "batch_size = 32\ndiscriminative_steps = 100\ncentral_examples = 1000\ntest_examples = 500\n"
+        "fedavg_local_steps = [10]\nfedprox_local_steps = []\nno_harm = false\n"
+        "federated_player = {width = 4, hidden = 32, latent = 4}\n"
         "players = [" + ", ".join(["{width = 4, hidden = 32, latent = 4}"] * 4) + "]\n",
     )
     acc = res["accuracy"]
