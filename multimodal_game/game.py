@@ -274,7 +274,7 @@ class Game(EventSource):
         round and over the whole run (warm-up rounds included; a sample crosses the wire once,
         producer to consumer), next to a client-server FedAvg of the same players' parameters
         every E local steps (the initial model down, then per averaging each player's parameters
-        up and the average down; :func:`~multimodal_game.federated.parameter_exchange_bytes`)."""
+        up and the average down; :func:`~multimodal_game.accounting.parameter_exchange_bytes`)."""
         synth = self.bytes_per_round()
         params = self.runtime.param_bytes()
         totals: dict[str, dict[str, int]] = {
