@@ -187,8 +187,8 @@ def test_the_paper_tables_put_each_set_up_beside_the_paper(tmp_path):
         json.dumps({"results": summary})
     )
     text = report.paper_polymnist(tmp_path)
-    assert "| base classifier | 0.9830 | 0.710 +- 0.010 (2 seeds) | not run |" in text
-    assert "| synthetic (c, s) | 0.9879 | 0.750 +- 0.010 (2 seeds) | not run |" in text
+    assert "| base classifier | 0.9840 | 0.710 +- 0.010 (2 seeds) | not run |" in text
+    assert "| synthetic (c, s) | 0.9866 | 0.750 +- 0.010 (2 seeds) | not run |" in text
 
     def sweep(own: tuple[float, ...], alphas=(0.1, 1.0)) -> dict:
         rows = [
@@ -271,3 +271,24 @@ def test_the_standard_synthetic_gap_pairs_runs_by_seed(tmp_path):
         (tmp_path / f"{name}.json").write_text(json.dumps(rec))
     mean, std, n = report._standard_synthetic_gap(tmp_path)
     assert n == 2 and abs(mean) < 1e-9 and abs(std - 0.01) < 1e-9  # gaps +0.01 (seed 0), -0.01 (2)
+
+
+def test_the_bytes_table_puts_each_method_beside_what_it_moved_over_the_run():
+    seeds = {"mean": 0.7, "std": 0.01, "values": [0.69, 0.71]}
+    nested = {
+        "bytes_total": {"100": {"alone": 0, "fedavg_E10": {"mean": 2.5e6, "std": 0, "values": []}}},
+        "mean_accuracy": {"alone": {"100": 0.65}, "fedavg_E10": {"100": seeds}},
+    }
+    text = report.wire_table(nested)
+    assert "| labels | method | mean accuracy | bytes over the run |" in text
+    assert "| L = 100 | alone | 0.650 | 0 |" in text
+    assert "| L = 100 | fedavg_E10 | 0.700 +- 0.010 | 2,500,000 |" in text
+    flat = {
+        "bytes_total": {"game": 1234, "fedavg_E10": 99},
+        "game": {"mean_accuracy": 0.5},
+        "fedavg_E10": {"mean_accuracy": 0.6},
+    }
+    assert report.wire_table(flat).splitlines()[2:] == [
+        "| game | 0.500 | 1,234 |",
+        "| fedavg_E10 | 0.600 | 99 |",
+    ]
