@@ -47,7 +47,7 @@ def _num(x: Any) -> float:
 
 
 def polymnist_cross(res: dict, cfg: dict) -> str:
-    methods = ("alone", "game", "central")
+    methods = ("alone", "game", "central", *(k for k in res if k.startswith(("fedavg", "fedprox"))))
     m = cfg["modalities"]
     rows = [
         [f"accuracy m{k}", *(_f(res[t]["accuracy"][f"m{k}"]) for t in methods)] for k in range(m)

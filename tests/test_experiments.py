@@ -149,6 +149,10 @@ def test_the_paper_set_up_of_fashion_ssl_holds_labelled_data_only_and_adds_disti
         "central_examples": 200,
         "test_examples": 50,
         "validation_examples": 100,
+        # the paper's methods only (the baselines beside them are tested above)
+        "no_harm": False,
+        "fedavg_local_steps": [],
+        "fedprox_local_steps": [],
     }
     cfg = resolve(fashion_ssl.Config, [paper, tiny])
     assert cfg.own_weight == 0.25 and cfg.learning == "symmetric_equilibrium"
