@@ -17,14 +17,23 @@ from datasets.mnist import check_fashion_mnist, load_fashion_mnist, load_mnist
 from datasets.shards import make_shards
 from modalities import build_player
 from multimodal_game.batch import Batch
+from multimodal_game.distillation import distillation_bytes
 from multimodal_game.errors import ConfigError
 from multimodal_game.evaluation import accuracy, agreement, conditional_samples, train_classifier
 from multimodal_game.noharm import NoHarmAlpha
 from multimodal_game.policy import FixedAlpha, OwnPlusPartners
 from multimodal_game.sources import TensorSource
 
-from .baselines import federated_methods, play_federated, plot_accuracy_vs_bytes, run_bytes
+from .baselines import (
+    federated_methods,
+    play_distillation,
+    play_federated,
+    plot_accuracy_vs_bytes,
+    run_bytes,
+)
 from .common import Run, builders, preflight, table, with_overrides
+
+TRAIN_EXAMPLES = {"fashion": 60000, "mnist": 8000}  # training split of each dataset
 
 
 def load(cfg: dict, split: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -85,6 +94,15 @@ def _permutation(n: int, seed: int) -> torch.Tensor:
     """The training set's order for a seed: its first ``validation_examples`` are the validation
     split, the shards come from the rest."""
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+
+
+def public_pool(cfg: dict, seed: int) -> Batch:
+    """Unlabelled training images that no shard and no validation row holds: the public pool of
+    ensemble distillation."""
+    x, _ = load(cfg, "train")
+    start = cfg["validation_examples"] + len(cfg["players"]) * cfg["shard_size"]
+    rows = _permutation(len(x), seed)[start : start + cfg["public_pool"]]
+    return Batch({"x": x[rows]})
 
 
 def validation_split(cfg: dict, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -190,6 +208,7 @@ def body(run: Run) -> dict:
         splits["validation"] = validation_split(cfg, run.seed)
     names = [f"player{k}" for k in range(len(cfg["players"]))]
     federated = federated_methods(cfg)
+    fedmd = f"fedmd_E{cfg['fedmd_every']}"
     methods = (
         "discriminative",
         "alone",
@@ -197,6 +216,7 @@ def body(run: Run) -> dict:
         *(("distillation",) if cfg["distillation"] else ()),
         *(("no_harm",) if cfg["no_harm"] else ()),
         *(m for m, _, _ in federated),
+        *((fedmd,) if cfg["fedmd_every"] else ()),
     )
     wire: dict = {L: {"discriminative": 0, "alone": 0} for L in cfg["labelled"]}
     acc: dict = {m: {nm: {} for nm in names} for m in methods}
@@ -255,6 +275,18 @@ def body(run: Run) -> dict:
                 acc[method][nm][L] = s["test"]
                 val[method][nm][L] = s.get("validation")
             wire[L][method] = run_bytes(game, every)
+            game.close()
+        if cfg["fedmd_every"]:  # different architectures: logits on a public pool, not parameters
+            hosts = builders(build_host, names, cfg, run.seed, L)
+            pool = public_pool(cfg, run.seed)
+            game, distil = play_distillation(run, f"{fedmd}_L{L}", hosts, pool, cfg)
+            for nm in names:
+                s = scores(game.players[nm], splits)
+                acc[fedmd][nm][L] = s["test"]
+                val[fedmd][nm][L] = s.get("validation")
+            wire[L][fedmd] = distillation_bytes(
+                len(names), cfg["fedmd_rows"], 10, game.round, cfg["fedmd_every"]
+            )
             game.close()
     with run.timed("central"):
         x, y = load(cfg, "train")
@@ -336,6 +368,15 @@ def check(cfg: dict) -> None:
             f"no_harm_rows: {cfg['no_harm_rows']} rows for each of {len(cfg['players'])} players "
             f"do not fit in validation_examples = {cfg['validation_examples']}"
         )
+    if cfg["fedmd_every"]:
+        train = TRAIN_EXAMPLES[cfg["dataset"]]
+        spare = train - cfg["validation_examples"] - len(cfg["players"]) * cfg["shard_size"]
+        if spare < cfg["public_pool"] or cfg["public_pool"] == 0:
+            raise ConfigError(
+                f"fedmd_every: ensemble distillation needs public_pool = {cfg['public_pool']} "
+                f"training images beyond the shards and the validation split; {max(spare, 0)} "
+                f"are left (shrink shard_size, or fedmd_every = 0)"
+            )
     names = [f"player{k}" for k in range(len(cfg["players"]))]
     game = ({nm: player_spec(cfg, k) for k, nm in enumerate(names)}, policy(cfg))
     fed = {nm: player_spec(cfg, k, cfg["federated_player"]) for k, nm in enumerate(names)}

@@ -29,6 +29,33 @@ def play_federated(
     return run.game(tag, builders, eye, setup=ParameterAveraging(every, mu).attach, **kw)
 
 
+def play_distillation(
+    run: Run,
+    tag: str,
+    builders: Mapping[str, Callable[[], Any]],
+    pool: Any,
+    cfg: Mapping[str, Any],
+    **kw: Any,
+):
+    """Players that learn alone and, every ``cfg['fedmd_every']`` rounds, distil the ensemble of
+    their logits on rows of the public ``pool`` (multimodal_game.distillation); returns the game
+    and its handler (the caller closes the game)."""
+    import torch
+
+    from multimodal_game.distillation import EnsembleDistillation
+
+    distil = EnsembleDistillation(
+        pool,
+        every=cfg["fedmd_every"],
+        rows=cfg["fedmd_rows"],
+        steps=cfg["fedmd_steps"],
+        lr=cfg["fedmd_lr"],
+        seed=run.seed,
+    )
+    eye = torch.eye(len(builders), dtype=torch.float64)
+    return run.game(tag, builders, eye, setup=distil.attach, **kw), distil
+
+
 def run_bytes(game: Any, every: int | None = None) -> int:
     """Bytes over the wire over the whole run, both directions: the game's synthetic samples
     (``every=None``) or a FedAvg / FedProx run's parameters averaged every ``every`` rounds."""

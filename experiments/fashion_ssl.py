@@ -7,7 +7,9 @@ its labelled + unlabelled data); (c) the game (semi-supervised players exchangin
 labelled images, alpha uniform); (d) every architecture trained discriminatively on the full
 labelled training set (upper bound); optionally (e) the paper authors' distillation baseline;
 (f) FedAvg and FedProx through Flower: players of one architecture (``federated_player``) that
-average their parameters every E local steps, on the same shards and rounds.
+average their parameters every E local steps, on the same shards and rounds; (g) ensemble
+distillation (``fedmd_every``): the game's players of different architectures learn alone and
+distil the mean of their logits on a public unlabelled pool.
 ``experiments/configs/fashion_ssl_paper.toml`` layers the authors' set-up over any size.
 """
 
@@ -78,6 +80,21 @@ class Config(ParameterExchangeConfig):
         description="the one architecture every player has in the FedAvg / FedProx baselines "
         "(same shards, same rounds as the game)",
     )
+    fedmd_every: NonNegativeInt = Field(
+        0,
+        description="ensemble distillation baseline for players of different architectures (FedMD "
+        "/ FedDF style, multimodal_game.distillation): players learn alone and every N rounds "
+        "distil the mean of their logits on rows of a public unlabelled pool (0: not run; needs "
+        "public_pool training images beyond the shards and the validation split)",
+    )
+    public_pool: NonNegativeInt = Field(
+        5000,
+        description="unlabelled training images outside every shard and the validation split "
+        "that all parties may read (ensemble distillation's extra data)",
+    )
+    fedmd_rows: PositiveInt = Field(256, description="public rows of each distillation")
+    fedmd_steps: PositiveInt = Field(5, description="digest steps of each distillation")
+    fedmd_lr: PositiveFloat = Field(1e-3, description="Adam learning rate of the digest steps")
     likelihood: LIKELIHOOD = Field("bernoulli", description="pixel likelihood")
     send: Literal["mean", "sample"] = Field(
         "mean", description="what image players send: the decoder's mean or a draw of p(x|z,c)"
@@ -148,6 +165,7 @@ QUICK = {
     "checkpoint_every": 400,
     "discriminative_steps": 400,
     "central_examples": 10000,
+    "fedmd_every": 10,
 }
 
 

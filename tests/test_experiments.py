@@ -99,13 +99,15 @@ def test_fashion_ssl_runs_end_to_end_on_tiny_shards(tmp_path):
         'dataset = "mnist"\nshard_size = 120\nlabelled = [20, 200]\nrounds = 2\nwarmup_rounds = 1\nbatch_size = 16\n'
         "discriminative_steps = 2\ncentral_examples = 200\ntest_examples = 50\n"
         "fedavg_local_steps = [1]\nfedprox_local_steps = [2]\nno_harm_every = 1\n"
+        "fedmd_every = 1\npublic_pool = 100\nfedmd_rows = 8\nfedmd_steps = 1\n"
         "players = [" + ", ".join(["{width = 2, hidden = 8, latent = 2}"] * 4) + "]\n"
         "federated_player = {width = 2, hidden = 8, latent = 4}\n"
     )
     out = tmp_path / "run"
     with pytest.warns(UserWarning, match="200 labels asked for, but player0's shard holds 120"):
         res = fashion_ssl.main(["--config", str(cfg), "--out", str(out), "--no-progress"])
-    for method in ("discriminative", "alone", "game", "no_harm", "fedavg_E1", "fedprox_E2"):
+    methods = ("discriminative", "alone", "game", "no_harm", "fedavg_E1", "fedprox_E2", "fedmd_E1")
+    for method in methods:
         for k in range(4):
             accs = res["accuracy"][method][f"player{k}"]
             assert set(accs) == {"20", "200"} and all(0 <= v <= 1 for v in accs.values())
@@ -114,6 +116,8 @@ def test_fashion_ssl_runs_end_to_end_on_tiny_shards(tmp_path):
     wire = res["bytes_total"]["20"]
     assert wire["alone"] == 0 and wire["fedavg_E1"] > wire["fedprox_E2"] > 0
     assert wire["fedavg_E1"] / wire["fedprox_E2"] == 5 / 3  # (1 + 2 * 2) : (1 + 2 * 1)
+    # ensemble distillation after rounds 1 and 2: 4 players' 8 x 10 logits up, the mean down
+    assert wire["fedmd_E1"] == 2 * 2 * 4 * 8 * 10 * 4
     assert [u["round"] for u in res["no_harm"]["20"]] == [1, 2]
     assert (out / "accuracy_vs_bytes.png").stat().st_size > 1000
     # labelled count 200 > shard of 120: the whole shard is labelled, and the record says so
