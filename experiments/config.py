@@ -14,11 +14,12 @@ import difflib
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import tomli_w
 from pydantic import BaseModel, Field, NonNegativeInt, PositiveFloat, PositiveInt, ValidationError
 
+from modalities.specs import Likelihood
 from multimodal_game.errors import ConfigError
 from multimodal_game.validation import Strict, describe
 
@@ -37,11 +38,8 @@ __all__ = [
 ]
 
 
-# The image likelihoods of modalities.recipes.LIKELIHOODS (a test keeps the two equal); spelled
-# out here so that reading a config does not import torch.
-LIKELIHOOD = Literal[
-    "bernoulli", "continuous_bernoulli", "laplace", "gaussian", "discretized_logistic"
-]
+# the image likelihoods, from the torch-free player specs
+LIKELIHOOD = Likelihood
 
 
 class Section(Strict):

@@ -1,13 +1,13 @@
-"""Concrete modalities (recipes) and players, and the registry through which users add their own."""
+"""Concrete modalities (recipes) and players, and the registry through which users add their own.
 
-from . import recipes, vector  # noqa: F401  (registers the built-in recipes)
-from .registry import (
-    build_player,
-    get_recipe,
-    register_modality,
-    register_player_kind,
-    registered_modalities,
-)
+Importing the package is torch-free (``modalities.specs`` reads player specs without torch); the
+registry's functions below load on first use, with the built-in recipes and player kinds.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
 
 __all__ = [
     "build_player",
@@ -16,3 +16,9 @@ __all__ = [
     "register_player_kind",
     "registered_modalities",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        return getattr(import_module(".registry", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

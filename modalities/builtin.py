@@ -1,85 +1,19 @@
-"""Built-in player kinds: ``m2`` (semi-supervised VAE over recipes) and ``label`` (label only)."""
+"""Built-in player kinds: ``m2`` (semi-supervised VAE over recipes) and ``label`` (label only),
+built from their specs (:mod:`modalities.specs`); ``hvae`` registers from its own module."""
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import Any, Literal
-
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    NonNegativeFloat,
-    NonNegativeInt,
-    PositiveFloat,
-    PositiveInt,
-    field_validator,
-)
+from typing import Any
 
 from multimodal_game.errors import ConfigError
-from multimodal_game.validation import Strict, validated
+from multimodal_game.validation import validated
 
 from .m2 import LabelPlayer, M2Player
 from .recipes import LabelRecipe, Recipe
 from .registry import build_recipe, observable_modalities, register_player_kind
-
-
-class LabelSpec(Strict):
-    """The label of a player: ``{name = "label", classes = 10, exchangeable = true}``."""
-
-    name: str = Field("label", min_length=1)
-    classes: int = Field(10, ge=2)
-    exchangeable: bool = True
-
-
-class VariableSpec(BaseModel):
-    """An observed variable: its name, its recipe and the recipe's options (checked by the recipe)."""
-
-    model_config = ConfigDict(extra="allow")
-    name: str = Field(min_length=1)
-    recipe: str = Field(min_length=1)
-
-
-class M2Spec(Strict):
-    """An ``m2`` player (see :class:`~modalities.m2.M2Player` for each option's meaning)."""
-
-    kind: Literal["m2"] = "m2"
-    label: LabelSpec = LabelSpec()
-    variables: list[VariableSpec] = Field(min_length=1)
-    latent: PositiveInt = 16
-    hidden: PositiveInt = 128
-    aux_weight: NonNegativeFloat = 50.0
-    lr: PositiveFloat = 1e-3
-    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
-    learning: Literal["elbo", "wake_sleep", "symmetric_equilibrium"] = "elbo"
-
-    @field_validator("learning", mode="before")
-    @classmethod
-    def _renamed(cls, v: Any) -> Any:
-        if v == "symmetric":
-            raise ValueError(
-                "'symmetric' was renamed 'wake_sleep' (ELBO plus a sleep-phase guide term, the "
-                "project's rule); the paper authors' rule is 'symmetric_equilibrium'"
-            )
-        return v
-
-    shared_encoder: bool = False
-    consistency_weight: NonNegativeFloat = 0.0
-    enumerate_top: NonNegativeInt = 0
-    sample_best_of: PositiveInt = 1
-    sample_temperature: NonNegativeFloat = 1.0
-    complete: list[str] = []
-    complete_sweeps: NonNegativeInt = 0
-
-
-class LabelPlayerSpec(Strict):
-    """A ``label`` player: a categorical distribution over the label alone."""
-
-    kind: Literal["label"] = "label"
-    label: LabelSpec = LabelSpec()
-    lr: PositiveFloat = 0.05
-    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+from .specs import LabelPlayerSpec, M2Spec, VariableSpec
 
 
 def _recipe(v: VariableSpec, consistency: bool):

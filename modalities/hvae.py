@@ -30,21 +30,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 import pyro
 import pyro.distributions as dist
 import torch
-from pydantic import Field, PositiveFloat, PositiveInt
 from pyro import poutine
 from torch import nn
 
 from multimodal_game.batch import Batch
 from multimodal_game.player import PyroPlayer, check_samples, weighted_plate
 from multimodal_game.spaces import Space, binary_image, latent
-from multimodal_game.validation import Strict, validated
+from multimodal_game.validation import validated
 
 from .registry import register_player_kind
+from .specs import HVAESpec
 
 LATENTS = ("z0", "z1")
 
@@ -258,21 +258,6 @@ class HVAEPlayer(PyroPlayer):
         exact.compute_log_prob()
         joint = sum(exact.nodes[k]["log_prob"] for k in (*LATENTS, self.image))
         return torch.where(complete, joint, iwae)
-
-
-class HVAESpec(Strict):
-    """An ``hvae`` player (see :class:`HVAEPlayer`)."""
-
-    kind: Literal["hvae"] = "hvae"
-    nz0: PositiveInt = Field(30, description="bits of the top latent z0")
-    nz1: PositiveInt = Field(100, description="bits of the second latent z1")
-    width: PositiveInt = Field(32, description="channels of the first convolution")
-    hidden: PositiveInt = Field(600, description="units of p(z1 | z0)'s hidden layers")
-    lr: PositiveFloat = 1e-3
-    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
-    image: str = Field("x", min_length=1, description="name of the image variable")
-    exchange_latents: bool = Field(True, description="send and receive (z0, z1) with x")
-    learning: Literal["symmetric_equilibrium"] = "symmetric_equilibrium"
 
 
 @register_player_kind("hvae")

@@ -98,6 +98,7 @@ class M2Player(PyroPlayer):
     """A semi-supervised generative player over ``label`` and the variables of ``recipes``."""
 
     learning_rules = ("elbo", "wake_sleep", "symmetric_equilibrium")
+    fused_kind = "m2"  # what modalities.m2_fused can train and sample together
 
     def __init__(
         self,
@@ -586,7 +587,7 @@ class M2Player(PyroPlayer):
 
 
 def _fused_module():
-    from . import m2_fused  # imports this module: loaded on first use
+    from . import m2_fused  # loaded on first use
 
     return m2_fused
 

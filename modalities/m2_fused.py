@@ -41,7 +41,9 @@ from torch.optim.adam import adam
 
 from multimodal_game.batch import Batch
 
-from .m2 import M2Player
+# the players of this module are modalities.m2.M2Player instances (fused_kind "m2"); it does not
+# import that module, which imports this one on first use
+M2Player = Any
 
 
 class Rows(NamedTuple):
@@ -183,7 +185,7 @@ def _architecture(player: M2Player) -> tuple:
 
 def sample_fusion_key(player: Any) -> tuple | str:
     """A key shared by players whose draws one fused sampler can make, or why not (a string)."""
-    if not isinstance(player, M2Player):
+    if getattr(player, "fused_kind", None) != "m2":
         return f"{type(player).__name__} is not an M2 player"
     if player.sample_best_of != 1:
         return "fused sampling needs sample_best_of = 1"
@@ -195,7 +197,7 @@ def sample_fusion_key(player: Any) -> tuple | str:
 def fusion_key(player: Any) -> tuple | str:
     """A key shared by players that one fused step can train together, or the reason (a string)
     why this player cannot be fused."""
-    if not isinstance(player, M2Player):
+    if getattr(player, "fused_kind", None) != "m2":
         return f"{type(player).__name__} is not an M2 player"
     if (
         player.learning != "elbo"

@@ -12,10 +12,7 @@ from torch.distributions import constraints
 from multimodal_game.spaces import Variable, binary_image, categorical, image, latent
 
 from .registry import register_modality
-
-LIKELIHOODS = ("bernoulli", "continuous_bernoulli", "laplace", "gaussian", "discretized_logistic")
-# what an image player sends when it samples: its decoder's mean (mode for binary images) or a draw
-SENDS = ("mean", "sample")
+from .specs import LIKELIHOODS, SENDS  # noqa: F401  (spelled out in the torch-free specs)
 
 
 def flat_apply(module: nn.Module, x: torch.Tensor, event_dims: int) -> torch.Tensor:

@@ -1,14 +1,26 @@
-"""The modality registry: recipes by name, and ``build_player(spec)`` from a plain (TOML) mapping."""
+"""The modality registry: recipes by name, and ``build_player(spec)`` from a plain (TOML) mapping.
+
+The built-in recipes and player kinds live in the modules of ``BUILTIN_MODULES``, which register
+themselves on import; the registry imports them (by name) the first time it is asked for a recipe
+or a kind, so that reading specs (:mod:`modalities.specs`) never imports torch.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from importlib import import_module
 from typing import Any, TypeVar
 
 import torch
 
 from multimodal_game.player import Player
 
+BUILTIN_MODULES = (
+    "modalities.recipes",
+    "modalities.vector",
+    "modalities.builtin",
+    "modalities.hvae",
+)
 _RECIPES: dict[str, type] = {}
 _PLAYERS: dict[str, Callable[[Mapping[str, Any]], Player]] = {}
 T = TypeVar("T", bound=type)
@@ -39,16 +51,24 @@ def register_player_kind(name: str) -> Callable[[Callable], Callable]:
     return deco
 
 
+def _builtins() -> None:
+    for module in BUILTIN_MODULES:  # each registers on its first import; later ones are no-ops
+        import_module(module)
+
+
 def registered_modalities() -> list[str]:
+    _builtins()
     return sorted(_RECIPES)
 
 
 def observable_modalities() -> list[str]:
     """Registered recipes that a player can observe as data (not label or latent recipes)."""
+    _builtins()
     return sorted(n for n, cls in _RECIPES.items() if getattr(cls, "observable", True))
 
 
 def get_recipe(name: str) -> type:
+    _builtins()
     try:
         return _RECIPES[name]
     except KeyError:
@@ -75,9 +95,7 @@ def build_player(spec: Mapping[str, Any], seed: int | None = None) -> Player:
     ``seed`` fixes its initial parameters (the global random stream is left as it was); without
     one they come from torch's global random stream, so the same script gives the same player only
     after a ``torch.manual_seed``."""
-    # Importing the package registers the built-in recipes and player kinds.
-    from . import builtin  # noqa: F401
-
+    _builtins()
     kind = spec.get("kind", "m2")
     if kind not in _PLAYERS:
         raise ValueError(f"unknown player kind {kind!r}; registered: {sorted(_PLAYERS)}")
