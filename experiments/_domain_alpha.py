@@ -18,11 +18,12 @@ from modalities import build_player
 from multimodal_game.batch import Batch
 from multimodal_game.divergence import DivergenceAlpha
 from multimodal_game.evaluation import accuracy
+from multimodal_game.host import builders
 from multimodal_game.policy import FixedAlpha, OwnPlusPartners
 from multimodal_game.sources import TensorSource
 
 from .baselines import federated_methods, play_federated, plot_accuracy_vs_bytes, run_bytes
-from .common import Run, builders, memo, preflight, table, with_overrides
+from .common import Run, memo, preflight, table, with_overrides
 
 NAMES = ("mnist0", "fashion0", "mnist1", "fashion1")
 METHODS = ("alone", "uniform", "divergence", "oracle")

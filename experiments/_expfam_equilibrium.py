@@ -23,10 +23,11 @@ from multimodal_game.expfam import (
     stack_moments,
     time_average_sd,
 )
+from multimodal_game.host import builders
 from multimodal_game.sources import FullSource, TensorSource
 from multimodal_game.statistics import Statistics
 
-from .common import Run, builders, table
+from .common import Run, table
 
 
 def random_alpha(n: int, generator: torch.Generator) -> torch.Tensor:

@@ -20,6 +20,7 @@ from multimodal_game.batch import Batch
 from multimodal_game.distillation import distillation_bytes
 from multimodal_game.errors import ConfigError
 from multimodal_game.evaluation import accuracy, agreement, conditional_samples, train_classifier
+from multimodal_game.host import builders
 from multimodal_game.noharm import NoHarmAlpha
 from multimodal_game.policy import FixedAlpha, OwnPlusPartners
 from multimodal_game.sources import TensorSource
@@ -31,7 +32,7 @@ from .baselines import (
     plot_accuracy_vs_bytes,
     run_bytes,
 )
-from .common import Run, builders, preflight, table, with_overrides
+from .common import Run, preflight, table, with_overrides
 
 TRAIN_EXAMPLES = {"fashion": 60000, "mnist": 8000}  # training split of each dataset
 

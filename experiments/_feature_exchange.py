@@ -11,11 +11,12 @@ from datasets.shards import labelled_mask
 from modalities import build_player
 from multimodal_game.batch import Batch
 from multimodal_game.evaluation import accuracy
+from multimodal_game.host import builders
 from multimodal_game.policy import OwnPlusPartners
 from multimodal_game.sources import TensorSource
 from multimodal_game.statistics import Statistics
 
-from .common import Run, builders, memo, preflight, table, with_overrides
+from .common import Run, memo, preflight, table, with_overrides
 
 METHODS = ("alone", "samples", "statistics")
 

@@ -24,9 +24,10 @@ from multimodal_game.evaluation import (
     save_grid,
     train_classifier,
 )
+from multimodal_game.host import builders
 from multimodal_game.sources import TensorSource
 
-from .common import Run, builders, preflight, table, with_overrides
+from .common import Run, preflight, table, with_overrides
 
 
 def spec(cfg: dict, name: str) -> dict:

@@ -21,7 +21,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +30,6 @@ if TYPE_CHECKING:  # torch and the game load only once a run starts: --help stay
     import torch
 
     from multimodal_game.game import Game
-    from multimodal_game.host import HostSpec
 
 from .config import GameConfig, load_toml, parse_set, resolve, to_toml
 
@@ -145,51 +143,6 @@ def runtime_session(args: argparse.Namespace) -> Iterator[None]:
             ray.shutdown()
 
 
-def host_specs(
-    builders: Mapping[str, Callable[[], Any]],
-    seed: int,
-    device: torch.device | str,
-    resources: Mapping[str, Mapping[str, float]] | None = None,
-    plugins: Sequence[str] | None = None,
-) -> list[HostSpec]:
-    """One ``HostSpec`` per player; ``resources`` maps a player name (or ``default``) to
-    ``{num_cpus, num_gpus}`` for the Ray runtime."""
-    from multimodal_game.host import HostSpec
-    from multimodal_game.rng import derive_seed
-
-    resources = resources or {}
-    unknown = set(resources) - set(builders) - {"default"}
-    if unknown:
-        raise ConfigError(
-            f"resources for unknown players {sorted(unknown)}; players: {list(builders)}"
-        )
-    specs = []
-    for k, (name, build) in enumerate(builders.items()):
-        res = {
-            "num_cpus": None,
-            "num_gpus": 0.0,
-            **resources.get("default", {}),
-            **resources.get(name, {}),
-        }
-        bad = set(res) - {"num_cpus", "num_gpus"}
-        if bad:
-            raise ConfigError(
-                f"resources of {name!r}: unknown keys {sorted(bad)}; use num_cpus, num_gpus"
-            )
-        specs.append(
-            HostSpec(
-                name,
-                build,
-                derive_seed(seed, k),
-                str(device),
-                None if res["num_cpus"] is None else float(res["num_cpus"]),
-                float(res["num_gpus"]),
-                tuple(plugins or ()),
-            )
-        )
-    return specs
-
-
 def with_overrides(name: str, spec: Mapping[str, Any], cfg: Mapping[str, Any]) -> dict[str, Any]:
     """``spec`` with the config's ``player_overrides`` for ``default`` and then for ``name``
     merged in (tables merge, other values replace)."""
@@ -223,6 +176,7 @@ def preflight(cfg: Mapping[str, Any], *games: tuple[Mapping[str, Mapping], Any])
 
 def _preflight_game(specs: Mapping[str, Mapping[str, Any]], alpha: Any, cfg: Mapping) -> None:
     from modalities import build_player
+    from multimodal_game.host import host_specs
     from multimodal_game.policy import as_policy
 
     spaces = {}
@@ -282,6 +236,7 @@ class Run:
         from multimodal_game.events import Event
         from multimodal_game.game import Game
         from multimodal_game.handlers import attach_standard
+        from multimodal_game.host import host_specs
 
         t0 = time.perf_counter()
         specs = host_specs(
@@ -627,11 +582,6 @@ def memo(fn: Callable) -> Callable:
         return cache[key]
 
     return wrapper
-
-
-def builders(fn: Callable, names: Sequence[str], *args: Any) -> dict[str, Callable[[], Any]]:
-    """``{name: partial(fn, name, *args)}``: picklable host builders for :meth:`Run.game`."""
-    return {n: partial(fn, n, *args) for n in names}
 
 
 def seed_everything(seed: int) -> None:

@@ -19,7 +19,7 @@ _EXPORTS = {
     "events": ["Event"],
     "game": ["Game"],
     "handlers": ["Checkpointer", "Evaluator", "Progress", "RestartOnLoss", "attach_standard"],
-    "host": ["HostSpec"],
+    "host": ["HostSpec", "builders", "host_specs"],
     "player": ["Player", "PyroPlayer"],
     "policy": [
         "FixedAlpha",
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from .events import Event
     from .game import Game
     from .handlers import Checkpointer, Evaluator, Progress, RestartOnLoss, attach_standard
-    from .host import HostSpec
+    from .host import HostSpec, builders, host_specs
     from .player import Player, PyroPlayer
     from .policy import FixedAlpha, LearnPlan, OwnPlusPartners, Policy, RoundPlan, Transfer, Warmup
     from .runtime import PlayerHandle, PlayerLost
@@ -93,7 +93,9 @@ __all__ = [
     "__version__",
     "attach_standard",
     "binary_image",
+    "builders",
     "categorical",
+    "host_specs",
     "image",
     "interface",
     "latent",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -218,3 +219,52 @@ def specs_by_name(specs: Sequence[HostSpec] | Mapping[str, HostSpec]) -> dict[st
     if len(by_name) != len(specs):
         raise ValueError(f"player names must be distinct: {[s.name for s in specs]}")
     return by_name
+
+
+def builders(fn: Callable, names: Sequence[str], *args: Any) -> dict[str, Callable[[], Any]]:
+    """``{name: partial(fn, name, *args)}``: picklable host builders (``fn(name, *args)`` returns
+    ``(player, data_source)``) for :func:`host_specs`."""
+    return {n: partial(fn, n, *args) for n in names}
+
+
+def host_specs(
+    builders: Mapping[str, Callable[[], Any]],
+    seed: int,
+    device: torch.device | str,
+    resources: Mapping[str, Mapping[str, float]] | None = None,
+    plugins: Sequence[str] | None = None,
+) -> list[HostSpec]:
+    """One ``HostSpec`` per player for :meth:`Game.from_specs` (player k's seed derived from
+    ``seed`` and k); ``resources`` maps a player name (or ``default``) to ``{num_cpus,
+    num_gpus}`` for the Ray runtime; ``plugins``: modules every host imports first."""
+    resources = resources or {}
+    unknown = set(resources) - set(builders) - {"default"}
+    if unknown:
+        raise ConfigError(
+            f"resources for unknown players {sorted(unknown)}; players: {list(builders)}"
+        )
+    specs = []
+    for k, (name, build) in enumerate(builders.items()):
+        res = {
+            "num_cpus": None,
+            "num_gpus": 0.0,
+            **resources.get("default", {}),
+            **resources.get(name, {}),
+        }
+        bad = set(res) - {"num_cpus", "num_gpus"}
+        if bad:
+            raise ConfigError(
+                f"resources of {name!r}: unknown keys {sorted(bad)}; use num_cpus, num_gpus"
+            )
+        specs.append(
+            HostSpec(
+                name,
+                build,
+                derive_seed(seed, k),
+                str(device),
+                None if res["num_cpus"] is None else float(res["num_cpus"]),
+                float(res["num_gpus"]),
+                tuple(plugins or ()),
+            )
+        )
+    return specs
