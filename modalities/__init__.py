@@ -12,6 +12,7 @@ from typing import Any
 __all__ = [
     "build_player",
     "get_recipe",
+    "load_players",
     "register_modality",
     "register_player_kind",
     "registered_modalities",
@@ -20,5 +21,6 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        return getattr(import_module(".registry", __name__), name)
+        module = "loading" if name == "load_players" else "registry"
+        return getattr(import_module(f".{module}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

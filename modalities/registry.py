@@ -100,7 +100,20 @@ def build_player(spec: Mapping[str, Any], seed: int | None = None) -> Player:
     if kind not in _PLAYERS:
         raise ValueError(f"unknown player kind {kind!r}; registered: {sorted(_PLAYERS)}")
     if seed is None:
-        return _PLAYERS[kind](spec)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return _PLAYERS[kind](spec)
+        player = _PLAYERS[kind](spec)
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            player = _PLAYERS[kind](spec)
+    # what it was built from: checkpoints record it, so that load_players rebuilds it
+    player.spec = {"kind": kind, **_plain(spec)}
+    return player
+
+
+def _plain(value: Any) -> Any:
+    """A spec as plain data (mappings, lists, scalars) that a checkpoint can hold."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

@@ -168,6 +168,8 @@ class PlayerHost:
 
     def state(self) -> dict[str, Any]:
         return {
+            # the spec the player was built from, where it has one (modalities.build_player)
+            "spec": getattr(self.player, "spec", None),
             "player": self.player.state_dict(),
             "rng": self.rng.state(),
             "eval_rng": self.eval_rng.state(),

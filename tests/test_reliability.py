@@ -207,3 +207,36 @@ def test_the_readme_api_section_is_the_quickstart_and_runs_the_same_twice(tmp_pa
     assert len(runs[0]) == 2 and all("(10, 1, 28, 28)" in ln for ln in runs[0])
     assert runs[0] == runs[1]
     assert (tmp_path / "runs/quickstart/game.ckpt").is_file()
+
+
+def test_load_players_rebuilds_every_player_of_a_checkpoint_and_of_a_run_folder(tmp_path):
+    import torch
+
+    from modalities import build_player, load_players
+    from multimodal_game import Batch, Game, TensorSource
+    from multimodal_game.errors import CheckpointError
+
+    specs = {
+        f"p{k}": {"variables": [{"name": "x", "recipe": "image", "width": w}], "latent": 2}
+        for k, w in enumerate((2, 3))
+    }
+    g = torch.Generator().manual_seed(0)
+    data = Batch({"label": torch.arange(12) % 10, "x": torch.rand(12, 1, 28, 28, generator=g)})
+    game = Game(
+        {n: build_player(s, seed=k) for k, (n, s) in enumerate(specs.items())},
+        torch.full((2, 2), 0.5, dtype=torch.float64),
+        {n: TensorSource(data) for n in specs},
+        batch_size=4,
+    )
+    game.run(2)
+    game.save(tmp_path / "game.ckpt")
+    back = load_players(tmp_path, "game")
+    assert list(back) == ["p0", "p1"]
+    for n, p in back.items():
+        mine = game.runtime.hosts[n].player
+        assert p.spec == mine.spec and p.spec["variables"][0]["width"] == (2, 3)[int(n[1])]
+        assert all(torch.equal(a, b) for a, b in zip(p.parameters(), mine.parameters()))
+        assert torch.equal(p.c_logits(data), mine.c_logits(data))
+    assert list(load_players(tmp_path / "game.ckpt")) == ["p0", "p1"]
+    with pytest.raises(CheckpointError, match=r"no checkpoint 'gam.ckpt'.*\['game'\]"):
+        load_players(tmp_path, "gam")
