@@ -17,16 +17,6 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-EXPERIMENTS = {
-    "polymnist-cross": "experiments.polymnist_cross",
-    "fashion-ssl": "experiments.fashion_ssl",
-    "mnist-alpha": "experiments.mnist_alpha",
-    "polymnist-paper": "experiments.polymnist_paper",
-    "expfam-equilibrium": "experiments.expfam_equilibrium",
-    "mixture-inference": "experiments.mixture_inference",
-    "domain-alpha": "experiments.domain_alpha",
-    "feature-exchange": "experiments.feature_exchange",
-}
 DATA = {"polymnist": "datasets.polymnist", "download": "datasets.download"}
 
 
@@ -34,17 +24,25 @@ def _call(module: str, argv: Sequence[str]) -> object:
     return importlib.import_module(module).main(list(argv))
 
 
+def experiments() -> dict[str, str]:
+    """``mmgame run`` names -> modules, from the registry."""
+    from .registry import registry
+
+    return {e.command: e.module.__name__ for e in registry().values()}
+
+
 def main(argv: Sequence[str] | None = None) -> object:
     argv = list(sys.argv[1:] if argv is None else argv)
+    known = experiments()
     p = argparse.ArgumentParser(prog="mmgame", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("run", help=f"run an experiment: {', '.join(EXPERIMENTS)}", add_help=False)
+    sub.add_parser("run", help=f"run an experiment: {', '.join(known)}", add_help=False)
     sub.add_parser("data", help=f"generate or show a data set: {', '.join(DATA)}", add_help=False)
     sub.add_parser("bench", help="run the benchmarks (python -m benchmarks)", add_help=False)
     sub.add_parser("report", help="results pages (python -m experiments.report)", add_help=False)
     cmd = p.parse_args(argv[:1]).cmd
     if cmd in ("run", "data"):
-        table = EXPERIMENTS if cmd == "run" else DATA
+        table = known if cmd == "run" else DATA
         usage = f"usage: mmgame {cmd} {{{','.join(table)}}} [options]"
         if len(argv) < 2 or argv[1] in ("-h", "--help"):
             p.exit(0 if len(argv) > 1 else 2, usage + "\n")

@@ -9,20 +9,30 @@ import pytest
 from helpers import user_error
 
 from experiments.config import load_toml, parse_set, resolve, to_toml
+from experiments.registry import registry
 from modalities import build_player
 from multimodal_game.errors import ConfigError
 
 CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
-EXPERIMENTS = [
-    "fashion_ssl",
-    "polymnist_cross",
-    "mnist_alpha",
-    "polymnist_paper",
-    "expfam_equilibrium",
-    "mixture_inference",
-    "domain_alpha",
-    "feature_exchange",
-]
+EXPERIMENTS = list(registry())
+
+
+def test_the_registry_finds_every_experiment_and_a_new_one_in_one_module(tmp_path, monkeypatch):
+    import experiments
+    from experiments import cli
+
+    assert len(EXPERIMENTS) == 8 and {"fashion_ssl", "polymnist_cross"} <= set(EXPERIMENTS)
+    (tmp_path / "tiny_new.py").write_text(
+        '"""A tiny experiment written by a test."""\n'
+        "from experiments.config import GameConfig\n"
+        "class Config(GameConfig):\n    pass\n"
+        "def main(argv=None):\n    return {'ran': list(argv or [])}\n"
+    )
+    monkeypatch.setattr(experiments, "__path__", [*experiments.__path__, str(tmp_path)])
+    found = registry()
+    assert found["tiny_new"].summary == "A tiny experiment written by a test."
+    assert "tiny-new" in cli.experiments()
+    assert cli.main(["run", "tiny-new", "--x"]) == {"ran": ["--x"]}
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
