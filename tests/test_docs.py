@@ -292,3 +292,17 @@ def test_the_bytes_table_puts_each_method_beside_what_it_moved_over_the_run():
         "| game | 0.500 | 1,234 |",
         "| fedavg_E10 | 0.600 | 99 |",
     ]
+
+
+def test_the_experiments_page_is_what_the_catalog_prints(capsys):
+    from experiments import catalog
+
+    assert catalog.main(["--check"]) == 0, "run: python -m experiments.catalog"
+    page = catalog.PAGE.read_text()
+    # every experiment, and each key's description from its Config field
+    from experiments.fashion_ssl import Config
+
+    for name in ("fashion_ssl", "polymnist_cross", "domain_alpha", "feature_exchange"):
+        assert f"## `{name}`:" in page
+    assert Config.model_fields["fedmd_every"].description.split()[0] in page
+    assert "| `fedmd_every` | `0` | `10` |" in page  # default, then the quick profile
