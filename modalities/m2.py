@@ -151,7 +151,7 @@ class M2Player(PyroPlayer):
             raise ValueError(f"complete_sweeps must be >= 0, got {complete_sweeps}")
         self.complete, self.complete_sweeps = tuple(complete), int(complete_sweeps)
         self.label = label.name
-        self.k = label.classes
+        self.classes = label.classes
         self.latent_dim = latent_dim
         self.aux_weight = float(aux_weight)
         self.consistency_weight = float(consistency_weight)
@@ -161,10 +161,10 @@ class M2Player(PyroPlayer):
         self.c_encoders = (
             None if shared_encoder else nn.ModuleDict({r.name: r.encoder(hidden) for r in recipes})
         )
-        self.decoders = nn.ModuleDict({r.name: r.decoder(latent_dim + self.k) for r in recipes})
-        self.classifier = mlp(hidden, hidden, self.k)
-        self.z_net = mlp(hidden + self.k, hidden, 2 * latent_dim)
-        self.prior_logits = nn.Parameter(torch.zeros(self.k))
+        self.decoders = nn.ModuleDict({r.name: r.decoder(latent_dim + self.classes) for r in recipes})
+        self.classifier = mlp(hidden, hidden, self.classes)
+        self.z_net = mlp(hidden + self.classes, hidden, 2 * latent_dim)
+        self.prior_logits = nn.Parameter(torch.zeros(self.classes))
 
     # -- the generative story ---------------------------------------------------------------------
     def prior_c(self) -> dist.Distribution:
@@ -180,7 +180,7 @@ class M2Player(PyroPlayer):
     ) -> dict[str, Emission]:
         """p(x_v | z, c) for each variable in ``names`` (default: all). ``c`` may carry an
         enumeration dimension (shape (k, 1) against z of shape (n, d))."""
-        onehot = _onehot(c, self.k, z.dtype).expand(*z.shape[:-1], self.k)
+        onehot = _onehot(c, self.classes, z.dtype).expand(*z.shape[:-1], self.classes)
         h = torch.cat([z, onehot], -1)
         return {
             name: Emission(
@@ -318,9 +318,9 @@ class M2Player(PyroPlayer):
 
     def q_z(self, h: torch.Tensor, c: torch.Tensor) -> dist.Distribution:
         """q(z | x, c) from encoder features ``h`` (``Features.z``) and the class ``c``."""
-        onehot = _onehot(c, self.k, h.dtype)
+        onehot = _onehot(c, self.classes, h.dtype)
         shape = torch.broadcast_shapes(onehot.shape[:-1], h.shape[:-1])  # enumerated c: (k, 1)
-        inp = torch.cat([h.expand(*shape, h.shape[-1]), onehot.expand(*shape, self.k)], -1)
+        inp = torch.cat([h.expand(*shape, h.shape[-1]), onehot.expand(*shape, self.classes)], -1)
         loc, log_scale = self.z_net(inp).chunk(2, -1)
         return dist.Normal(loc, F.softplus(log_scale) + 1e-4).to_event(1)
 
@@ -456,7 +456,7 @@ class M2Player(PyroPlayer):
         can carry the label only by chance, and a consumer learns label noise from them. This term,
         with gradients into the decoders only, makes generated images carry their class (as
         InfoGAN's mutual-information term does)."""
-        c = torch.randint(self.k, (n,), device=self.device)
+        c = torch.randint(self.classes, (n,), device=self.device)
         z = torch.randn(n, self.latent_dim, device=self.device)
         gen = {}
         for name, emission in self.decode(c, z).items():
@@ -572,7 +572,7 @@ class M2Player(PyroPlayer):
         if name == self.label:
             return probs
         if name == "z":  # the posterior mean E_q[z | x] = sum_c q(c | x) E[z | x, c]
-            classes = torch.arange(self.k, device=self.device)[:, None]
+            classes = torch.arange(self.classes, device=self.device)[:, None]
             means = self.q_z(features.z, classes).mean  # (k, n, latent)
             return torch.einsum("nk,knd->nd", probs, means)
         if name not in self.recipes:
@@ -602,7 +602,7 @@ M2_LOG_PROB_CHUNK = 256  # rows per pass: K x classes x rows decoder evaluations
 def _m2_log_prob(player: M2Player, batch: Batch, samples: int) -> torch.Tensor:
     feats = player.encode(batch)
     dev = player.device
-    classes = torch.arange(player.k, device=dev)[:, None]  # (k, 1): every class at once
+    classes = torch.arange(player.classes, device=dev)[:, None]  # (k, 1): every class at once
     q = player.q_z(feats.z, classes)  # batch shape (k, n)
     z = q.sample((samples,))  # (K, k, n, d)
     log_w = dist.Normal(0.0, 1.0).log_prob(z).sum(-1) - q.log_prob(z)  # (K, k, n)
@@ -616,7 +616,7 @@ def _m2_log_prob(player: M2Player, batch: Batch, samples: int) -> torch.Tensor:
     summed = torch.logsumexp(log_joint, 0)  # the label summed out exactly
     if player.label not in batch.data:
         return summed
-    labels = batch[player.label].clamp(0, player.k - 1)
+    labels = batch[player.label].clamp(0, player.classes - 1)
     given = log_joint.gather(0, labels[None])[0]
     return torch.where(batch.observed(player.label), given, summed)
 

@@ -83,7 +83,7 @@ def split(player: M2Player, batch: Batch, pad_lab: int = 0, pad_unl: int = 0) ->
         parts.append((Rows(data, present, weight), idx))
     (lab_rows, lab_idx), (unl_rows, _) = parts
     labels = batch[player.label][lab_idx] if player.label in batch.data else lab_idx * 0
-    return Split(lab_rows, labels.clamp(0, player.k - 1), unl_rows)
+    return Split(lab_rows, labels.clamp(0, player.classes - 1), unl_rows)
 
 
 class Noise(NamedTuple):
@@ -99,9 +99,9 @@ def draw_noise(player: M2Player, n_lab: int, n_unl: int) -> Noise:
     d, dev, dt = player.latent_dim, player.device, player.prior_logits.dtype
     lab = _standard_normal((n_lab, d), dtype=dt, device=dev) if n_lab else torch.zeros(0, d)
     unl = (
-        _standard_normal((player.k, n_unl, d), dtype=dt, device=dev)
+        _standard_normal((player.classes, n_unl, d), dtype=dt, device=dev)
         if n_unl
-        else torch.zeros(player.k, 0, d)
+        else torch.zeros(player.classes, 0, d)
     )
     return Noise(lab.to(dev), unl.to(dev))
 
@@ -144,7 +144,7 @@ def m2_loss(player: M2Player, s: Split, noise: Noise) -> tuple[torch.Tensor, tor
         term = term + _emissions_log_prob(player, s.labels, z, s.lab)
         elbo = elbo - (s.lab.weight * (term + log_prior[s.labels])).sum()
     if s.unl.weight.shape[0]:
-        classes = torch.arange(player.k, device=h.device)[:, None]
+        classes = torch.arange(player.classes, device=h.device)[:, None]
         q = player.q_z(h[n_lab:], classes)  # batch shape (k, n_unl)
         z = q.mean + noise.unl * q.stddev
         term = std.log_prob(z).sum(-1) - q.log_prob(z)
@@ -179,7 +179,7 @@ def _architecture(player: M2Player) -> tuple:
     if found is None or found[-1] != device:
         shapes = tuple((k, tuple(v.shape)) for k, v in player.named_parameters())
         recipes = tuple(repr(vars(r)) for r in player.recipes.values())
-        found = _ARCHITECTURES[player] = (shapes, recipes, player.label, player.k, device)
+        found = _ARCHITECTURES[player] = (shapes, recipes, player.label, player.classes, device)
     return found
 
 

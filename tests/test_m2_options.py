@@ -34,7 +34,7 @@ def test_keeping_every_class_gives_the_exact_bound_in_expectation():
     batch = make_batch(32, "mixed")
     exact = _player()
     trunc = _player()
-    trunc.enumerate_top = trunc.k  # the truncated estimator with nothing truncated
+    trunc.enumerate_top = trunc.classes  # the truncated estimator with nothing truncated
     a, b = _losses(exact, batch, 150), _losses(trunc, batch, 150)
     se = (a.var() / len(a) + b.var() / len(b)).sqrt()
     assert abs(a.mean() - b.mean()) < 4 * se + 1e-4, (a.mean(), b.mean(), se)
