@@ -161,7 +161,9 @@ class M2Player(PyroPlayer):
         self.c_encoders = (
             None if shared_encoder else nn.ModuleDict({r.name: r.encoder(hidden) for r in recipes})
         )
-        self.decoders = nn.ModuleDict({r.name: r.decoder(latent_dim + self.classes) for r in recipes})
+        self.decoders = nn.ModuleDict(
+            {r.name: r.decoder(latent_dim + self.classes) for r in recipes}
+        )
         self.classifier = mlp(hidden, hidden, self.classes)
         self.z_net = mlp(hidden + self.classes, hidden, 2 * latent_dim)
         self.prior_logits = nn.Parameter(torch.zeros(self.classes))

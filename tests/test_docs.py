@@ -6,6 +6,8 @@ import pytest
 
 from experiments import report
 
+analyses = report.analyses_module()  # the derived tables of docs/results.md (docs/analyses.py)
+
 
 def test_committed_pages_equal_what_the_records_render():
     pages = report.render_all()
@@ -140,7 +142,7 @@ def test_the_targets_table_reads_means_over_seeds_and_counts_players(tmp_path):
     ]
     (tmp_path / "benchmarks").mkdir()
     (tmp_path / "benchmarks" / "ssl_mnist_budget.json").write_text(json.dumps({"runs": runs}))
-    text = report.targets_13(records)
+    text = analyses.quality_targets(records)
     assert "synthetic (c, s) - base | 0.010 +- 0.029 (3 seeds) | > 0 (3 seeds) | met |" in text
     assert "0.100 +- 0.000 (3 seeds) (game 0.600 +- 0.000 (3 seeds), alone 0.500" in text
     assert "| >= +0.10 | met |" in text
@@ -186,7 +188,7 @@ def test_the_paper_tables_put_each_set_up_beside_the_paper(tmp_path):
     (tmp_path / "polymnist_paper_paper_quick_3seeds.json").write_text(
         json.dumps({"results": summary})
     )
-    text = report.paper_polymnist(tmp_path)
+    text = analyses.paper_polymnist(tmp_path)
     assert "| base classifier | 0.9840 | 0.710 +- 0.010 (2 seeds) | not run |" in text
     assert "| synthetic (c, s) | 0.9866 | 0.750 +- 0.010 (2 seeds) | not run |" in text
 
@@ -201,7 +203,7 @@ def test_the_paper_tables_put_each_set_up_beside_the_paper(tmp_path):
     (tmp_path / "mnist_alpha_paper_quick_3seeds.json").write_text(json.dumps({"results": paper}))
     project = sweep((0.55, 0.8, 0.7), alphas=(0.1, 0.4, 1.0))
     (tmp_path / "mnist_alpha_quick.json").write_text(json.dumps({"results": project}))
-    text = report.paper_mnist_alpha(tmp_path)
+    text = analyses.paper_mnist_alpha(tmp_path)
     assert "| 0.1 | 0.55 +- 0.05 | 0.275 +- 0.025 | 0.55 | 0.275 | 0.53 |" in text
     assert "| 0.4 | not run | not run | 0.80 | 0.400 | 0.62 |" in text
     assert "| 1.0 | 0.90 +- 0.00 | 0.450 +- 0.000 | 0.70 | 0.350 | 1.00 |" in text
@@ -220,7 +222,7 @@ def test_the_fashion_paper_table_averages_players_per_seed_then_over_seeds(tmp_p
 
     paper = {"seeds": [0, 1], "summary": aggregate([run(0.0), run(0.02)])}
     (tmp_path / "fashion_ssl_paper_quick_3seeds.json").write_text(json.dumps({"results": paper}))
-    text = report.paper_fashion(tmp_path)
+    text = analyses.paper_fashion(tmp_path)
     # players 0-3 at +0, +0.01, +0.02, +0.03: mean +0.015; seeds +0 and +0.02: std 0.010
     assert "| 100 | cooperative: the game | 0.425 +- 0.010 (2 seeds) | not run |" in text
     assert "| 1000 | distillation | 0.100 +- 0.000 (2 seeds) | not in this set-up |" in text
@@ -243,7 +245,7 @@ def test_the_targets_table_counts_seeds_whose_fid_is_lowest_inside_the_sweep(tmp
     summary = {"seeds": [0, 1], "summary": aggregate(seeds)}
     (tmp_path / "mnist_alpha_paper_quick_3seeds.json").write_text(json.dumps({"results": summary}))
     (tmp_path / "mnist_alpha_quick.json").write_text(json.dumps({"results": seeds[1]}))
-    text = report.targets_13(tmp_path)
+    text = analyses.quality_targets(tmp_path)
     assert "authors' set-up (hvae): penultimate 1/2 seeds, classes 2/2 seeds" in text
     assert "project's set-up (M2): penultimate 0/1 seeds, classes 1/1 seeds" in text
 
@@ -269,7 +271,7 @@ def test_the_standard_synthetic_gap_pairs_runs_by_seed(tmp_path):
     }
     for name, rec in recs.items():
         (tmp_path / f"{name}.json").write_text(json.dumps(rec))
-    mean, std, n = report._standard_synthetic_gap(tmp_path)
+    mean, std, n = analyses._standard_synthetic_gap(tmp_path)
     assert n == 2 and abs(mean) < 1e-9 and abs(std - 0.01) < 1e-9  # gaps +0.01 (seed 0), -0.01 (2)
 
 
