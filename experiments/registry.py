@@ -1,5 +1,6 @@
-"""Every experiment, found rather than listed: a module of this package that defines ``Config``
-(a :class:`~experiments.config.GameConfig`) and ``main``. The command line (``mmgame run``), the
+"""Every experiment, found rather than listed: a package (or module) of this package that defines
+``Config`` (a :class:`~experiments.config.GameConfig`) and ``main`` in its torch-free
+``__init__``, with its body in ``run.py``. The command line (``mmgame run``), the
 config tests and ``docs/experiments.md`` read this one registry, so a new experiment is its module,
 its body and its config TOML. Reading it imports the torch-free front modules only."""
 

@@ -300,8 +300,10 @@ def render_record(record: dict) -> str:
         )
     elif "summary" in results and "seeds" in results:
         body = render_seeds(results, record["experiment"])
-    else:
+    elif record["experiment"] in RENDERERS:
         body = RENDERERS[record["experiment"]](results, record["config"])
+    else:  # an experiment without a table of its own: every number it reported
+        body = render_numbers(results)
     summary = results.get("summary", results)
     if "bytes_total" in summary:
         body += "\n\n" + wire_table(summary)
@@ -338,6 +340,31 @@ def render_seeds(results: dict, experiment: str) -> str:
     return f"Seeds {seeds}; std over seeds.\n\n" + md_table(
         ["result", "mean +- std", "per seed"], rows
     )
+
+
+def _registered() -> list[str]:
+    from .registry import registry
+
+    return list(registry())
+
+
+def render_numbers(results: dict) -> str:
+    """A one-seed record of any experiment: one row per number (timings left out)."""
+    rows = []
+
+    def walk(node: Any, path: tuple[str, ...]) -> None:
+        if isinstance(node, bool) or not isinstance(node, (int, float, dict)):
+            return
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, (*path, str(k)))
+        else:
+            rows.append([".".join(path), fmt(node) if isinstance(node, float) else node])
+
+    for k, v in results.items():
+        if k not in ("seconds", "total_seconds"):
+            walk(v, (k,))
+    return md_table(["result", "value"], rows)
 
 
 def _scalar(v: Any) -> bool:
@@ -429,8 +456,9 @@ def add(
     config = json.loads(config_path.read_text())
     if experiment:
         config.setdefault("experiment", experiment)
-    if config.get("experiment") not in RENDERERS:
-        raise ValueError(f"{run}/config.json names no known experiment ({sorted(RENDERERS)})")
+    known = sorted(set(RENDERERS) | set(_registered()))
+    if config.get("experiment") not in known:
+        raise ValueError(f"{run}/config.json names no known experiment ({known})")
     record = {
         "experiment": config["experiment"],
         "command": command,

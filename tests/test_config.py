@@ -17,22 +17,41 @@ CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
 EXPERIMENTS = list(registry())
 
 
-def test_the_registry_finds_every_experiment_and_a_new_one_in_one_module(tmp_path, monkeypatch):
+def test_a_new_experiment_is_one_package_found_by_the_cli_the_configs_and_the_report(
+    tmp_path, monkeypatch, capsys
+):
     import experiments
-    from experiments import cli
+    from experiments import cli, report
 
     assert len(EXPERIMENTS) == 8 and {"fashion_ssl", "polymnist_cross"} <= set(EXPERIMENTS)
-    (tmp_path / "tiny_new.py").write_text(
+    pkg = tmp_path / "pkgs" / "tiny_new"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text(
         '"""A tiny experiment written by a test."""\n'
-        "from experiments.config import GameConfig\n"
-        "class Config(GameConfig):\n    pass\n"
-        "def main(argv=None):\n    return {'ran': list(argv or [])}\n"
+        "from pydantic import Field\n"
+        "from ..common import run_experiment\n"
+        "from ..config import GameConfig\n"
+        "class Config(GameConfig):\n"
+        "    scale: float = Field(2.0, description='what the body multiplies')\n"
+        "def main(argv=None):\n"
+        "    return run_experiment('tiny_new', __doc__, Config, None, 'experiments.tiny_new.run', argv)\n"
     )
-    monkeypatch.setattr(experiments, "__path__", [*experiments.__path__, str(tmp_path)])
+    (pkg / "run.py").write_text(
+        "def body(run):\n    return run.finish({'accuracy': {'a': 0.25 * run.cfg['scale']}})\n"
+    )
+    monkeypatch.setattr(experiments, "__path__", [*experiments.__path__, str(pkg.parent)])
     found = registry()
     assert found["tiny_new"].summary == "A tiny experiment written by a test."
     assert "tiny-new" in cli.experiments()
-    assert cli.main(["run", "tiny-new", "--x"]) == {"ran": ["--x"]}
+    cli.main(["run", "tiny-new", "--print-config", "--set", "scale=3"])
+    printed = resolve(found["tiny_new"].config, [tomllib.loads(capsys.readouterr().out)])
+    assert printed.scale == 3.0
+    out = tmp_path / "run"
+    assert cli.main(["run", "tiny-new", "--out", str(out), "--no-progress"])["accuracy"] == {
+        "a": 0.5
+    }
+    record = report.add(out, "tiny", "mmgame run tiny-new", "a test", docs=tmp_path / "docs")
+    assert "| accuracy.a | 0.500 |" in report.render_record(json.loads(record.read_text()))
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
@@ -40,7 +59,7 @@ def test_each_shipped_example_config_loads_and_is_the_default(name):
     module = importlib.import_module(f"experiments.{name}")
     loaded = resolve(module.Config, [load_toml(CONFIGS / f"{name}.toml")])
     assert loaded == module.Config()
-    body = importlib.import_module(f"experiments._{name}")
+    body = importlib.import_module(f"experiments.{name}.run")
     if hasattr(body, "check"):  # the shipped defaults pass the checks before any work
         body.check(loaded.model_dump())
 

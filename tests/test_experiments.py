@@ -139,8 +139,8 @@ def test_the_paper_set_up_of_fashion_ssl_holds_labelled_data_only_and_adds_disti
     import tomllib
 
     from experiments import fashion_ssl
-    from experiments._fashion_ssl import shard_batch, validation_split
     from experiments.config import resolve, to_toml
+    from experiments.fashion_ssl.run import shard_batch, validation_split
 
     paper = tomllib.loads((CONFIGS / "fashion_ssl_paper.toml").read_text())
     tiny = {
@@ -207,8 +207,8 @@ def test_the_paper_set_up_of_mnist_alpha_plays_unsupervised_hvae_players(tmp_pat
     import tomllib
 
     from experiments import mnist_alpha
-    from experiments._mnist_alpha import build_host, digits
     from experiments.config import resolve, to_toml
+    from experiments.mnist_alpha.run import build_host, digits
     from modalities.hvae import HVAEPlayer
 
     paper = tomllib.loads((CONFIGS / "mnist_alpha_paper.toml").read_text())
@@ -244,8 +244,8 @@ def test_the_paper_set_up_of_polymnist_paper_runs_its_three_curves(tmp_path, pol
     import tomllib
 
     from experiments import polymnist_paper
-    from experiments._polymnist_paper import build_main
     from experiments.config import resolve, to_toml
+    from experiments.polymnist_paper.run import build_main
 
     paper = tomllib.loads((CONFIGS / "polymnist_paper_paper.toml").read_text())
     tiny = {
@@ -279,7 +279,7 @@ def test_the_paper_set_up_of_polymnist_paper_runs_its_three_curves(tmp_path, pol
 
 
 def test_polymnist_paper_gives_the_style_or_leaves_it_to_be_inferred():
-    from experiments._polymnist_paper import style_accuracy
+    from experiments.polymnist_paper.run import style_accuracy
 
     class Recorder:
         def __init__(self):
@@ -359,7 +359,7 @@ def test_polymnist_rounds_flag_is_what_runs_and_what_is_recorded(tmp_path, polym
     from multimodal_game.evaluation import load_reference_classifiers
 
     test = polymnist.load(polymnist_dir, "test")
-    from experiments._polymnist_cross import classifier_accuracy
+    from experiments.polymnist_cross.run import classifier_accuracy
 
     expected = classifier_accuracy(load_reference_classifiers(clf), test, 30)
     assert res["classifier_accuracy"] == pytest.approx(expected)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from experiments import expfam_equilibrium
-from experiments._expfam_equilibrium import (
+from experiments.expfam_equilibrium.run import (
     Z_THRESHOLD,
     make_problem,
     random_alpha,

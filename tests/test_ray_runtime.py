@@ -291,7 +291,7 @@ def test_statistics_exchange_is_the_same_on_ray(tmp_path):
     """Only summaries travel between actors; the result equals the in-process game exactly."""
     from functools import partial
 
-    from experiments._expfam_equilibrium import build_host, make_problem
+    from experiments.expfam_equilibrium.run import build_host, make_problem
     from multimodal_game.host import HostSpec
     from multimodal_game.statistics import Statistics
 

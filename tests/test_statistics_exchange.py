@@ -4,7 +4,7 @@ others, refused for images, accounted in bytes."""
 import pytest
 import torch
 
-from experiments._expfam_equilibrium import make_problem
+from experiments.expfam_equilibrium.run import make_problem
 from modalities import build_player
 from multimodal_game.batch import Batch
 from multimodal_game.errors import ConfigError

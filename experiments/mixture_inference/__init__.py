@@ -17,8 +17,8 @@ from typing import Literal
 
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
-from .common import run_experiment
-from .config import LIKELIHOOD, GameConfig, Section
+from ..common import run_experiment
+from ..config import LIKELIHOOD, GameConfig, Section
 
 
 class PlayerConfig(Section):
@@ -87,9 +87,5 @@ QUICK = {
 
 def main(argv: list[str] | None = None) -> dict:
     return run_experiment(
-        "mixture_inference", __doc__, Config, QUICK, "experiments._mixture_inference", argv
+        "mixture_inference", __doc__, Config, QUICK, "experiments.mixture_inference.run", argv
     )
-
-
-if __name__ == "__main__":
-    main()

@@ -24,8 +24,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
-from .common import run_experiment
-from .config import GameConfig, Section
+from ..common import run_experiment
+from ..config import GameConfig, Section
 
 Digit = Annotated[int, Field(ge=0, le=9)]
 
@@ -86,8 +86,6 @@ QUICK = {
 
 
 def main(argv: list[str] | None = None) -> dict:
-    return run_experiment("mnist_alpha", __doc__, Config, QUICK, "experiments._mnist_alpha", argv)
-
-
-if __name__ == "__main__":
-    main()
+    return run_experiment(
+        "mnist_alpha", __doc__, Config, QUICK, "experiments.mnist_alpha.run", argv
+    )

@@ -19,8 +19,8 @@ from typing import Literal
 
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
-from .common import run_experiment
-from .config import LIKELIHOOD, ParameterExchangeConfig, PlayerSize
+from ..common import run_experiment
+from ..config import LIKELIHOOD, ParameterExchangeConfig, PlayerSize
 
 
 class Config(ParameterExchangeConfig):
@@ -187,11 +187,7 @@ def main(argv: list[str] | None = None) -> dict:
         __doc__,
         Config,
         QUICK,
-        "experiments._fashion_ssl",
+        "experiments.fashion_ssl.run",
         argv,
         standard=STANDARD,
     )
-
-
-if __name__ == "__main__":
-    main()

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pydantic import Field, PositiveInt
 
-from .common import Flag, run_experiment
-from .config import GameConfig
+from ..common import Flag, run_experiment
+from ..config import GameConfig
 
 
 class Config(GameConfig):
@@ -39,12 +39,8 @@ def main(argv: list[str] | None = None) -> dict:
         __doc__,
         Config,
         QUICK,
-        "experiments._expfam_equilibrium",
+        "experiments.expfam_equilibrium.run",
         argv,
         flags=FLAGS,
         resumable=False,
     )
-
-
-if __name__ == "__main__":
-    main()

@@ -22,9 +22,9 @@ from multimodal_game.host import builders
 from multimodal_game.mixture import infer_proportions
 from multimodal_game.sources import TensorSource
 
-from ._polymnist_cross import check_data as check_polymnist
-from ._polymnist_cross import data_root
-from .common import Run, memo, preflight, table, with_overrides
+from ..common import Run, memo, preflight, table, with_overrides
+from ..polymnist_cross.run import check_data as check_polymnist
+from ..polymnist_cross.run import data_root
 
 GROUPS = ([0, 1, 2, 3], [4, 5, 6], [7, 8, 9])
 SOURCES = {"styles": 5, "digits": 3}

@@ -22,8 +22,8 @@ from multimodal_game.host import builders
 from multimodal_game.policy import FixedAlpha, OwnPlusPartners
 from multimodal_game.sources import TensorSource
 
-from .baselines import federated_methods, play_federated, plot_accuracy_vs_bytes, run_bytes
-from .common import Run, memo, preflight, table, with_overrides
+from ..baselines import federated_methods, play_federated, plot_accuracy_vs_bytes, run_bytes
+from ..common import Run, memo, preflight, table, with_overrides
 
 NAMES = ("mnist0", "fashion0", "mnist1", "fashion1")
 METHODS = ("alone", "uniform", "divergence", "oracle")

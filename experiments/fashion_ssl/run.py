@@ -25,14 +25,14 @@ from multimodal_game.noharm import NoHarmAlpha
 from multimodal_game.policy import FixedAlpha, OwnPlusPartners
 from multimodal_game.sources import TensorSource
 
-from .baselines import (
+from ..baselines import (
     federated_methods,
     play_distillation,
     play_federated,
     plot_accuracy_vs_bytes,
     run_bytes,
 )
-from .common import Run, preflight, table, with_overrides
+from ..common import Run, preflight, table, with_overrides
 
 TRAIN_EXAMPLES = {"fashion": 60000, "mnist": 8000}  # training split of each dataset
 

@@ -27,7 +27,7 @@ from multimodal_game.host import builders
 from multimodal_game.sources import FullSource, TensorSource
 from multimodal_game.statistics import Statistics
 
-from .common import Run, table
+from ..common import Run, table
 
 
 def random_alpha(n: int, generator: torch.Generator) -> torch.Tensor:

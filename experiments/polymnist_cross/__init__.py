@@ -22,8 +22,8 @@ from pydantic import (
     model_validator,
 )
 
-from .common import Flag, run_experiment
-from .config import LIKELIHOOD, ParameterExchangeConfig, Section
+from ..common import Flag, run_experiment
+from ..config import LIKELIHOOD, ParameterExchangeConfig, Section
 
 
 class PlayerConfig(Section):
@@ -171,12 +171,8 @@ def main(argv: list[str] | None = None) -> dict:
         __doc__,
         Config,
         QUICK,
-        "experiments._polymnist_cross",
+        "experiments.polymnist_cross.run",
         argv,
         flags=FLAGS,
         standard=STANDARD,
     )
-
-
-if __name__ == "__main__":
-    main()

@@ -16,7 +16,7 @@ from multimodal_game.policy import OwnPlusPartners
 from multimodal_game.sources import TensorSource
 from multimodal_game.statistics import Statistics
 
-from .common import Run, memo, preflight, table, with_overrides
+from ..common import Run, memo, preflight, table, with_overrides
 
 METHODS = ("alone", "samples", "statistics")
 

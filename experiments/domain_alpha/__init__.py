@@ -18,8 +18,8 @@ from typing import Literal
 
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
-from .common import run_experiment
-from .config import ParameterExchangeConfig, PlayerSize
+from ..common import run_experiment
+from ..config import ParameterExchangeConfig, PlayerSize
 
 
 class Config(ParameterExchangeConfig):
@@ -97,8 +97,6 @@ QUICK = {
 
 
 def main(argv: list[str] | None = None) -> dict:
-    return run_experiment("domain_alpha", __doc__, Config, QUICK, "experiments._domain_alpha", argv)
-
-
-if __name__ == "__main__":
-    main()
+    return run_experiment(
+        "domain_alpha", __doc__, Config, QUICK, "experiments.domain_alpha.run", argv
+    )

@@ -15,8 +15,8 @@ from typing import Literal
 
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
-from .common import run_experiment
-from .config import GameConfig, Section
+from ..common import run_experiment
+from ..config import GameConfig, Section
 
 
 class Head(Section):
@@ -59,9 +59,5 @@ QUICK = {"rounds": 600, "warmup_rounds": 200, "batch_size": 64, "checkpoint_ever
 
 def main(argv: list[str] | None = None) -> dict:
     return run_experiment(
-        "feature_exchange", __doc__, Config, QUICK, "experiments._feature_exchange", argv
+        "feature_exchange", __doc__, Config, QUICK, "experiments.feature_exchange.run", argv
     )
-
-
-if __name__ == "__main__":
-    main()

@@ -18,8 +18,8 @@ from multimodal_game.evaluation import accuracy, save_grid
 from multimodal_game.host import builders
 from multimodal_game.sources import TensorSource
 
-from ._polymnist_cross import check_data, data_root  # noqa: F401  (check_data: the folder)
-from .common import Run, preflight, table, with_overrides
+from ..common import Run, preflight, table, with_overrides
+from ..polymnist_cross.run import check_data, data_root  # noqa: F401  (check_data: the folder)
 
 
 def main_spec(cfg: dict, with_mask: bool) -> dict:

@@ -27,7 +27,7 @@ from multimodal_game.evaluation import (
 from multimodal_game.host import builders
 from multimodal_game.sources import TensorSource
 
-from .common import Run, preflight, table, with_overrides
+from ..common import Run, preflight, table, with_overrides
 
 
 def spec(cfg: dict, name: str) -> dict:

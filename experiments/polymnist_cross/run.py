@@ -34,8 +34,8 @@ from multimodal_game.host import builders
 from multimodal_game.policy import FixedAlpha, OwnPlusPartners
 from multimodal_game.sources import TensorSource
 
-from .baselines import federated_methods, play_federated, plot_accuracy_vs_bytes, run_bytes
-from .common import (
+from ..baselines import federated_methods, play_federated, plot_accuracy_vs_bytes, run_bytes
+from ..common import (
     Run,
     memo,
     preflight,

@@ -28,8 +28,8 @@ from typing import Literal
 
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
-from .common import Flag, run_experiment
-from .config import LIKELIHOOD, GameConfig, Section
+from ..common import Flag, run_experiment
+from ..config import LIKELIHOOD, GameConfig, Section
 
 VARIANTS = ("base", "real_cs", "synthetic_cs", "discriminative", "real_cs_unpaired")
 
@@ -122,12 +122,8 @@ def main(argv: list[str] | None = None) -> dict:
         __doc__,
         Config,
         QUICK,
-        "experiments._polymnist_paper",
+        "experiments.polymnist_paper.run",
         argv,
         flags=FLAGS,
         standard=STANDARD,
     )
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,5 @@
+"""``python -m experiments.domain_alpha``."""
+
+from . import main
+
+main()

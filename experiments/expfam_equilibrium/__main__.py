@@ -1,0 +1,5 @@
+"""``python -m experiments.expfam_equilibrium``."""
+
+from . import main
+
+main()

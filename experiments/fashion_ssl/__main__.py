@@ -1,0 +1,5 @@
+"""``python -m experiments.fashion_ssl``."""
+
+from . import main
+
+main()

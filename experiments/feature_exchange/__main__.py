@@ -1,0 +1,5 @@
+"""``python -m experiments.feature_exchange``."""
+
+from . import main
+
+main()

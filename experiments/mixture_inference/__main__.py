@@ -1,0 +1,5 @@
+"""``python -m experiments.mixture_inference``."""
+
+from . import main
+
+main()

@@ -1,0 +1,5 @@
+"""``python -m experiments.mnist_alpha``."""
+
+from . import main
+
+main()

@@ -1,0 +1,5 @@
+"""``python -m experiments.polymnist_cross``."""
+
+from . import main
+
+main()

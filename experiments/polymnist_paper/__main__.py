@@ -1,0 +1,5 @@
+"""``python -m experiments.polymnist_paper``."""
+
+from . import main
+
+main()
