@@ -28,6 +28,7 @@ class _Registration:
     handler: Handler
     every: int
     final: bool
+    late: bool = False
 
 
 class EventSource:
@@ -44,14 +45,17 @@ class EventSource:
         every: int = 1,
         final: bool = True,
         first: bool = False,
+        late: bool = False,
     ) -> Handler:
         """Call ``handler(game, **info)`` on ``event``. For ``ROUND_COMPLETED``: every ``every``
         rounds (``game.round % every == 0``) and, with ``final``, after the last round of ``run``.
         ``first``: before the handlers added so far (one that changes the players, e.g. parameter
-        averaging, runs before any checkpoint or evaluation of the round sees them)."""
+        averaging, runs before any checkpoint or evaluation of the round sees them). ``late``:
+        after every handler that is not (a sink such as a metrics log reads what the others of
+        its round wrote, whatever the order they were attached in)."""
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
-        reg = _Registration(handler, int(every), bool(final))
+        reg = _Registration(handler, int(every), bool(final), bool(late))
         handlers = self._handlers[Event(event)]
         handlers.insert(0, reg) if first else handlers.append(reg)
         return handler
@@ -59,7 +63,8 @@ class EventSource:
     def fire(self, event: Event, *, round: int = 0, last: int = 0, **info: Any) -> list[Any]:
         """Call the handlers due at ``round`` (``last``: the final round of this run)."""
         out = []
-        for r in list(self._handlers[Event(event)]):
+        registered = self._handlers[Event(event)]
+        for r in [r for r in registered if not r.late] + [r for r in registered if r.late]:
             if event is Event.ROUND_COMPLETED and not (
                 round % r.every == 0 or (r.final and round == last)
             ):

@@ -20,7 +20,18 @@ from .policy import Policy, RoundOutcome, RoundPlan, Transfer, as_policy
 from .rng import derive_seed
 from .runtime import InProcessRuntime, LearnRequest, Runtime, make_runtime
 from .sources import DataSource
+from .state import RunState
 from .statistics import Statistics, check_summarisable, summary_bytes
+
+
+def _state_field(name: str) -> property:
+    def get(game: Game) -> Any:
+        return getattr(game.state, name)
+
+    def put(game: Game, value: Any) -> None:
+        setattr(game.state, name, value)
+
+    return property(get, put, doc=f"``game.state.{name}``")
 
 
 class Game(EventSource):
@@ -62,16 +73,8 @@ class Game(EventSource):
         self.policy: Policy = as_policy(alpha, warmup_rounds)
         self.policy.bind(self.names, self.spaces, batch_size)
         self.batch_size = int(batch_size)
-        self.round = 0
-        self.last_stats: dict[str, dict[str, torch.Tensor]] = {}
-        self.history: list[dict[str, Any]] = []
-        self.events: list[dict[str, Any]] = []
-        # rounds in which each (producer, consumer) pair exchanged, and the bytes it moved
-        self.exchanged: dict[str, dict[str, int]] = {"rounds": {}, "bytes": {}}
-        self.last_checkpoint: Path | None = None
-        # what the caller wants kept with every checkpoint (e.g. the resolved run config)
-        self.meta: dict[str, Any] = {}
-        self._checkpoint_round = 0
+        # the round, history, exchanges, meta (e.g. the resolved run config), last checkpoint
+        self.state = RunState()
         self._bytes: dict[Transfer, int] = {}
         self.statistics = statistics or Statistics()
         self.exchange = self._exchange_modes(exchange)
@@ -119,6 +122,15 @@ class Game(EventSource):
         self._moded[id(plan)] = (plan, moded)
         return moded
 
+    # the run state's fields, read and written through the game as before
+    round = _state_field("round")
+    history = _state_field("history")
+    events = _state_field("events")
+    exchanged = _state_field("exchanged")
+    meta = _state_field("meta")
+    last_stats = _state_field("last_stats")
+    last_checkpoint = _state_field("last_checkpoint")
+
     @classmethod
     def from_specs(
         cls,
@@ -165,7 +177,7 @@ class Game(EventSource):
 
     def plan(self, round: int | None = None) -> RoundPlan:
         """The plan of ``round`` (default: the next round to be played)."""
-        return self.policy.plan(self.round if round is None else round)
+        return self.policy.plan(self.state.round if round is None else round)
 
     # -- one round ----------------------------------------------------------------------------------
     def step(self) -> dict[str, dict[str, torch.Tensor]]:
@@ -174,11 +186,11 @@ class Game(EventSource):
             return self._step()
         except Diverged as e:
             raise Diverged(
-                e.player, f"{_last_line(e)} in round {self.round + 1}{self._hint()}"
+                e.player, f"{_last_line(e)} in round {self.state.round + 1}{self._hint()}"
             ) from e
 
     def _step(self) -> dict[str, dict[str, torch.Tensor]]:
-        plan = self._with_modes(self.policy.plan(self.round))
+        plan = self._with_modes(self.policy.plan(self.state.round))
         producers = plan.producers
         handles = (
             self.runtime.produce({p: plan.requests_for(p) for p in producers}) if producers else {}
@@ -189,11 +201,11 @@ class Game(EventSource):
             )
             for n in self.names
         }
-        self.last_stats = self.runtime.learn(requests)
+        self.state.last_stats = self.runtime.learn(requests)
         # one read of all losses per round: a non-finite one stops the game before anyone learns
         # from this player's samples or a checkpoint keeps its state
-        names = list(self.last_stats)
-        flags = [torch.isfinite(self.last_stats[n]["loss"]).all() for n in names]
+        names = list(self.state.last_stats)
+        flags = [torch.isfinite(self.state.last_stats[n]["loss"]).all() for n in names]
         if len({f.device for f in flags}) == 1:  # one host-device synchronisation per round
             finite = torch.stack(flags).tolist()
         else:  # players on several devices
@@ -202,17 +214,17 @@ class Game(EventSource):
             if not ok:
                 raise Diverged(name, f"player {name!r} diverged (non-finite loss)")
         self._account(plan)
-        self.round += 1
-        self.policy.observe(RoundOutcome(self.round, self.last_stats, self.players))
-        return self.last_stats
+        self.state.round += 1
+        self.policy.observe(RoundOutcome(self.state.round, self.state.last_stats, self.players))
+        return self.state.last_stats
 
     def losses(self) -> dict[str, float]:
         """Each player's loss in the last round (reading it waits for the device)."""
-        return {n: float(s["loss"]) for n, s in self.last_stats.items()}
+        return {n: float(s["loss"]) for n, s in self.state.last_stats.items()}
 
     # -- the loop -----------------------------------------------------------------------------------
     def run(self, rounds: int) -> list[dict[str, Any]]:
-        """Play until ``self.round == rounds`` (a resumed game continues where it stopped), firing
+        """Play until ``self.state.round == rounds`` (a resumed game continues where it stopped), firing
         round events; what happens at them is up to the attached handlers (see ``handlers``)."""
         self.fire(Event.STARTED, rounds=rounds)
         while True:
@@ -220,14 +232,14 @@ class Game(EventSource):
             # handlers) goes through the same lost-player path: restart and replay, or stop with
             # the round and the phase.
             try:
-                if self.round >= rounds:
+                if self.state.round >= rounds:
                     when = "at the end of the run (final checkpoint or evaluation)"
                     self.fire(Event.COMPLETED, rounds=rounds)
-                    return self.history
-                when = f"in round {self.round + 1}"
+                    return self.state.history
+                when = f"in round {self.state.round + 1}"
                 self.step()
-                when = f"after round {self.round} (checkpoint or evaluation)"
-                self.fire(Event.ROUND_COMPLETED, round=self.round, last=rounds)
+                when = f"after round {self.state.round} (checkpoint or evaluation)"
+                self.fire(Event.ROUND_COMPLETED, round=self.state.round, last=rounds)
             except PlayerLost as e:
                 e.when = when
                 if not any(self.fire(Event.PLAYER_LOST, error=e)):
@@ -250,7 +262,7 @@ class Game(EventSource):
         return self._bytes[t]
 
     def _account(self, plan: RoundPlan) -> None:
-        rounds, moved = self.exchanged["rounds"], self.exchanged["bytes"]
+        rounds, moved = self.state.exchanged["rounds"], self.state.exchanged["bytes"]
         for t in plan.transfers:
             key = f"{t.producer}->{t.consumer}"
             rounds[key] = rounds.get(key, 0) + 1
@@ -281,16 +293,18 @@ class Game(EventSource):
             "sent": dict.fromkeys(self.names, 0),
             "received": dict.fromkeys(self.names, 0),
         }
-        for key, moved in self.exchanged["bytes"].items():
+        for key, moved in self.state.exchanged["bytes"].items():
             producer, consumer = key.split("->")
             totals["sent"][producer] += moved
             totals["received"][consumer] += moved
         run_total = sum(totals["sent"].values())
-        rounds = max(self.round, 1)
-        fedavg = {str(e): parameter_exchange_bytes(params, self.round, e) for e in local_steps}
+        rounds = max(self.state.round, 1)
+        fedavg = {
+            str(e): parameter_exchange_bytes(params, self.state.round, e) for e in local_steps
+        }
         return {
-            "rounds": self.round,
-            "exchange_rounds": max(self.exchanged["rounds"].values(), default=0),
+            "rounds": self.state.round,
+            "exchange_rounds": max(self.state.exchanged["rounds"].values(), default=0),
             "synthetic_per_round": synth,  # one exchanging round
             "synthetic_total": totals,
             "synthetic_all_players_per_round": sum(synth["sent"].values()),
@@ -311,26 +325,27 @@ class Game(EventSource):
 
     def _exchanging_plan(self) -> RoundPlan:
         """The plan of the last round played, or of the next one if it played none that exchanged."""
-        plan = self.policy.plan(max(self.round - 1, 0))
-        return plan if plan.exchanges else self.policy.plan(self.round)
+        plan = self.policy.plan(max(self.state.round - 1, 0))
+        return plan if plan.exchanges else self.policy.plan(self.state.round)
 
     # -- state --------------------------------------------------------------------------------------
-    def state(self) -> dict[str, Any]:
+    def snapshot(self) -> dict[str, Any]:
+        """What a checkpoint holds: the run state, the policy's and every host's state."""
         return {
-            "round": self.round,
+            "round": self.state.round,
             "names": list(self.names),
             "policy": self.policy.describe(),
             "policy_state": self.policy.state_dict(),
             "batch_size": self.batch_size,
             "hosts": self.runtime.state(),
-            "history": _plain(self.history),
-            "exchanged": _plain(self.exchanged),
-            "meta": _plain(self.meta),
+            "history": _plain(self.state.history),
+            "exchanged": _plain(self.state.exchanged),
+            "meta": _plain(self.state.meta),
         }
 
     def save(self, path: str | Path) -> Path:
         """Write the checkpoint atomically; a state with a non-finite tensor is never written."""
-        state = self.state()
+        state = self.snapshot()
         for name, host in state["hosts"].items():
             bad = _non_finite(host)
             if bad:
@@ -340,13 +355,13 @@ class Game(EventSource):
                     f"{str(path)!r}{self._hint()}",
                 )
         out = save_checkpoint(path, state)
-        self.last_checkpoint, self._checkpoint_round = out, self.round
+        self.state.last_checkpoint, self.state.checkpoint_round = out, self.state.round
         return out
 
     def _hint(self) -> str:
-        if self.last_checkpoint is None:
+        if self.state.last_checkpoint is None:
             return "; no checkpoint was written"
-        return f"; the last good checkpoint is {str(self.last_checkpoint)!r} (round {self._checkpoint_round})"
+        return f"; the last good checkpoint is {str(self.state.last_checkpoint)!r} (round {self.state.checkpoint_round})"
 
     def load(self, path: str | Path) -> None:
         """Restore players, optimisers, random streams and the round counter from ``path``."""
@@ -371,10 +386,10 @@ class Game(EventSource):
                 raise CheckpointError(f"{where} was written with {what}")
         self.runtime.load_state(state["hosts"])
         self.policy.load_state_dict(state.get("policy_state", {}))
-        self.round = int(state["round"])
-        self.history = list(state.get("history", []))
-        self.exchanged = state.get("exchanged", {"rounds": {}, "bytes": {}})
-        self.last_checkpoint, self._checkpoint_round = Path(path), self.round
+        self.state.round = int(state["round"])
+        self.state.history = list(state.get("history", []))
+        self.state.exchanged = state.get("exchanged", {"rounds": {}, "bytes": {}})
+        self.state.last_checkpoint, self.state.checkpoint_round = Path(path), self.state.round
 
     def policy_record(self, state: Mapping[str, Any]) -> dict[str, Any]:
         """The policy description a checkpoint holds (older checkpoints: alpha and warm-up)."""

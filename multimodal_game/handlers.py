@@ -62,7 +62,7 @@ class Evaluator:
         record["loss"] = game.losses()
         for hook in self.hooks:
             record.update(hook(game, game.round) or {})
-        game.history.append(record)
+        game.state.history.append(record)
 
 
 class RestartOnLoss:
@@ -248,7 +248,8 @@ class MetricsLog:
 
     def attach(self, game: Game, every: int) -> MetricsLog:
         game.add_handler(Event.STARTED, self._start)
-        game.add_handler(Event.ROUND_COMPLETED, self, every=every)
+        # late: after the round's evaluation, whichever was attached first
+        game.add_handler(Event.ROUND_COMPLETED, self, every=every, late=True)
         return self
 
     def _start(self, game: Game, **_: Any) -> None:
@@ -277,9 +278,10 @@ class MetricsLog:
                 for n, stats in game.last_stats.items()
             },
         }
-        if game.history and game.history[-1].get("round") == game.round:
+        evaluation = game.state.evaluation(game.round)
+        if evaluation is not None:
             record["evaluation"] = {
-                k: v for k, v in game.history[-1].items() if k not in ("round", "seconds", "loss")
+                k: v for k, v in evaluation.items() if k not in ("round", "seconds", "loss")
             }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a") as f:

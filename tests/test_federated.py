@@ -74,7 +74,7 @@ def test_the_average_is_taken_before_checkpoints_and_evaluation_of_its_round(tmp
     Checkpointer(tmp_path / "ck").attach(game, every=2)  # attached first, runs after the average
     ParameterAveraging(every=2).attach(game)
     game.run(2)
-    hosts = game.state()["hosts"]
+    hosts = game.snapshot()["hosts"]
     a, b = (hosts[n]["player"]["module"] for n in game.names)
     assert all(torch.equal(a[k], b[k]) for k in a)
 

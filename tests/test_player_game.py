@@ -285,3 +285,24 @@ def test_moving_a_player_moves_its_optimiser_state_with_its_parameters():
     data = mixture_data(20)
     player.learn(Batch({**data.data, "x": data["x"].double()}, data.present))
     assert all(p.dtype == torch.float64 for p in player.parameters())
+
+
+def test_the_metrics_log_sees_the_rounds_evaluation_whatever_the_attach_order(tmp_path):
+    import json
+
+    from modalities import build_player
+    from multimodal_game import Batch, Game, TensorSource
+    from multimodal_game.handlers import Evaluator, MetricsLog
+
+    spec = {"variables": [{"name": "x", "recipe": "image", "width": 2}], "latent": 2, "hidden": 8}
+    g = torch.Generator().manual_seed(0)
+    data = Batch({"label": torch.arange(8) % 10, "x": torch.rand(8, 1, 28, 28, generator=g)})
+    game = Game({"a": build_player(spec, seed=0)}, [[1.0]], {"a": TensorSource(data)}, batch_size=4)
+    MetricsLog(tmp_path / "m.jsonl").attach(game, every=1)  # attached before the evaluator
+    Evaluator([lambda gm, r: {"probe": float(r)}]).attach(game, every=2)
+    game.run(2)
+    lines = [json.loads(ln) for ln in (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert [ln["round"] for ln in lines] == [1, 2]
+    assert "evaluation" not in lines[0] and lines[1]["evaluation"] == {"probe": 2.0}
+    assert game.state.round == game.round == 2 and game.state.evaluation(2)["probe"] == 2.0
+    assert game.state.evaluation(1) is None
