@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -10,18 +9,18 @@ from typing import Any
 
 import torch
 
-from .accounting import parameter_exchange_bytes
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .errors import ConfigError, Diverged, PlayerLost
 from .events import Event, EventSource
 from .host import HostSpec, PlayerHost
 from .player import Player
-from .policy import Policy, RoundOutcome, RoundPlan, Transfer, as_policy
+from .policy import Policy, RoundOutcome, RoundPlan, as_policy
 from .rng import derive_seed
 from .runtime import InProcessRuntime, LearnRequest, Runtime, make_runtime
 from .sources import DataSource
 from .state import RunState
-from .statistics import Statistics, check_summarisable, summary_bytes
+from .statistics import Statistics, check_summarisable
+from .wire import WireAccount
 
 
 def _state_field(name: str) -> property:
@@ -75,7 +74,7 @@ class Game(EventSource):
         self.batch_size = int(batch_size)
         # the round, history, exchanges, meta (e.g. the resolved run config), last checkpoint
         self.state = RunState()
-        self._bytes: dict[Transfer, int] = {}
+        self.wire = WireAccount(self.spaces, self.names)
         self.statistics = statistics or Statistics()
         self.exchange = self._exchange_modes(exchange)
         self._moded: dict[int, tuple[RoundPlan, RoundPlan]] = {}
@@ -213,7 +212,7 @@ class Game(EventSource):
         for name, ok in zip(names, finite):
             if not ok:
                 raise Diverged(name, f"player {name!r} diverged (non-finite loss)")
-        self._account(plan)
+        self.wire.record(plan, self.state)
         self.state.round += 1
         self.policy.observe(RoundOutcome(self.state.round, self.state.last_stats, self.players))
         return self.state.last_stats
@@ -245,41 +244,11 @@ class Game(EventSource):
                 if not any(self.fire(Event.PLAYER_LOST, error=e)):
                     raise PlayerLost(e.names, f"{e} {when}") from e
 
-    # -- accounting ---------------------------------------------------------------------------------
-    def _transfer_bytes(self, t: Transfer) -> int:
-        if t not in self._bytes and t.statistics is not None:
-            self._bytes[t] = summary_bytes(
-                self.spaces[t.producer], t.variables, t.statistics.covariance
-            )
-        if t not in self._bytes:
-            space = self.spaces[t.producer]
-            self._bytes[t] = sum(
-                t.count
-                * math.prod(space[v].event_shape)
-                * torch.empty((), dtype=space[v].dtype).element_size()
-                for v in t.variables
-            )
-        return self._bytes[t]
-
-    def _account(self, plan: RoundPlan) -> None:
-        rounds, moved = self.state.exchanged["rounds"], self.state.exchanged["bytes"]
-        for t in plan.transfers:
-            key = f"{t.producer}->{t.consumer}"
-            rounds[key] = rounds.get(key, 0) + 1
-            moved[key] = moved.get(key, 0) + self._transfer_bytes(t)
-
+    # -- accounting (multimodal_game.wire) ------------------------------------------------------
     def bytes_per_round(self, plan: RoundPlan | None = None) -> dict[str, dict[str, int]]:
         """Synthetic bytes each player sends and receives in one exchanging round (default: the
         plan of the last round played, or of the next one if it played none that exchanged)."""
-        if plan is None:
-            plan = self._with_modes(self._exchanging_plan())
-        sent = dict.fromkeys(self.names, 0)
-        received = dict.fromkeys(self.names, 0)
-        for t in plan.transfers:
-            b = self._transfer_bytes(t)
-            sent[t.producer] += b
-            received[t.consumer] += b
-        return {"sent": sent, "received": received}
+        return self.wire.per_round(plan or self._with_modes(self._exchanging_plan()))
 
     def accounting(self, local_steps: Sequence[int] = (1, 10, 50)) -> dict[str, Any]:
         """Bytes over the wire, counted as for every method: what the game moved in one exchanging
@@ -287,41 +256,15 @@ class Game(EventSource):
         producer to consumer), next to a client-server FedAvg of the same players' parameters
         every E local steps (the initial model down, then per averaging each player's parameters
         up and the average down; :func:`~multimodal_game.accounting.parameter_exchange_bytes`)."""
-        synth = self.bytes_per_round()
-        params = self.runtime.param_bytes()
-        totals: dict[str, dict[str, int]] = {
-            "sent": dict.fromkeys(self.names, 0),
-            "received": dict.fromkeys(self.names, 0),
-        }
-        for key, moved in self.state.exchanged["bytes"].items():
-            producer, consumer = key.split("->")
-            totals["sent"][producer] += moved
-            totals["received"][consumer] += moved
-        run_total = sum(totals["sent"].values())
-        rounds = max(self.state.round, 1)
-        fedavg = {
-            str(e): parameter_exchange_bytes(params, self.state.round, e) for e in local_steps
-        }
-        return {
-            "rounds": self.state.round,
-            "exchange_rounds": max(self.state.exchanged["rounds"].values(), default=0),
-            "synthetic_per_round": synth,  # one exchanging round
-            "synthetic_total": totals,
-            "synthetic_all_players_per_round": sum(synth["sent"].values()),
-            "synthetic_bytes_total": run_total,
-            "synthetic_bytes_per_round": run_total / rounds,  # over every round of the run
-            "parameter_bytes": params,
-            "fedavg_bytes_per_averaging": 2 * sum(params.values()),
-            "fedavg_bytes_total": fedavg,
-            "fedavg_bytes_per_round": {e: b / rounds for e, b in fedavg.items()},
-            # what travels on each statistics interface, and what samples would have cost there
-            "exchange_modes": {f"{p}->{c}": m for (p, c), m in self.exchange.items()},
-            "samples_mode_all_players_per_round": self._samples_mode_bytes(),
-        }
-
-    def _samples_mode_bytes(self) -> int:
-        """Bytes one exchanging round would move if every interface sent samples."""
-        return sum(self._transfer_bytes(t) for t in self._exchanging_plan().transfers)
+        plan = self._exchanging_plan()
+        return self.wire.report(
+            self.state,
+            self.runtime.param_bytes(),
+            self._with_modes(plan),
+            plan,
+            self.exchange,
+            local_steps,
+        )
 
     def _exchanging_plan(self) -> RoundPlan:
         """The plan of the last round played, or of the next one if it played none that exchanged."""
