@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +122,16 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             "(a bit flip on disk or an interrupted copy); use an earlier copy or start afresh"
         )
     return body
+
+
+def policy_record(state: Mapping[str, Any], policy_name: str) -> dict[str, Any]:
+    """The policy description a game checkpoint holds. Checkpoints written before policies
+    described themselves kept only the alpha matrix and the warm-up: ``policy_name`` (the
+    resuming game's) stands in for the name they lack."""
+    if "policy" in state:
+        return dict(state["policy"])
+    return {
+        "policy": policy_name,
+        "alpha": state["alpha"],
+        "warmup_rounds": state.get("warmup_rounds", 0),
+    }

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, policy_record, save_checkpoint
 from .errors import ConfigError, Diverged, PlayerLost
 from .events import Event, EventSource
 from .host import HostSpec, PlayerHost
@@ -318,7 +318,9 @@ class Game(EventSource):
             raise CheckpointError(
                 f"{where} used batch_size {state['batch_size']}, not {self.batch_size}"
             )
-        theirs, ours = _plain(self.policy_record(state)), _plain(self.policy.describe())
+        inner = getattr(self.policy, "inner", self.policy)
+        theirs = _plain(policy_record(state, type(inner).__name__))
+        ours = _plain(self.policy.describe())
         for key in sorted(set(theirs) | set(ours)):
             if theirs.get(key) != ours.get(key):
                 what = (
@@ -333,18 +335,6 @@ class Game(EventSource):
         self.state.history = list(state.get("history", []))
         self.state.exchanged = state.get("exchanged", {"rounds": {}, "bytes": {}})
         self.state.last_checkpoint, self.state.checkpoint_round = Path(path), self.state.round
-
-    def policy_record(self, state: Mapping[str, Any]) -> dict[str, Any]:
-        """The policy description a checkpoint holds (older checkpoints: alpha and warm-up)."""
-        if "policy" in state:
-            return dict(state["policy"])
-        return {
-            "policy": type(
-                self.policy.inner if hasattr(self.policy, "inner") else self.policy
-            ).__name__,
-            "alpha": state["alpha"],
-            "warmup_rounds": state.get("warmup_rounds", 0),
-        }
 
     def call(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
         """Run ``fn(player, *args)`` where player ``name`` lives, on its evaluation stream."""
