@@ -214,7 +214,8 @@ class Run:
         self.seconds: dict[str, float] = {}
 
     @property
-    def size(self) -> str:
+    def profile(self) -> str:
+        """The size profile this run plays: quick, standard or full."""
         return profile_of(self.args)
 
     def game(

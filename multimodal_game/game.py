@@ -41,7 +41,8 @@ class Game(EventSource):
     consumers); each consumer receives the draw restricted to their interface; then every player
     takes one learning step on its own data and the synthetic data, weighted by its row of alpha.
 
-    ``alpha`` is a matrix (a fixed alpha) or a :class:`~multimodal_game.policy.Policy`;
+    ``alpha``: a matrix (a fixed alpha); ``policy=``: a :class:`~multimodal_game.policy.Policy`
+    instead (one of the two; a policy passed as ``alpha`` is accepted too).
     ``warmup_rounds=K`` wraps it so that the first K rounds use own data only.
     """
 
@@ -51,6 +52,7 @@ class Game(EventSource):
         alpha: Any = None,
         sources: Mapping[str, DataSource] | Sequence[DataSource] | None = None,
         *,
+        policy: Policy | None = None,
         batch_size: int = 128,
         seed: int = 0,
         device: torch.device | str = "cpu",
@@ -61,6 +63,8 @@ class Game(EventSource):
         fuse_players: bool = False,
     ):
         super().__init__()
+        if policy is not None and alpha is not None:
+            raise ConfigError("give the game alpha (a matrix) or policy=, not both")
         if runtime is None:
             runtime = _in_process(players, sources, seed, device, fuse_players)
         elif fuse_players:
@@ -69,7 +73,7 @@ class Game(EventSource):
         self.names: tuple[str, ...] = tuple(runtime.names)
         self.seed = seed
         self.spaces = runtime.spaces()
-        self.policy: Policy = as_policy(alpha, warmup_rounds)
+        self.policy: Policy = as_policy(alpha if policy is None else policy, warmup_rounds)
         self.policy.bind(self.names, self.spaces, batch_size)
         self.batch_size = int(batch_size)
         # the round, history, exchanges, meta (e.g. the resolved run config), last checkpoint
@@ -77,7 +81,7 @@ class Game(EventSource):
         self.wire = WireAccount(self.spaces, self.names)
         self.statistics = statistics or Statistics()
         self.exchange = self._exchange_modes(exchange)
-        self._moded: dict[int, tuple[RoundPlan, RoundPlan]] = {}
+        self._plans_with_modes: dict[int, tuple[RoundPlan, RoundPlan]] = {}
 
     def _exchange_modes(self, exchange: str | Mapping[tuple[str, str], str]) -> dict:
         """(producer, consumer) -> "statistics" for the interfaces that travel as summaries."""
@@ -102,7 +106,7 @@ class Game(EventSource):
         """``plan`` with each statistics interface's transfers marked (cached per plan)."""
         if not self.exchange:
             return plan
-        hit = self._moded.get(id(plan))
+        hit = self._plans_with_modes.get(id(plan))
         if hit is not None and hit[0] is plan:
             return hit[1]
         learn = {
@@ -118,7 +122,7 @@ class Game(EventSource):
             for n, lp in plan.learn.items()
         }
         moded = RoundPlan(plan.names, plan.alpha, learn)
-        self._moded[id(plan)] = (plan, moded)
+        self._plans_with_modes[id(plan)] = (plan, moded)
         return moded
 
     # the run state's fields, read and written through the game as before

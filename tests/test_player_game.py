@@ -306,3 +306,22 @@ def test_the_metrics_log_sees_the_rounds_evaluation_whatever_the_attach_order(tm
     assert "evaluation" not in lines[0] and lines[1]["evaluation"] == {"probe": 2.0}
     assert game.state.round == game.round == 2 and game.state.evaluation(2)["probe"] == 2.0
     assert game.state.evaluation(1) is None
+
+
+def test_a_game_takes_its_policy_by_name_and_refuses_two():
+    from modalities import build_player
+    from multimodal_game import Batch, Game, OwnPlusPartners, TensorSource
+    from multimodal_game.errors import ConfigError
+
+    spec = {"variables": [{"name": "x", "recipe": "image", "width": 2}], "latent": 2, "hidden": 8}
+    data = Batch({"label": torch.arange(8) % 10, "x": torch.rand(8, 1, 28, 28)})
+
+    def parts():
+        players = {n: build_player(spec, seed=k) for k, n in enumerate("ab")}
+        return players, {n: TensorSource(data) for n in "ab"}
+
+    players, sources = parts()
+    game = Game(players, sources=sources, policy=OwnPlusPartners(0.75), batch_size=4)
+    assert game.alpha.tolist() == [[0.75, 0.25], [0.25, 0.75]]
+    with pytest.raises(ConfigError, match="not both"):
+        Game(*parts()[:1], [[1, 0], [0, 1]], parts()[1], policy=OwnPlusPartners(0.5))

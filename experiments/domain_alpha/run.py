@@ -192,7 +192,7 @@ def body(run: Run) -> dict:
         "mean test accuracy (own domain)",
     )
     rows = [[m, *(f"{acc[m][n]:.3f}" for n in NAMES), f"{means[m]:.3f}"] for m in acc]
-    text = table(f"domain alpha ({run.size})", ["method", *NAMES, "mean"], rows)
+    text = table(f"domain alpha ({run.profile})", ["method", *NAMES, "mean"], rows)
     text += "own-domain share of partner weight (divergence): " + ", ".join(
         f"{k} {v:.2f}" for k, v in share.items()
     )

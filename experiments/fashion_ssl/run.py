@@ -194,7 +194,7 @@ def summary(acc: dict, cfg: dict, names: list[str], beats: list[str], run: Run) 
         for nm in names
         for L in cfg["labelled"]
     ]
-    title = f"{cfg['dataset']} semi-supervised shards ({run.size})"
+    title = f"{cfg['dataset']} semi-supervised shards ({run.profile})"
     text = table(title, ["player", "L", *methods, "central"], rows)
     L0 = min(cfg["labelled"])
     return text + f"game beats (a) and (b) at L={L0} for {len(beats)}/{len(names)} players: {beats}"

@@ -111,7 +111,9 @@ def body(run: Run) -> dict:
         ]
         for m in METHODS
     ]
-    text = table(f"feature exchange ({run.size})", ["method", *names, "mean", "bytes/round"], rows)
+    text = table(
+        f"feature exchange ({run.profile})", ["method", *names, "mean", "bytes/round"], rows
+    )
     ex = exchange["samples"]
     text += (
         f"FedAvg of the parameters every step instead: {ex['parameters_per_round']:,} bytes/round"

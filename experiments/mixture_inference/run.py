@@ -240,4 +240,4 @@ def body(run: Run) -> dict:
         "uniform",
         "inferred",
     ]
-    return run.finish(results, table(f"mixture inference ({run.size})", cols, rows))
+    return run.finish(results, table(f"mixture inference ({run.profile})", cols, rows))

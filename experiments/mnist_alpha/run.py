@@ -224,9 +224,7 @@ def summary(results: dict, cfg: dict, run: Run) -> str:
         ]
         for r in results["rows"] + [results["baseline"]]
     ]
-    title = (
-        f"MNIST alpha sweep ({cfg['player']['kind']} players, {run.size}, {cfg['rounds']} rounds)"
-    )
+    title = f"MNIST alpha sweep ({cfg['player']['kind']} players, {run.profile}, {cfg['rounds']} rounds)"
     ref = ", ".join(f"{short[sp]} {v:.3f}" for sp, v in results["real_reference"].items())
     text = table(title, ["alpha_ii", *cols, "own digits", "theory"], rows)
     return (

@@ -153,7 +153,7 @@ def style_accuracy(players: dict, style_of: dict, split: dict, n_eval: int) -> d
 
 
 @memo
-def shards(cfg: dict, seed: int) -> tuple[dict, dict]:
+def player_shards(cfg: dict, seed: int) -> tuple[dict, dict]:
     """(specs, private data) of every player, cut once per process."""
     specs, data, *_ = build_setup(cfg, seed)
     return specs, data
@@ -166,7 +166,7 @@ def central_spec(cfg: dict) -> dict:
 
 def build_host(name: str, cfg: dict, seed: int) -> tuple:
     """Player ``name`` and its private data source, built where the player lives."""
-    specs, data = shards(cfg, seed)
+    specs, data = player_shards(cfg, seed)
     if name == "central":  # the upper bound: pooled data of the style and pair players
         pooled = Batch.merge([b for n, b in data.items() if n.startswith(("style", "pair"))])
         return build_player(central_spec(cfg)), TensorSource(pooled)
@@ -287,7 +287,7 @@ def summary(results: dict, cfg: dict, run: Run) -> str:
         "mean_linear_probe",
     ):
         rows.append([key.replace("_", " "), *(f"{results[t][key]:.3f}" for t in methods)])
-    title = f"PolyMNIST cross-style ({run.size}, {cfg['rounds']} rounds)"
+    title = f"PolyMNIST cross-style ({run.profile}, {cfg['rounds']} rounds)"
     clf = ", ".join(f"{k} {v:.3f}" for k, v in results["classifier_accuracy"].items())
     return table(title, ["metric", *methods], rows) + f"independent classifiers: {clf}"
 

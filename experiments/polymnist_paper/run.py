@@ -209,5 +209,5 @@ def body(run: Run) -> dict:
         game.close()
     cols = [*(f"m{k}" for k in range(5)), "avg"]
     rows = [[v, *(f"{acc[k]:.4f}" for k in cols)] for v, acc in results["accuracy"].items()]
-    title = f"PolyMNIST, paper set-up ({run.size}, {cfg['rounds']} rounds)"
+    title = f"PolyMNIST, paper set-up ({run.profile}, {cfg['rounds']} rounds)"
     return run.finish(results, table(title, ["variant", *cols], rows))
