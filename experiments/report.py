@@ -54,12 +54,17 @@ def polymnist_cross(res: dict, cfg: dict) -> str:
     for key, label, digits in (
         ("mean_accuracy", "**mean accuracy**", 3),
         ("mean_coherence", "mean cross-style coherence", 3),
+        ("joint_coherence", "joint coherence (all judges agree)", 3),
         ("mean_label_fidelity", "mean label fidelity of (c, m_k) samples", 3),
         ("mean_fid", "mean feature FID", 0),
         ("mean_linear_probe", "mean linear probe of the latent z", 3),
     ):
         if key in res["game"]:
             rows.append([label, *(fmt(res[t][key], digits) for t in methods)])
+    if "coherence_from_subset" in res["game"]:  # label from k styles, the others generated
+        for k in res["game"]["coherence_from_subset"]:
+            cells = [fmt(res[t]["coherence_from_subset"][k]) for t in methods]
+            rows.append([f"coherence from {k} style(s)", *cells])
     clf = " / ".join(fmt(v) for v in res["classifier_accuracy"].values())
     return (
         md_table(["metric", *methods], rows)

@@ -54,6 +54,9 @@ def test_polymnist_cross_runs_end_to_end(tmp_path, polymnist_dir):
         assert set(saved[tag]["accuracy"]) == {f"m{k}" for k in range(5)}
         assert len(saved[tag]["coherence"]) == 5
         assert all(v >= 0 for v in saved[tag]["fid"].values())
+        # the literature's axes: label from 1 .. 4 styles, the others generated; joint coherence
+        assert set(saved[tag]["coherence_from_subset"]) == {"1", "2", "3", "4"}
+        assert 0 <= saved[tag]["joint_coherence"] <= 1
     # the label-only player exchanges labels only: 8 bytes per received example
     received = saved["bytes_per_round"]["received"]
     assert received["labels"] % 8 == 0 and received["labels"] < 16 * 8

@@ -3,6 +3,7 @@ that ``--help`` answers without importing torch."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import matplotlib
@@ -17,6 +18,7 @@ from datasets.mnist import load_mnist
 from datasets.shards import labelled_mask
 from modalities import build_player
 from multimodal_game.batch import Batch
+from multimodal_game.coherence import evaluate as evaluate_axes
 from multimodal_game.evaluation import (
     accuracy,
     agreement,
@@ -176,44 +178,52 @@ def build_host(name: str, cfg: dict, seed: int) -> tuple:
 @torch.no_grad()
 def evaluate(players: dict, style_of: dict, test: dict, clfs: dict, n_eval: int) -> dict:
     """``style_of[k]``: the player that speaks for style k (its classifier and its generator).
-    Accuracy of q(c | m_k); coherence: style-j samples generated from the label predicted for a
-    style-k test image, classified by the independent style-j classifier; FID in that
-    classifier's feature space; label fidelity of each player's (c, m_k) samples."""
+    Accuracy, pairwise coherence, coherence from every subset of styles and joint coherence
+    (multimodal_game.coherence, judged by the independent style classifiers); then FID in each
+    classifier's feature space, label fidelity of each player's (c, m_k) samples and a linear probe
+    of the latent z."""
     labels = test["labels"][:n_eval]
     m = len(clfs)
-    acc, fid, fidelity = {}, {}, {}
+    speakers = {f"m{k}": players[style_of[k]] for k in range(m)}
+    views = {f"m{k}": test["images"][:n_eval, k].float() / 255 for k in range(m)}
+    axes = evaluate_axes(
+        speakers,
+        {"label": labels, **views},
+        {f"m{k}": clfs[k] for k in range(m)},
+        subset_rows=min(n_eval, SUBSET_ROWS),
+        joint_samples=min(n_eval, SUBSET_ROWS),
+    )
     coherence = np.zeros((m, m))
+    for k, j in itertools.permutations(range(m), 2):
+        coherence[k, j] = axes["coherence"][f"m{k}->m{j}"]
+    fid, fidelity = {}, {}
     for k in range(m):
-        p = players[style_of[k]]
-        x = test["images"][:n_eval, k].float() / 255
-        pred = predict_proba(p, {f"m{k}": x}).argmax(-1)
-        acc[f"m{k}"] = accuracy(pred, labels)
-        for j in range(m):
-            if j != k:
-                gen = conditional_samples(players[style_of[j]], pred, f"m{j}")
-                coherence[k, j] = agreement(clfs[j], gen, labels)
-        gen_k = conditional_samples(p, labels, f"m{k}")
-        fid[f"m{k}"] = frechet_distance(features(clfs[k], gen_k), features(clfs[k], x))
+        gen_k = conditional_samples(speakers[f"m{k}"], labels, f"m{k}")
+        fid[f"m{k}"] = frechet_distance(features(clfs[k], gen_k), features(clfs[k], views[f"m{k}"]))
         fidelity[f"m{k}"] = agreement(clfs[k], gen_k, labels)
-    off = coherence[~np.eye(m, dtype=bool)]
     probe = {}
     for k in range(m):  # linear probe of E_q[z | m_k]: first half of the test tuples fits it
-        x = test["images"][:n_eval, k].float() / 255
-        z = players[style_of[k]].infer("z", Batch({f"m{k}": x}))
+        z = speakers[f"m{k}"].infer("z", Batch({f"m{k}": views[f"m{k}"]}))
         half = len(z) // 2
         probe[f"m{k}"] = linear_probe(z[:half], labels[:half], z[half:], labels[half:])
     return {
         "linear_probe": probe,
         "mean_linear_probe": float(np.mean(list(probe.values()))),
-        "accuracy": acc,
-        "mean_accuracy": float(np.mean(list(acc.values()))),
+        "accuracy": axes["accuracy"],
+        "mean_accuracy": axes["mean_accuracy"],
         "coherence": coherence.tolist(),
-        "mean_coherence": float(off.mean()),
+        "mean_coherence": axes["mean_coherence"],
+        # label from 1 .. M-1 styles, the others generated (the literature's axis), and joint
+        "coherence_from_subset": axes["coherence_from_subset"],
+        "joint_coherence": axes["joint_coherence"],
         "fid": fid,
         "mean_fid": float(np.mean(list(fid.values()))),
         "label_fidelity": fidelity,
         "mean_label_fidelity": float(np.mean(list(fidelity.values()))),
     }
+
+
+SUBSET_ROWS = 200  # test tuples of the subset and joint coherences (30 subsets of 5 styles)
 
 
 def save_grids(players: dict, style_of: dict, test: dict, m: int, out: Path, tag: str) -> None:

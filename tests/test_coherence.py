@@ -1,0 +1,74 @@
+"""Evaluation on the literature's axes: accuracy, pairwise and subset coherence, joint coherence."""
+
+import pytest
+import torch
+from torch import nn
+
+from multimodal_game.batch import Batch
+from multimodal_game.coherence import evaluate
+
+
+def encode(labels: torch.Tensor) -> torch.Tensor:
+    """An image whose brightness is its label."""
+    return (labels.float() / 9)[:, None, None, None].expand(-1, 1, 4, 4).clone()
+
+
+class Judge(nn.Module):
+    """Reads the label back from the brightness."""
+
+    def __init__(self):
+        super().__init__()
+        self.unused = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x):
+        centres = torch.arange(10) / 9
+        return -((x.flatten(1).mean(1, keepdim=True) - centres) ** 2)
+
+
+class Speaker:
+    """Reads its variable's label exactly; generates right (or, ``wrong``, a fixed wrong label)."""
+
+    def __init__(self, name, wrong=False):
+        self.name, self.wrong = name, wrong
+
+    def infer(self, label, given):
+        read = torch.round(given[self.name].flatten(1).mean(1) * 9).long()
+        return nn.functional.one_hot(read, 10).float()
+
+    def sample(self, n, given=None):
+        c = given["label"]
+        return Batch({self.name: encode((c + 3) % 10 if self.wrong else c)})
+
+
+def data(n=50):
+    y = torch.arange(n) % 10
+    return {"label": y, "m0": encode(y), "m1": encode(y), "m2": encode(y)}
+
+
+def test_perfect_speakers_are_coherent_on_every_axis():
+    speakers = {v: Speaker(v) for v in ("m0", "m1", "m2")}
+    res = evaluate(speakers, data(), {v: Judge() for v in speakers}, joint_samples=40)
+    assert res["accuracy"] == {"m0": 1.0, "m1": 1.0, "m2": 1.0}
+    assert set(res["coherence"]) == {f"m{k}->m{j}" for k in range(3) for j in range(3) if k != j}
+    assert all(v == 1.0 for v in res["coherence"].values())
+    assert res["coherence_from_subset"] == {"1": 1.0, "2": 1.0}
+    assert res["joint_coherence"] == res["joint_coherence_true"] == 1.0
+
+
+def test_a_speaker_that_generates_the_wrong_label_shows_on_the_axes_it_generates():
+    speakers = {"m0": Speaker("m0"), "m1": Speaker("m1"), "m2": Speaker("m2", wrong=True)}
+    res = evaluate(speakers, data(), {v: Judge() for v in speakers}, joint_samples=40)
+    assert res["accuracy"]["m2"] == 1.0  # it still reads right
+    assert res["coherence"]["m0->m2"] == res["coherence"]["m1->m2"] == 0.0
+    assert res["coherence"]["m2->m0"] == 1.0
+    # subsets of one: targets {m1, m2}, {m0, m2}, {m0, m1} -> (0.5 + 0.5 + 1) / 3
+    assert res["coherence_from_subset"]["1"] == pytest.approx(2 / 3)
+    # subsets of two: targets m2, m1, m0 -> (0 + 1 + 1) / 3
+    assert res["coherence_from_subset"]["2"] == pytest.approx(2 / 3)
+    assert res["joint_coherence"] == 0.0  # m2's judge never agrees with the others
+
+
+def test_missing_data_or_judges_are_named():
+    speakers = {"m0": Speaker("m0"), "m9": Speaker("m9")}
+    with pytest.raises(ValueError, match=r"no data or judge for \['m9'\]"):
+        evaluate(speakers, data(), {"m0": Judge()})
