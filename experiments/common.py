@@ -259,6 +259,7 @@ class Run:
                 "batch_size": self.cfg["batch_size"],
                 "seed": self.seed,
                 "warmup_rounds": warmup_rounds,
+                "check_every": self.cfg.get("check_every", 1),
                 **dict(game_options or {}),
             },
         )
@@ -485,7 +486,7 @@ def _run(name, config, quick, body, args, flags, checks) -> dict:
 
 
 # Keys that a resumed run may change without changing the trajectory of what is already played.
-RESUMABLE_CHANGES = ("rounds",)
+RESUMABLE_CHANGES = ("rounds", "check_every")
 
 
 def config_changes(old: Mapping[str, Any], new: Mapping[str, Any], where: str = "") -> list[str]:

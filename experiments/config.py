@@ -87,6 +87,12 @@ class GameConfig(Section):
         description="in process: M2 players of one architecture (learning 'elbo', no consistency "
         "term) take one fused step, equal to their one-by-one steps up to float rounding",
     )
+    check_every: PositiveInt = Field(
+        1,
+        description="rounds between two reads of the players' loss flags (a non-finite loss "
+        "stops the game, naming the player and round; every checkpoint and the end check first). "
+        "1: every round, before a partner learns from the player's samples",
+    )
     plugins: list[str] = Field(
         default_factory=list,
         description="modules imported before any player is built, here and in every Ray worker "

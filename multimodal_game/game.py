@@ -61,8 +61,11 @@ class Game(EventSource):
         exchange: str | Mapping[tuple[str, str], str] = "samples",
         statistics: Statistics | None = None,
         fuse_players: bool = False,
+        check_every: int = 1,
     ):
         super().__init__()
+        if check_every < 1:
+            raise ConfigError(f"check_every must be >= 1, got {check_every}")
         if policy is not None and alpha is not None:
             raise ConfigError("give the game alpha (a matrix) or policy=, not both")
         if runtime is None:
@@ -78,6 +81,8 @@ class Game(EventSource):
         self.batch_size = int(batch_size)
         # the round, history, exchanges, meta (e.g. the resolved run config), last checkpoint
         self.state = RunState()
+        self.check_every = int(check_every)
+        self._unchecked: list[tuple[int, list[str], torch.Tensor]] = []
         self.wire = WireAccount(self.spaces, self.names)
         self.statistics = statistics or Statistics()
         self.exchange = self._exchange_modes(exchange)
@@ -188,6 +193,8 @@ class Game(EventSource):
         try:
             return self._step()
         except Diverged as e:
+            if getattr(e, "checked", False):  # named its round and the last checkpoint already
+                raise
             raise Diverged(
                 e.player, f"{_last_line(e)} in round {self.state.round + 1}{self._hint()}"
             ) from e
@@ -205,21 +212,44 @@ class Game(EventSource):
             for n in self.names
         }
         self.state.last_stats = self.runtime.learn(requests)
-        # one read of all losses per round: a non-finite one stops the game before anyone learns
-        # from this player's samples or a checkpoint keeps its state
+        # a non-finite loss stops the game before any checkpoint keeps the player's state: read
+        # every round (check_every = 1: before anyone learns from its samples), or every
+        # check_every rounds, before every checkpoint and at the end (one read per check)
         names = list(self.state.last_stats)
         flags = [torch.isfinite(self.state.last_stats[n]["loss"]).all() for n in names]
-        if len({f.device for f in flags}) == 1:  # one host-device synchronisation per round
-            finite = torch.stack(flags).tolist()
-        else:  # players on several devices
-            finite = [bool(f) for f in flags]
-        for name, ok in zip(names, finite):
-            if not ok:
-                raise Diverged(name, f"player {name!r} diverged (non-finite loss)")
+        if len({f.device for f in flags}) == 1:
+            self._unchecked.append((self.state.round + 1, names, torch.stack(flags)))
+            if (self.state.round + 1) % self.check_every == 0:
+                self.check_finite()
+        else:  # players on several devices: read at once
+            for name, ok in zip(names, (bool(f) for f in flags)):
+                if not ok:
+                    raise Diverged(name, f"player {name!r} diverged (non-finite loss)")
         self.wire.record(plan, self.state)
         self.state.round += 1
         self.policy.observe(RoundOutcome(self.state.round, self.state.last_stats, self.players))
         return self.state.last_stats
+
+    def check_finite(self, writing: str | Path | None = None) -> None:
+        """Read the losses' finiteness flags of the rounds not checked yet, at once; a
+        :class:`Diverged` names the first player and round with a non-finite loss (and the
+        checkpoint ``writing`` that it stops)."""
+        if not self._unchecked:
+            return
+        pending, self._unchecked = self._unchecked, []
+        if (
+            len({f.device for _, _, f in pending}) == 1
+            and len({len(f) for _, _, f in pending}) == 1
+        ):
+            read = torch.stack([f for _, _, f in pending]).tolist()  # one synchronisation
+        else:
+            read = [f.tolist() for _, _, f in pending]
+        for (round, names, _), finite in zip(pending, read):
+            for name, ok in zip(names, finite):
+                if not ok:
+                    raise Diverged(
+                        name, f"player {name!r} diverged (non-finite loss) in round {round}"
+                    )
 
     def losses(self) -> dict[str, float]:
         """Each player's loss in the last round (reading it waits for the device)."""
@@ -236,6 +266,7 @@ class Game(EventSource):
             # the round and the phase.
             try:
                 if self.state.round >= rounds:
+                    self.check_finite()
                     when = "at the end of the run (final checkpoint or evaluation)"
                     self.fire(Event.COMPLETED, rounds=rounds)
                     return self.state.history
@@ -291,7 +322,14 @@ class Game(EventSource):
         }
 
     def save(self, path: str | Path) -> Path:
-        """Write the checkpoint atomically; a state with a non-finite tensor is never written."""
+        """Write the checkpoint atomically; a state with a non-finite tensor is never written (the
+        rounds not checked yet are checked first)."""
+        try:
+            self.check_finite()
+        except Diverged as e:
+            raise Diverged(
+                e.player, f"{_last_line(e)}: not writing {str(path)!r}{self._hint()}"
+            ) from e
         state = self.snapshot()
         for name, host in state["hosts"].items():
             bad = _non_finite(host)

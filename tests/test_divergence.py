@@ -88,3 +88,53 @@ def test_a_non_finite_state_is_never_written(tmp_path):
     ):
         game.save(tmp_path / "bad.ckpt")
     assert not (tmp_path / "bad.ckpt").exists()
+
+
+def test_a_divergence_inside_a_check_interval_stops_the_game_before_its_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    players = {"wild": _m2(1e6), "calm": _m2(1e-3)}
+    sources = {"wild": TensorSource(_images(64, 1)), "calm": TensorSource(_images(64, 2))}
+    # learning alone: no samples travel (a sampled non-finite value is caught in its round)
+    game = Game(players, [[1.0, 0.0], [0.0, 1.0]], sources, batch_size=16, check_every=1000)
+    ck = tmp_path / "game.ckpt"
+    attach_standard(game, checkpoint_every=4, checkpoint_path=ck, progress=False)
+    with pytest.raises(
+        Diverged, match=r"player 'wild' diverged .* in round (\d+): not writing"
+    ) as err:
+        game.run(200)
+    bad = int(err.value.args[0].split(" in round ")[1].split(":")[0])
+    assert bad <= game.round and game.round % 4 == 0  # found at the checkpoint after it
+    assert game.round - bad < 4
+    if ck.exists():  # the checkpoints written before it are of finite states
+        state = load_checkpoint(ck)
+        assert state["round"] < bad and _finite(state["hosts"])
+
+
+def test_losses_are_read_once_per_check_not_once_per_round(monkeypatch):
+    reads = []
+    tolist = torch.Tensor.tolist
+    monkeypatch.setattr(torch.Tensor, "tolist", lambda t: reads.append(1) or tolist(t))
+
+    def played(check_every: int) -> int:
+        reads.clear()
+        _, game = _two_mixtures()
+        game.check_every = check_every
+        game.run(9)
+        return len(reads)
+
+    every_round, every_ten = played(1), played(10)
+    # nine reads of the losses against one at the end of the run (other reads are the same)
+    assert every_round - every_ten == 8
+
+
+def test_check_every_must_be_positive():
+    from multimodal_game.errors import ConfigError
+
+    players, _ = _two_mixtures()
+    with pytest.raises(ConfigError, match="check_every"):
+        Game(
+            players,
+            [[1, 0], [0, 1]],
+            {n: TensorSource(mixture_data(8)) for n in players},
+            check_every=0,
+        )
