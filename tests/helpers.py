@@ -120,3 +120,19 @@ def user_error(capsys, main, argv) -> str:
         main(argv)
     assert e.value.code == 2
     return capsys.readouterr().err
+
+
+def image_spec(width: int = 2) -> dict:
+    """The smallest M2 image player's spec (28 x 28 grey images)."""
+    return {
+        "variables": [{"name": "x", "recipe": "image", "width": width}],
+        "latent": 2,
+        "hidden": 8,
+    }
+
+
+def image_data(n: int, seed: int) -> Batch:
+    """``n`` random grey images with labels 0-9 in turn, every other one labelled."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 1, 28, 28, generator=g)
+    return Batch({"label": torch.arange(n) % 10, "x": x}, {"label": torch.arange(n) % 2 == 0})

@@ -3,32 +3,21 @@ different architectures."""
 
 import pytest
 import torch
+from helpers import image_data, image_spec
 
 from modalities import build_player
-from multimodal_game import Batch, Game, TensorSource
+from multimodal_game import Game, TensorSource
 from multimodal_game.distillation import EnsembleDistillation, _logits, distillation_bytes
 from multimodal_game.errors import ConfigError
 from multimodal_game.events import Event
 
 
-def spec(width: int) -> dict:
-    return {
-        "variables": [{"name": "x", "recipe": "image", "width": width}],
-        "latent": 2,
-        "hidden": 8,
-    }
-
-
-def data(n: int, seed: int) -> Batch:
-    g = torch.Generator().manual_seed(seed)
-    x = torch.rand(n, 1, 28, 28, generator=g)
-    return Batch({"label": torch.arange(n) % 10, "x": x}, {"label": torch.arange(n) % 2 == 0})
-
-
 def alone_game(widths=(2, 3)) -> Game:
     names = [f"p{k}" for k in range(len(widths))]
-    players = {n: build_player(spec(w), seed=k) for k, (n, w) in enumerate(zip(names, widths))}
-    sources = {n: TensorSource(data(20, k)) for k, n in enumerate(names)}
+    players = {
+        n: build_player(image_spec(w), seed=k) for k, (n, w) in enumerate(zip(names, widths))
+    }
+    sources = {n: TensorSource(image_data(20, k)) for k, n in enumerate(names)}
     eye = torch.eye(len(names), dtype=torch.float64)
     return Game(players, eye, sources, batch_size=8, seed=0)
 

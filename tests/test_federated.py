@@ -4,35 +4,24 @@ import math
 
 import pytest
 import torch
+from helpers import image_data, image_spec
 
 pytest.importorskip("flwr")
 
 from modalities import build_player  # noqa: E402
-from multimodal_game import Batch, Game, TensorSource  # noqa: E402
+from multimodal_game import Game, TensorSource  # noqa: E402
 from multimodal_game.accounting import parameter_exchange_bytes  # noqa: E402
 from multimodal_game.errors import ConfigError  # noqa: E402
 from multimodal_game.events import Event  # noqa: E402
 from multimodal_game.federated import ParameterAveraging, flower_average  # noqa: E402
 
 
-def spec(width: int = 2) -> dict:
-    return {
-        "variables": [{"name": "x", "recipe": "image", "width": width}],
-        "latent": 2,
-        "hidden": 8,
-    }
-
-
-def data(n: int, seed: int) -> Batch:
-    g = torch.Generator().manual_seed(seed)
-    x = torch.rand(n, 1, 28, 28, generator=g)
-    return Batch({"label": torch.arange(n) % 10, "x": x}, {"label": torch.arange(n) % 2 == 0})
-
-
 def alone_game(widths=(2, 2), sizes=(30, 10), **kw) -> Game:
     names = [f"p{k}" for k in range(len(widths))]
-    players = {n: build_player(spec(w), seed=k) for k, (n, w) in enumerate(zip(names, widths))}
-    sources = {n: TensorSource(data(s, k)) for k, (n, s) in enumerate(zip(names, sizes))}
+    players = {
+        n: build_player(image_spec(w), seed=k) for k, (n, w) in enumerate(zip(names, widths))
+    }
+    sources = {n: TensorSource(image_data(s, k)) for k, (n, s) in enumerate(zip(names, sizes))}
     eye = torch.eye(len(names), dtype=torch.float64)
     return Game(players, eye, sources, batch_size=8, seed=0, **kw)
 
@@ -92,16 +81,16 @@ def test_fedprox_adds_the_proximal_gradient_towards_the_last_average():
     game.run(0)  # anchored at the server's initial model (p0's)
     game.step()  # one local step away from it (no averaging: no round handlers)
     prox_player = game.runtime.local_players["p1"]
-    plain_player = build_player(spec(), seed=7)
+    plain_player = build_player(image_spec(), seed=7)
     plain_player.load_parameters(prox_player.parameters_state())
-    batch = data(8, 5)
+    batch = image_data(8, 5)
     grads = {}
     for tag, player in (("prox", prox_player), ("plain", plain_player)):
         torch.manual_seed(0)
         player.optim.zero_grad()
         player._combine(player.objectives(batch), batch).backward()
         grads[tag] = {k: v.grad.clone() for k, v in player.named_parameters()}
-    anchor = build_player(spec(), seed=0).parameters_state()  # p0's initial model
+    anchor = build_player(image_spec(), seed=0).parameters_state()  # p0's initial model
     moved = 0.0
     for k, p in prox_player.named_parameters():
         want = grads["plain"][k] + 0.5 * (p.detach() - anchor[k])
@@ -120,8 +109,8 @@ def test_byte_counts_equal_the_parameter_and_sample_sizes():
     game.close()
     # the game: 2 warm-up rounds that move nothing, then 3 rounds of (label, x) pairs each way
     names = ("p0", "p1")
-    players = {n: build_player(spec(), seed=k) for k, n in enumerate(names)}
-    sources = {n: TensorSource(data(20, k)) for k, n in enumerate(names)}
+    players = {n: build_player(image_spec(), seed=k) for k, n in enumerate(names)}
+    sources = {n: TensorSource(image_data(20, k)) for k, n in enumerate(names)}
     game = Game(players, [[0.5, 0.5], [0.5, 0.5]], sources, batch_size=8, warmup_rounds=2)
     game.run(5)
     acc = game.accounting()
