@@ -308,3 +308,19 @@ def test_the_experiments_page_is_what_the_catalog_prints(capsys):
         assert f"## `{name}`:" in page
     assert Config.model_fields["fedmd_every"].description.split()[0] in page
     assert "| `fedmd_every` | `0` | `10` |" in page  # default, then the quick profile
+
+
+def test_a_number_in_prose_comes_from_its_record_and_a_wrong_path_is_named(tmp_path):
+    docs = tmp_path / "docs"
+    (docs / "results").mkdir(parents=True)
+    summary = {"mean_accuracy": {"game": {"mean": 0.7351, "std": 0.01, "values": [0.7351]}}}
+    record = {"experiment": "x", "command": "c", "conditions": "", "date": "", "config": {}}
+    record["results"] = {"seeds": [0], "summary": summary, "bytes": [12345678]}
+    (docs / "results" / "r.json").write_text(json.dumps(record))
+    template = docs / "results.template.md"
+    template.write_text("game {{r:summary.mean_accuracy.game}}, {{r:bytes.0:,.0f}} bytes\n")
+    text = report.render(template, docs / "results")
+    assert "game 0.735, 12,345,678 bytes" in text
+    template.write_text("{{r:summary.mean_accuracy.gmae}}\n")
+    with pytest.raises(KeyError, match="no 'summary.mean_accuracy.gmae' .*'gmae'"):
+        report.render(template, docs / "results")
