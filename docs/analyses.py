@@ -467,10 +467,92 @@ def paper_mnist_alpha(records: Path) -> str:
     return md_table(cols, rows)
 
 
+DISPLACE, ON_TOP = "fashion_ssl_quick_federated_3seeds", "fashion_ssl_quick_baselines_3seeds"
+PLAYERS = [f"player{k}" for k in range(4)]
+
+
+def _seed_gap(records: Path, a: tuple, b: tuple) -> tuple[float, float, int] | None:
+    """(mean, standard error, seeds) of the per-seed difference a - b, each (record, *path)."""
+    va, vb = _values(records, *a), _values(records, *b)
+    if va is None or vb is None or len(va) != len(vb):
+        return None
+    d = np.asarray(va) - np.asarray(vb)
+    se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
+    return float(d.mean()), se, len(d)
+
+
+def _gap_text(g: tuple[float, float, int] | None) -> str:
+    return "not run" if g is None else f"{g[0]:+.3f} +- {g[1]:.3f} ({g[2]} seeds)"
+
+
+def batch_composition(records: Path) -> str:
+    """The authors' batch composition (own rows kept at B, synthetic rows on top) against
+    displacing own rows, paired by seed across the two fashion_ssl records (same shards, same
+    seeds; the players alone reproduce): the mean over players of the game's accuracy, on
+    validation (what chooses the default) and on test."""
+    rows = []
+    for L in ("100", "1000"):
+        for split, key in (("validation", "validation_accuracy"), ("test", "accuracy")):
+            per = [
+                _seed_gap(records, (ON_TOP, key, "game", p, L), (DISPLACE, key, "game", p, L))
+                for p in PLAYERS
+            ]
+            if None in per:
+                rows.append([L, split, "not run", ""])
+                continue
+            mean = _mean_gap(records, key, L)
+            rows.append([L, split, _gap_text(mean), ", ".join(f"{g[0]:+.3f}" for g in per)])
+    return md_table(["labels", "split", "on_top - displace, mean over players", "per player"], rows)
+
+
+def _mean_gap(records: Path, key: str, L: str) -> tuple[float, float, int] | None:
+    """Per seed, the mean over players of on_top - displace; then its mean and standard error."""
+    per_seed = []
+    for p in PLAYERS:
+        a, b = (
+            _values(records, ON_TOP, key, "game", p, L),
+            _values(records, DISPLACE, key, "game", p, L),
+        )
+        if a is None or b is None:
+            return None
+        per_seed.append(np.asarray(a) - np.asarray(b))
+    d = np.mean(per_seed, axis=0)
+    return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d))), len(d)
+
+
+def against_best_alone(records: Path) -> str:
+    """Each method of the baselines record against the better of the two alone methods
+    ((a) discriminative, (b) semi-supervised), per player: mean over seeds of the per-seed
+    difference, and in how many players it is ahead by more than twice its standard error."""
+    methods = ("game", "fedmd_E10")
+    rows = []
+    for L in ("100", "1000"):
+        for m in methods:
+            gaps = []
+            for p in PLAYERS:
+                own = _values(records, ON_TOP, "accuracy", m, p, L)
+                a = _values(records, ON_TOP, "accuracy", "discriminative", p, L)
+                b = _values(records, ON_TOP, "accuracy", "alone", p, L)
+                if None in (own, a, b):
+                    break
+                d = np.asarray(own) - np.maximum(a, b)
+                gaps.append((float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d)))))
+            if len(gaps) < len(PLAYERS):
+                rows.append([L, m, "not run", ""])
+                continue
+            ahead = sum(g > 2 * se for g, se in gaps)
+            text = ", ".join(f"{g:+.3f} +- {se:.3f}" for g, se in gaps)
+            rows.append([L, m, text, f"{ahead}/4"])
+    cols = ["labels", "method", "minus max(alone, discriminative), per player", "ahead by > 2 SE"]
+    return md_table(cols, rows)
+
+
 ANALYSES: dict[str, Callable[[Path], str]] = {
     "quality_targets": quality_targets,
     "polymnist_variants": polymnist_variants,
     "paper_polymnist": paper_polymnist,
     "paper_mnist_alpha": paper_mnist_alpha,
     "paper_fashion": paper_fashion,
+    "batch_composition": batch_composition,
+    "against_best_alone": against_best_alone,
 }

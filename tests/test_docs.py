@@ -324,3 +324,17 @@ def test_a_number_in_prose_comes_from_its_record_and_a_wrong_path_is_named(tmp_p
     template.write_text("{{r:summary.mean_accuracy.gmae}}\n")
     with pytest.raises(KeyError, match="no 'summary.mean_accuracy.gmae' .*'gmae'"):
         report.render(template, docs / "results")
+
+
+def test_the_batch_composition_table_pairs_the_two_records_by_seed(tmp_path):
+    def record(game_values):
+        cell = {"mean": 0, "std": 0, "values": game_values}
+        acc = {"game": {f"player{k}": {"100": cell, "1000": cell} for k in range(4)}}
+        summary = {"accuracy": acc, "validation_accuracy": acc}
+        return {"results": {"seeds": [0, 1], "summary": summary}}
+
+    (tmp_path / f"{analyses.DISPLACE}.json").write_text(json.dumps(record([0.60, 0.70])))
+    (tmp_path / f"{analyses.ON_TOP}.json").write_text(json.dumps(record([0.61, 0.73])))
+    text = analyses.batch_composition(tmp_path)
+    # per seed +0.01 and +0.03: mean +0.02, standard error 0.01
+    assert "| 100 | validation | +0.020 +- 0.010 (2 seeds) | +0.020, +0.020, +0.020, +0.020 |" in text
