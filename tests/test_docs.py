@@ -337,4 +337,6 @@ def test_the_batch_composition_table_pairs_the_two_records_by_seed(tmp_path):
     (tmp_path / f"{analyses.ON_TOP}.json").write_text(json.dumps(record([0.61, 0.73])))
     text = analyses.batch_composition(tmp_path)
     # per seed +0.01 and +0.03: mean +0.02, standard error 0.01
-    assert "| 100 | validation | +0.020 +- 0.010 (2 seeds) | +0.020, +0.020, +0.020, +0.020 |" in text
+    assert (
+        "| 100 | validation | +0.020 +- 0.010 (2 seeds) | +0.020, +0.020, +0.020, +0.020 |" in text
+    )
