@@ -57,9 +57,10 @@ class Config(ParameterExchangeConfig):
         description="one table per player, increasing capacity",
     )
     batch_composition: Literal["displace", "on_top"] = Field(
-        "displace",
-        description="a game batch: B rows split by alpha (displace), or B own rows with B "
-        "synthetic rows on top, weighted so the loss still follows alpha (on_top: the authors')",
+        "on_top",
+        description="a game batch: B own rows with B synthetic rows on top, weighted so the loss "
+        "still follows alpha (on_top: the authors', chosen on validation, docs/results.md), or "
+        "B rows split by alpha (displace)",
     )
     no_harm: bool = Field(
         True,
