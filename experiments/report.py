@@ -120,6 +120,7 @@ def fashion_ssl(res: dict, cfg: dict) -> str:
             f"{m} {fmt(sum(number(fid[m][nm][L]) for nm in fid[m]) / len(fid[m]))} (L={L})"
             for m in fid
             for L in map(str, cfg["labelled"])
+            if all(L in fid[m][nm] for nm in fid[m])  # methods the run played
         ]
         text += "\n\nMean label fidelity of the players' samples: " + ", ".join(parts) + "."
     return text

@@ -222,7 +222,8 @@ def body(run: Run) -> dict:
     wire: dict = {L: {"discriminative": 0, "alone": 0} for L in cfg["labelled"]}
     acc: dict = {m: {nm: {} for nm in names} for m in methods}
     val: dict = {m: {nm: {} for nm in names} for m in methods}
-    fidelity: dict = {m: {nm: {} for nm in names} for m in ("alone", "game", "no_harm")}
+    judged = ("alone", "game", *(("no_harm",) if cfg["no_harm"] else ()))
+    fidelity: dict = {m: {nm: {} for nm in names} for m in judged}
     with run.timed("fidelity_classifier"):  # independent of every player: judges their samples
         xtr, ytr = load(cfg, "train")
         n_clf = cfg["central_examples"] or len(ytr)
