@@ -48,225 +48,6 @@ def number(x: Any) -> float:
     return x["mean"] if isinstance(x, dict) else x
 
 
-def polymnist_cross(res: dict, cfg: dict) -> str:
-    methods = ("alone", "game", "central", *(k for k in res if k.startswith(("fedavg", "fedprox"))))
-    m = cfg["modalities"]
-    rows = [
-        [f"accuracy m{k}", *(fmt(res[t]["accuracy"][f"m{k}"]) for t in methods)] for k in range(m)
-    ]
-    for key, label, digits in (
-        ("mean_accuracy", "**mean accuracy**", 3),
-        ("mean_coherence", "mean cross-style coherence", 3),
-        ("joint_coherence", "joint coherence (all judges agree)", 3),
-        ("mean_label_fidelity", "mean label fidelity of (c, m_k) samples", 3),
-        ("mean_fid", "mean feature FID", 0),
-        ("mean_linear_probe", "mean linear probe of the latent z", 3),
-    ):
-        if key in res["game"]:
-            rows.append([label, *(fmt(res[t][key], digits) for t in methods)])
-    if "coherence_from_subset" in res["game"]:  # label from k styles, the others generated
-        for k in res["game"]["coherence_from_subset"]:
-            cells = [fmt(res[t]["coherence_from_subset"][k]) for t in methods]
-            rows.append([f"coherence from {k} style(s)", *cells])
-    clf = " / ".join(fmt(v) for v in res["classifier_accuracy"].values())
-    return (
-        md_table(["metric", *methods], rows)
-        + f"\n\nIndependent per-style classifiers: {clf}. "
-        + bytes_sentence(res["exchange"])
-    )
-
-
-def bytes_sentence(ex: dict) -> str:
-    """The game's bytes over the whole run against a client-server FedAvg of the same players'
-    parameters every 10 local steps, both per round of the run (warm-up rounds included)."""
-    from multimodal_game.accounting import parameter_exchange_bytes
-
-    rounds = number(ex["rounds"])
-    game = sum(number(v) for v in ex["synthetic_total"]["sent"].values()) / rounds
-    params = {k: number(v) for k, v in ex["parameter_bytes"].items()}
-    fedavg = parameter_exchange_bytes(params, int(rounds), 10) / rounds
-    return (
-        f"Bytes over the wire per round of the run (warm-up included): the game {game:,.0f}; "
-        f"FedAvg of the same players' parameters every 10 local steps, client-server, "
-        f"{fedavg:,.0f} ({fedavg / max(game, 1):.1f}x the game's)."
-    )
-
-
-def fashion_ssl(res: dict, cfg: dict) -> str:
-    acc = res["accuracy"]
-    methods = [m for m in acc if m != "central"]
-    rows = []
-    for nm, p in zip(acc["central"], cfg["players"]):
-        for L in map(str, cfg["labelled"]):
-            rows.append(
-                [
-                    f"{nm} ({p['width']})",
-                    L,
-                    *(fmt(acc[m][nm][L]) for m in methods),
-                    fmt(acc["central"][nm]),
-                ]
-            )
-    names = {
-        "discriminative": "(a) discriminative",
-        "alone": "(b) alone",
-        "game": "(c) game",
-        "distillation": "(e) distillation",
-    }
-    cols = ["player (width)", "L", *(names.get(m, m) for m in methods), "(d) all labels"]
-    text = md_table(cols, rows)
-    fid = res.get("label_fidelity")
-    if fid:  # mean over players of the share of (c, x) samples an independent classifier reads as c
-        parts = [
-            f"{m} {fmt(sum(number(fid[m][nm][L]) for nm in fid[m]) / len(fid[m]))} (L={L})"
-            for m in fid
-            for L in map(str, cfg["labelled"])
-            if all(L in fid[m][nm] for nm in fid[m])  # methods the run played
-        ]
-        text += "\n\nMean label fidelity of the players' samples: " + ", ".join(parts) + "."
-    return text
-
-
-def mnist_alpha(res: dict, cfg: dict) -> str:
-    keys = ("all", "own", "other")
-    # feature spaces of FID: the digit classifier's two, Inception's when its weights were given
-    spaces = [("penultimate", "penultimate", 0), ("classes", "class probabilities", 3)]
-    if "inception" in res["baseline"]["fid"]:
-        spaces.append(("inception", "Inception", 1))
-
-    def fids(r: dict, sp: str, digits: int) -> str:
-        return " / ".join(fmt(r["fid"][sp][k], digits) for k in keys if k in r["fid"][sp])
-
-    rows = [
-        [
-            f"{number(r['alpha_ii']):.1f}",
-            *(fids(r, sp, d) for sp, _, d in spaces),
-            fmt(r["own_fraction"], 2),
-            f"{number(r['own_fraction_theory']):.2f}",
-            *([fmt(r["label_fidelity"], 2)] if "label_fidelity" in r else []),
-        ]
-        for r in res["rows"]
-    ]
-    b = res["baseline"]
-    fid = [fmt(b["label_fidelity"], 2)] if "label_fidelity" in b else []
-    rows.append(["baseline", *(fids(b, sp, d) for sp, _, d in spaces), "", "", *fid])
-    cols = [
-        "alpha_ii",
-        *(f"FID {label}: all / own / other" for _, label, _ in spaces),
-        "own digits",
-        "1/(2-alpha_ii)",
-        *(["label fidelity"] if fid else []),
-    ]
-    return md_table(cols, rows)
-
-
-def polymnist_paper(res: dict, cfg: dict) -> str:
-    cols = [*(f"m{k}" for k in range(5)), "avg"]
-    rows = [[v, *(fmt(a[k]) for k in cols)] for v, a in res["accuracy"].items()]
-    return md_table(["variant", *cols], rows)
-
-
-def expfam_equilibrium(res: dict, cfg: dict) -> str:
-    row = [
-        len(res["alpha"]),
-        res["rounds"],
-        fmt(res["spectral_radius"], 4),
-        res["exact_rounds_to_1e-8"],
-        f"{res['max_abs_error']:.3g}",
-        f"{res['max_standardised_error']:.2f} (threshold {res['z_threshold']:g})",
-    ]
-    cols = [
-        "players",
-        "rounds",
-        "rho(A)",
-        "exact: rounds to 1e-8",
-        "game error",
-        "game error / SD, max over moments",
-    ]
-    if "statistics_rounds_to_1e-8" in res:
-        row += [res["statistics_rounds_to_1e-8"], f"{res['statistics_final_error']:.3g}"]
-        cols += ["statistics: rounds to 1e-8", "statistics: final error"]
-    text = md_table(cols, [row])
-    if "bytes_per_round" in res:
-        b = res["bytes_per_round"]
-        text += f"\n\nBytes per round, all players: statistics {b['statistics']:,}, samples {b['samples']:,}."
-    return text
-
-
-def feature_exchange(res: dict, cfg: dict) -> str:
-    acc, names = res["accuracy"], list(res["accuracy"]["alone"])
-    ex = res["exchange"]
-    rows = [
-        [
-            m,
-            *(fmt(acc[m][n]) for n in names),
-            fmt(res["mean_accuracy"][m]),
-            f"{ex[m]['bytes_per_round']:,}" if m in ex else "0",
-        ]
-        for m in acc
-    ]
-    return (
-        md_table(["method", *names, "mean", "bytes per round"], rows)
-        + "\n\nFedAvg of the parameters every step instead (client-server): "
-        f"{ex['samples']['parameters_per_round']:,} bytes per round."
-    )
-
-
-def mixture_inference(res: dict, cfg: dict) -> str:
-    rows = []
-    for setup in cfg["setups"]:
-        r = res[setup]
-        join = r.get("join", {})
-        rows.append(
-            [
-                setup,
-                fmt(r["mean_mae"]),
-                fmt(r["mean_baseline_mae"]),
-                fmt(r["mean_responsibility_accuracy"]),
-            ]
-            + [fmt(join[v]) if v in join else "" for v in ("alone", "uniform", "inferred")]
-        )
-    cols = [
-        "setup",
-        "MAE, EM over likelihoods",
-        "MAE, which-player classifier",
-        "responsibility accuracy",
-    ]
-    return md_table([*cols, "holder 0 alone", "joins, uniform row", "joins, inferred row"], rows)
-
-
-def domain_alpha(res: dict, cfg: dict) -> str:
-    acc, names = res["accuracy"], list(res["accuracy"]["alone"])
-    rows = [[m, *(fmt(acc[m][n]) for n in names), fmt(res["mean_accuracy"][m])] for m in acc]
-
-    def shares(key: str) -> str:
-        return ", ".join(f"{k} {fmt(v, 2)}" for k, v in res[key].items())
-
-    text = md_table(["method", *names, "mean"], rows)
-    text += "\n\nOwn-domain share of partner weight (divergence policy), final alpha: "
-    text += shares("own_domain_partner_share")
-    if res.get("worst_own_domain_partner_share"):
-        text += "; lowest over the alphas the game used: " + shares(
-            "worst_own_domain_partner_share"
-        )
-    if res.get("targets"):  # one seed's verdicts (a multi-seed summary is read from the means)
-        text += ". Targets: " + ", ".join(
-            f"{k}: {'yes' if v else 'no'}" for k, v in res["targets"].items()
-        )
-    return text + "."
-
-
-RENDERERS: dict[str, Callable[[dict, dict], str]] = {
-    "mixture_inference": mixture_inference,
-    "domain_alpha": domain_alpha,
-    "feature_exchange": feature_exchange,
-    "polymnist_cross": polymnist_cross,
-    "fashion_ssl": fashion_ssl,
-    "mnist_alpha": mnist_alpha,
-    "polymnist_paper": polymnist_paper,
-    "expfam_equilibrium": expfam_equilibrium,
-}
-
-
 def _mean_accuracy(res: dict, method: str, setting: str | None) -> Any:
     """A method's mean accuracy over players (per label count where the record has several)."""
     means = res.get("mean_accuracy")
@@ -302,15 +83,18 @@ def render_record(record: dict) -> str:
     if "benchmark" in record:
         return render_benchmark(record)
     results = record["results"]
-    if "summary" in results and "seeds" in results and record["experiment"] in MULTI_SEED:
-        seeds = ", ".join(map(str, results["seeds"]))
-        body = f"Seeds {seeds}; mean +- std over seeds.\n\n" + RENDERERS[record["experiment"]](
+    module = _module(record["experiment"])
+    table = getattr(module, "results_table", None)  # the experiment's own table, if it has one
+    seeds = "summary" in results and "seeds" in results
+    if seeds and table is not None and getattr(module, "RESULTS_MULTI_SEED", False):
+        listed = ", ".join(map(str, results["seeds"]))
+        body = f"Seeds {listed}; mean +- std over seeds.\n\n" + table(
             results["summary"], record["config"]
         )
-    elif "summary" in results and "seeds" in results:
-        body = render_seeds(results, record["experiment"])
-    elif record["experiment"] in RENDERERS:
-        body = RENDERERS[record["experiment"]](results, record["config"])
+    elif seeds:
+        body = render_seeds(results, getattr(module, "RESULTS_SEED_KEYS", None))
+    elif table is not None:
+        body = table(results, record["config"])
     else:  # an experiment without a table of its own: every number it reported
         body = render_numbers(results)
     summary = results.get("summary", results)
@@ -322,14 +106,7 @@ def render_record(record: dict) -> str:
     return head + "\n\n" + body
 
 
-# Experiments whose own table also renders a multi-seed summary (mean +- std in every cell).
-MULTI_SEED = ("polymnist_cross", "fashion_ssl", "domain_alpha", "polymnist_paper", "mnist_alpha")
-
-# Which parts of a multi-seed summary the results page shows (default: every number).
-SEED_KEYS = {"mixture_inference": ("styles", "digits")}
-
-
-def render_seeds(results: dict, experiment: str) -> str:
+def render_seeds(results: dict, keys: Sequence[str] | None = None) -> str:
     """A multi-seed record: mean +- std (and the values) of each number, one row per number."""
     rows = []
 
@@ -341,7 +118,6 @@ def render_seeds(results: dict, experiment: str) -> str:
             for k, v in node.items():
                 walk(v, (*path, k))
 
-    keys = SEED_KEYS.get(experiment)
     for k, v in results["summary"].items():
         if keys is None or k in keys:
             walk(v, (k,))
@@ -355,6 +131,15 @@ def _registered() -> list[str]:
     from .registry import registry
 
     return list(registry())
+
+
+def _module(experiment: str) -> Any:
+    """The experiment's package (its ``results_table``, ``RESULTS_MULTI_SEED``,
+    ``RESULTS_SEED_KEYS``), or None for an experiment no longer registered."""
+    from .registry import registry
+
+    found = registry().get(experiment)
+    return None if found is None else found.module
 
 
 def render_numbers(results: dict) -> str:
@@ -485,7 +270,7 @@ def add(
     config = json.loads(config_path.read_text())
     if experiment:
         config.setdefault("experiment", experiment)
-    known = sorted(set(RENDERERS) | set(_registered()))
+    known = sorted(_registered())
     if config.get("experiment") not in known:
         raise ValueError(f"{run}/config.json names no known experiment ({known})")
     record = {
@@ -526,7 +311,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     a.add_argument("--command", required=True, help="the command that made the run")
     a.add_argument("--note", default="2-core CPU VM, nothing else running", help="conditions")
-    a.add_argument("--experiment", choices=sorted(RENDERERS), help="if config.json lacks it")
+    a.add_argument("--experiment", choices=_registered(), help="if config.json lacks it")
     b = sub.add_parser("add-bench", help="keep a benchmark output folder (NAME.json files)")
     b.add_argument("folder", type=Path)
     b.add_argument("--note", default="2-core CPU VM, nothing else running", help="conditions")

@@ -20,6 +20,7 @@ from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from ..common import run_experiment
 from ..config import ParameterExchangeConfig, PlayerSize
+from ..report import fmt, md_table
 
 
 class Config(ParameterExchangeConfig):
@@ -100,3 +101,29 @@ def main(argv: list[str] | None = None) -> dict:
     return run_experiment(
         "domain_alpha", __doc__, Config, QUICK, "experiments.domain_alpha.run", argv
     )
+
+
+# the table renders a multi-seed summary too (mean +- std in every cell)
+RESULTS_MULTI_SEED = True
+
+
+def results_table(res: dict, cfg: dict) -> str:
+    """This experiment's table on the results page (a record's results, or their seed summary)."""
+    acc, names = res["accuracy"], list(res["accuracy"]["alone"])
+    rows = [[m, *(fmt(acc[m][n]) for n in names), fmt(res["mean_accuracy"][m])] for m in acc]
+
+    def shares(key: str) -> str:
+        return ", ".join(f"{k} {fmt(v, 2)}" for k, v in res[key].items())
+
+    text = md_table(["method", *names, "mean"], rows)
+    text += "\n\nOwn-domain share of partner weight (divergence policy), final alpha: "
+    text += shares("own_domain_partner_share")
+    if res.get("worst_own_domain_partner_share"):
+        text += "; lowest over the alphas the game used: " + shares(
+            "worst_own_domain_partner_share"
+        )
+    if res.get("targets"):  # one seed's verdicts (a multi-seed summary is read from the means)
+        text += ". Targets: " + ", ".join(
+            f"{k}: {'yes' if v else 'no'}" for k, v in res["targets"].items()
+        )
+    return text + "."

@@ -12,6 +12,7 @@ from pydantic import Field, PositiveInt
 
 from ..common import Flag, run_experiment
 from ..config import GameConfig
+from ..report import fmt, md_table
 
 
 class Config(GameConfig):
@@ -44,3 +45,31 @@ def main(argv: list[str] | None = None) -> dict:
         flags=FLAGS,
         resumable=False,
     )
+
+
+def results_table(res: dict, cfg: dict) -> str:
+    """This experiment's table on the results page (a record's results, or their seed summary)."""
+    row = [
+        len(res["alpha"]),
+        res["rounds"],
+        fmt(res["spectral_radius"], 4),
+        res["exact_rounds_to_1e-8"],
+        f"{res['max_abs_error']:.3g}",
+        f"{res['max_standardised_error']:.2f} (threshold {res['z_threshold']:g})",
+    ]
+    cols = [
+        "players",
+        "rounds",
+        "rho(A)",
+        "exact: rounds to 1e-8",
+        "game error",
+        "game error / SD, max over moments",
+    ]
+    if "statistics_rounds_to_1e-8" in res:
+        row += [res["statistics_rounds_to_1e-8"], f"{res['statistics_final_error']:.3g}"]
+        cols += ["statistics: rounds to 1e-8", "statistics: final error"]
+    text = md_table(cols, [row])
+    if "bytes_per_round" in res:
+        b = res["bytes_per_round"]
+        text += f"\n\nBytes per round, all players: statistics {b['statistics']:,}, samples {b['samples']:,}."
+    return text

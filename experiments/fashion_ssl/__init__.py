@@ -21,6 +21,7 @@ from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, Pos
 
 from ..common import run_experiment
 from ..config import LIKELIHOOD, ParameterExchangeConfig, PlayerSize
+from ..report import fmt, md_table, number
 
 
 class Config(ParameterExchangeConfig):
@@ -192,3 +193,42 @@ def main(argv: list[str] | None = None) -> dict:
         argv,
         standard=STANDARD,
     )
+
+
+# the table renders a multi-seed summary too (mean +- std in every cell)
+RESULTS_MULTI_SEED = True
+
+
+def results_table(res: dict, cfg: dict) -> str:
+    """This experiment's table on the results page (a record's results, or their seed summary)."""
+    acc = res["accuracy"]
+    methods = [m for m in acc if m != "central"]
+    rows = []
+    for nm, p in zip(acc["central"], cfg["players"]):
+        for L in map(str, cfg["labelled"]):
+            rows.append(
+                [
+                    f"{nm} ({p['width']})",
+                    L,
+                    *(fmt(acc[m][nm][L]) for m in methods),
+                    fmt(acc["central"][nm]),
+                ]
+            )
+    names = {
+        "discriminative": "(a) discriminative",
+        "alone": "(b) alone",
+        "game": "(c) game",
+        "distillation": "(e) distillation",
+    }
+    cols = ["player (width)", "L", *(names.get(m, m) for m in methods), "(d) all labels"]
+    text = md_table(cols, rows)
+    fid = res.get("label_fidelity")
+    if fid:  # mean over players of the share of (c, x) samples an independent classifier reads as c
+        parts = [
+            f"{m} {fmt(sum(number(fid[m][nm][L]) for nm in fid[m]) / len(fid[m]))} (L={L})"
+            for m in fid
+            for L in map(str, cfg["labelled"])
+            if all(L in fid[m][nm] for nm in fid[m])  # methods the run played
+        ]
+        text += "\n\nMean label fidelity of the players' samples: " + ", ".join(parts) + "."
+    return text

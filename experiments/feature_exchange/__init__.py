@@ -17,6 +17,7 @@ from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from ..common import run_experiment
 from ..config import GameConfig, Section
+from ..report import fmt, md_table
 
 
 class Head(Section):
@@ -60,4 +61,24 @@ QUICK = {"rounds": 600, "warmup_rounds": 200, "batch_size": 64, "checkpoint_ever
 def main(argv: list[str] | None = None) -> dict:
     return run_experiment(
         "feature_exchange", __doc__, Config, QUICK, "experiments.feature_exchange.run", argv
+    )
+
+
+def results_table(res: dict, cfg: dict) -> str:
+    """This experiment's table on the results page (a record's results, or their seed summary)."""
+    acc, names = res["accuracy"], list(res["accuracy"]["alone"])
+    ex = res["exchange"]
+    rows = [
+        [
+            m,
+            *(fmt(acc[m][n]) for n in names),
+            fmt(res["mean_accuracy"][m]),
+            f"{ex[m]['bytes_per_round']:,}" if m in ex else "0",
+        ]
+        for m in acc
+    ]
+    return (
+        md_table(["method", *names, "mean", "bytes per round"], rows)
+        + "\n\nFedAvg of the parameters every step instead (client-server): "
+        f"{ex['samples']['parameters_per_round']:,} bytes per round."
     )

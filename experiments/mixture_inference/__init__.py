@@ -19,6 +19,7 @@ from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from ..common import run_experiment
 from ..config import LIKELIHOOD, GameConfig, Section
+from ..report import fmt, md_table
 
 
 class PlayerConfig(Section):
@@ -89,3 +90,31 @@ def main(argv: list[str] | None = None) -> dict:
     return run_experiment(
         "mixture_inference", __doc__, Config, QUICK, "experiments.mixture_inference.run", argv
     )
+
+
+# the parts of a multi-seed summary the results page shows
+RESULTS_SEED_KEYS = ("styles", "digits")
+
+
+def results_table(res: dict, cfg: dict) -> str:
+    """This experiment's table on the results page (a record's results, or their seed summary)."""
+    rows = []
+    for setup in cfg["setups"]:
+        r = res[setup]
+        join = r.get("join", {})
+        rows.append(
+            [
+                setup,
+                fmt(r["mean_mae"]),
+                fmt(r["mean_baseline_mae"]),
+                fmt(r["mean_responsibility_accuracy"]),
+            ]
+            + [fmt(join[v]) if v in join else "" for v in ("alone", "uniform", "inferred")]
+        )
+    cols = [
+        "setup",
+        "MAE, EM over likelihoods",
+        "MAE, which-player classifier",
+        "responsibility accuracy",
+    ]
+    return md_table([*cols, "holder 0 alone", "joins, uniform row", "joins, inferred row"], rows)

@@ -26,6 +26,7 @@ from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from ..common import run_experiment
 from ..config import GameConfig, Section
+from ..report import fmt, md_table, number
 
 Digit = Annotated[int, Field(ge=0, le=9)]
 
@@ -89,3 +90,41 @@ def main(argv: list[str] | None = None) -> dict:
     return run_experiment(
         "mnist_alpha", __doc__, Config, QUICK, "experiments.mnist_alpha.run", argv
     )
+
+
+# the table renders a multi-seed summary too (mean +- std in every cell)
+RESULTS_MULTI_SEED = True
+
+
+def results_table(res: dict, cfg: dict) -> str:
+    """This experiment's table on the results page (a record's results, or their seed summary)."""
+    keys = ("all", "own", "other")
+    # feature spaces of FID: the digit classifier's two, Inception's when its weights were given
+    spaces = [("penultimate", "penultimate", 0), ("classes", "class probabilities", 3)]
+    if "inception" in res["baseline"]["fid"]:
+        spaces.append(("inception", "Inception", 1))
+
+    def fids(r: dict, sp: str, digits: int) -> str:
+        return " / ".join(fmt(r["fid"][sp][k], digits) for k in keys if k in r["fid"][sp])
+
+    rows = [
+        [
+            f"{number(r['alpha_ii']):.1f}",
+            *(fids(r, sp, d) for sp, _, d in spaces),
+            fmt(r["own_fraction"], 2),
+            f"{number(r['own_fraction_theory']):.2f}",
+            *([fmt(r["label_fidelity"], 2)] if "label_fidelity" in r else []),
+        ]
+        for r in res["rows"]
+    ]
+    b = res["baseline"]
+    fid = [fmt(b["label_fidelity"], 2)] if "label_fidelity" in b else []
+    rows.append(["baseline", *(fids(b, sp, d) for sp, _, d in spaces), "", "", *fid])
+    cols = [
+        "alpha_ii",
+        *(f"FID {label}: all / own / other" for _, label, _ in spaces),
+        "own digits",
+        "1/(2-alpha_ii)",
+        *(["label fidelity"] if fid else []),
+    ]
+    return md_table(cols, rows)

@@ -30,6 +30,7 @@ from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, Pos
 
 from ..common import Flag, run_experiment
 from ..config import LIKELIHOOD, GameConfig, Section
+from ..report import fmt, md_table
 
 VARIANTS = ("base", "real_cs", "synthetic_cs", "discriminative", "real_cs_unpaired")
 
@@ -127,3 +128,14 @@ def main(argv: list[str] | None = None) -> dict:
         flags=FLAGS,
         standard=STANDARD,
     )
+
+
+# the table renders a multi-seed summary too (mean +- std in every cell)
+RESULTS_MULTI_SEED = True
+
+
+def results_table(res: dict, cfg: dict) -> str:
+    """This experiment's table on the results page (a record's results, or their seed summary)."""
+    cols = [*(f"m{k}" for k in range(5)), "avg"]
+    rows = [[v, *(fmt(a[k]) for k in cols)] for v, a in res["accuracy"].items()]
+    return md_table(["variant", *cols], rows)
