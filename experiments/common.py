@@ -213,6 +213,22 @@ class Run:
         self.t0 = time.perf_counter()
         self.seconds: dict[str, float] = {}
 
+    def results_text(self, saved: dict) -> str:
+        """The experiment's results table (its package's ``results_table``, the one the results
+        page shows) rendered for the terminal, under the run's name and size."""
+        module = importlib.import_module(f"experiments.{self.name}")
+        render = getattr(module, "results_table", None)
+        if render is None:
+            return ""
+        from rich.console import Console
+        from rich.markdown import Markdown
+
+        console = Console(width=160, record=True)
+        with console.capture() as cap:
+            console.print(f"{self.name} ({self.profile}, {self.cfg['rounds']} rounds)")
+            console.print(Markdown(render(saved, self.cfg)))
+        return cap.get()
+
     @property
     def profile(self) -> str:
         """The size profile this run plays: quick, standard or full."""
@@ -313,8 +329,9 @@ class Run:
         saved = write_results(self.out, results)
         if (self.out / "metrics.jsonl").is_file():
             plot_curves(self.out / "metrics.jsonl", self.out / "curves.png")
-        if summary:
-            say(summary)
+        text = summary or self.results_text(saved)
+        if text:
+            say(text)
         say(f"wall time {results['total_seconds']:.0f} s; results in {self.out}/results.json")
         return saved
 

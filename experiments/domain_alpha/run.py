@@ -23,7 +23,7 @@ from multimodal_game.policy import FixedAlpha, OwnPlusPartners
 from multimodal_game.sources import TensorSource
 
 from ..baselines import federated_methods, play_federated, plot_accuracy_vs_bytes, run_bytes
-from ..common import Run, memo, preflight, table, with_overrides
+from ..common import Run, memo, preflight, with_overrides
 
 NAMES = ("mnist0", "fashion0", "mnist1", "fashion1")
 METHODS = ("alone", "uniform", "divergence", "oracle")
@@ -191,9 +191,4 @@ def body(run: Run) -> dict:
         run.out,
         "mean test accuracy (own domain)",
     )
-    rows = [[m, *(f"{acc[m][n]:.3f}" for n in NAMES), f"{means[m]:.3f}"] for m in acc]
-    text = table(f"domain alpha ({run.profile})", ["method", *NAMES, "mean"], rows)
-    text += "own-domain share of partner weight (divergence): " + ", ".join(
-        f"{k} {v:.2f}" for k, v in share.items()
-    )
-    return run.finish(results, text)
+    return run.finish(results)

@@ -27,7 +27,7 @@ from multimodal_game.host import builders
 from multimodal_game.sources import FullSource, TensorSource
 from multimodal_game.statistics import Statistics
 
-from ..common import Run, table
+from ..common import Run
 
 
 def random_alpha(n: int, generator: torch.Generator) -> torch.Tensor:
@@ -184,19 +184,4 @@ def body(run: Run) -> dict:
         "exact_error_per_round": exact_err, "game_error_per_round": tracker.errors,
         "exact_rounds_to_1e-8": first_below, **stats,
     }  # fmt: skip
-    row = [n, rounds, f"{rho:.4f}", first_below, f"{max_abs_error:.3g}", f"{max_z:.2f}"]
-    row += [
-        stats.get("statistics_rounds_to_1e-8"),
-        f"{stats.get('statistics_final_error', float('nan')):.3g}",
-    ]
-    cols = [
-        "players",
-        "rounds",
-        "rho(A)",
-        "exact: rounds to 1e-8",
-        "game max_abs_error",
-        f"max |error| / SD (threshold {Z_THRESHOLD:g})",
-        "statistics: rounds to 1e-8",
-        "statistics final error",
-    ]
-    return run.finish(results, table("exponential-family game", cols, [row]))
+    return run.finish(results)

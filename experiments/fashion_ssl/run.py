@@ -32,7 +32,7 @@ from ..baselines import (
     plot_accuracy_vs_bytes,
     run_bytes,
 )
-from ..common import Run, preflight, table, with_overrides
+from ..common import Run, preflight, with_overrides
 
 TRAIN_EXAMPLES = {"fashion": 60000, "mnist": 8000}  # training split of each dataset
 
@@ -187,19 +187,6 @@ def plot(acc: dict, cfg: dict, names: list[str], out: Path) -> None:
     plt.close(fig)
 
 
-def summary(acc: dict, cfg: dict, names: list[str], beats: list[str], run: Run) -> str:
-    methods = [m for m in acc if m != "central"]
-    rows = [
-        [nm, L, *(f"{acc[m][nm][L]:.3f}" for m in methods), f"{acc['central'][nm]:.3f}"]
-        for nm in names
-        for L in cfg["labelled"]
-    ]
-    title = f"{cfg['dataset']} semi-supervised shards ({run.profile})"
-    text = table(title, ["player", "L", *methods, "central"], rows)
-    L0 = min(cfg["labelled"])
-    return text + f"game beats (a) and (b) at L={L0} for {len(beats)}/{len(names)} players: {beats}"
-
-
 def body(run: Run) -> dict:
     cfg = run.cfg
     xt, yt = load(cfg, "test")
@@ -328,7 +315,7 @@ def body(run: Run) -> dict:
         "bytes_total": wire,
         "mean_accuracy": mean,
     }
-    return run.finish(results, summary(acc, cfg, names, beats, run))
+    return run.finish(results)
 
 
 def policy(cfg: dict):

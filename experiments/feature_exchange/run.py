@@ -16,7 +16,7 @@ from multimodal_game.policy import OwnPlusPartners
 from multimodal_game.sources import TensorSource
 from multimodal_game.statistics import Statistics
 
-from ..common import Run, memo, preflight, table, with_overrides
+from ..common import Run, memo, preflight, with_overrides
 
 METHODS = ("alone", "samples", "statistics")
 
@@ -102,20 +102,4 @@ def body(run: Run) -> dict:
             }
         game.close()
     means = {m: float(np.mean(list(acc[m].values()))) for m in METHODS}
-    rows = [
-        [
-            m,
-            *(f"{acc[m][n]:.3f}" for n in names),
-            f"{means[m]:.3f}",
-            exchange.get(m, {}).get("bytes_per_round", 0),
-        ]
-        for m in METHODS
-    ]
-    text = table(
-        f"feature exchange ({run.profile})", ["method", *names, "mean", "bytes/round"], rows
-    )
-    ex = exchange["samples"]
-    text += (
-        f"FedAvg of the parameters every step instead: {ex['parameters_per_round']:,} bytes/round"
-    )
-    return run.finish({"accuracy": acc, "mean_accuracy": means, "exchange": exchange}, text)
+    return run.finish({"accuracy": acc, "mean_accuracy": means, "exchange": exchange})

@@ -41,7 +41,6 @@ from ..common import (
     Run,
     memo,
     preflight,
-    table,
     with_overrides,
 )
 
@@ -282,26 +281,6 @@ def plot_accuracy(results: dict, m: int, out: Path) -> None:
     plt.close(fig)
 
 
-def summary(results: dict, cfg: dict, run: Run) -> str:
-    m = cfg["modalities"]
-    methods = [t for t in results if isinstance(results[t], dict) and "accuracy" in results[t]]
-    rows = [
-        [f"accuracy m{k}", *(f"{results[t]['accuracy'][f'm{k}']:.3f}" for t in methods)]
-        for k in range(m)
-    ]
-    for key in (
-        "mean_accuracy",
-        "mean_coherence",
-        "mean_fid",
-        "mean_label_fidelity",
-        "mean_linear_probe",
-    ):
-        rows.append([key.replace("_", " "), *(f"{results[t][key]:.3f}" for t in methods)])
-    title = f"PolyMNIST cross-style ({run.profile}, {cfg['rounds']} rounds)"
-    clf = ", ".join(f"{k} {v:.3f}" for k, v in results["classifier_accuracy"].items())
-    return table(title, ["metric", *methods], rows) + f"independent classifiers: {clf}"
-
-
 def policy(cfg: dict):
     if cfg["alpha"]:
         return FixedAlpha(cfg["alpha"])
@@ -356,4 +335,4 @@ def body(run: Run) -> dict:
         run.out,
         "mean test accuracy of the style players",
     )
-    return run.finish(results, summary(results, cfg, run))
+    return run.finish(results)

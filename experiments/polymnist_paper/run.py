@@ -18,7 +18,7 @@ from multimodal_game.evaluation import accuracy, save_grid
 from multimodal_game.host import builders
 from multimodal_game.sources import TensorSource
 
-from ..common import Run, preflight, table, with_overrides
+from ..common import Run, preflight, with_overrides
 from ..polymnist_cross.run import check_data, data_root  # noqa: F401  (check_data: the folder)
 
 
@@ -207,7 +207,4 @@ def body(run: Run) -> dict:
         if variant == "synthetic_cs":
             results["exchange"] = game.accounting()
         game.close()
-    cols = [*(f"m{k}" for k in range(5)), "avg"]
-    rows = [[v, *(f"{acc[k]:.4f}" for k in cols)] for v, acc in results["accuracy"].items()]
-    title = f"PolyMNIST, paper set-up ({run.profile}, {cfg['rounds']} rounds)"
-    return run.finish(results, table(title, ["variant", *cols], rows))
+    return run.finish(results)
