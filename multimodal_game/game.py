@@ -193,7 +193,7 @@ class Game(EventSource):
         try:
             return self._step()
         except Diverged as e:
-            if getattr(e, "checked", False):  # named its round and the last checkpoint already
+            if getattr(e, "complete", False):  # names its round and the last checkpoint already
                 raise
             raise Diverged(
                 e.player, f"{_last_line(e)} in round {self.state.round + 1}{self._hint()}"
@@ -247,9 +247,14 @@ class Game(EventSource):
         for (round, names, _), finite in zip(pending, read):
             for name, ok in zip(names, finite):
                 if not ok:
-                    raise Diverged(
-                        name, f"player {name!r} diverged (non-finite loss) in round {round}"
+                    stop = "" if writing is None else f": not writing {str(writing)!r}"
+                    err = Diverged(
+                        name,
+                        f"player {name!r} diverged (non-finite loss) in round {round}{stop}"
+                        f"{self._hint()}",
                     )
+                    err.complete = True  # names its round and checkpoint: step() adds nothing
+                    raise err
 
     def losses(self) -> dict[str, float]:
         """Each player's loss in the last round (reading it waits for the device)."""
@@ -324,12 +329,7 @@ class Game(EventSource):
     def save(self, path: str | Path) -> Path:
         """Write the checkpoint atomically; a state with a non-finite tensor is never written (the
         rounds not checked yet are checked first)."""
-        try:
-            self.check_finite()
-        except Diverged as e:
-            raise Diverged(
-                e.player, f"{_last_line(e)}: not writing {str(path)!r}{self._hint()}"
-            ) from e
+        self.check_finite(writing=path)
         state = self.snapshot()
         for name, host in state["hosts"].items():
             bad = _non_finite(host)
@@ -372,6 +372,7 @@ class Game(EventSource):
                 )
                 raise CheckpointError(f"{where} was written with {what}")
         self.runtime.load_state(state["hosts"])
+        self._unchecked = []  # rounds after the checkpoint are played again, and checked then
         self.policy.load_state_dict(state.get("policy_state", {}))
         self.state.round = int(state["round"])
         self.state.history = list(state.get("history", []))

@@ -138,3 +138,26 @@ def test_check_every_must_be_positive():
             {n: TensorSource(mixture_data(8)) for n in players},
             check_every=0,
         )
+
+
+def test_rounds_undone_by_loading_a_checkpoint_are_not_checked_later(tmp_path):
+    _, game = _two_mixtures()
+    game.check_every = 10
+    game.run(2)
+    game.save(tmp_path / "good.ckpt")
+    learn = game.runtime.learn
+
+    def one_bad_round(requests):  # round 3's loss is non-finite, not read yet
+        stats = learn(requests)
+        stats["p0"]["loss"] = torch.tensor(float("nan"))
+        return stats
+
+    game.runtime.learn = one_bad_round
+    game.step()
+    game.runtime.learn = learn
+    game.load(tmp_path / "good.ckpt")  # round 3 is undone: its unread flag goes with it
+    game.run(4)
+    assert game.round == 4
+    game.runtime.learn = one_bad_round  # the same bad round, not undone, is found at the end
+    with pytest.raises(Diverged, match=r"player 'p0' diverged \(non-finite loss\) in round 5"):
+        game.run(6)
