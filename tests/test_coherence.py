@@ -72,3 +72,26 @@ def test_missing_data_or_judges_are_named():
     speakers = {"m0": Speaker("m0"), "m9": Speaker("m9")}
     with pytest.raises(ValueError, match=r"no data or judge for \['m9'\]"):
         evaluate(speakers, data(), {"m0": Judge()})
+
+
+class Unsure(Speaker):
+    """Reads its label wrong (label + 1) but unsure of it: 0.4 there, 0.6 spread over the rest."""
+
+    def infer(self, label, given):
+        read = torch.round(given[self.name].flatten(1).mean(1) * 9).long()
+        probs = torch.full((len(read), 10), 0.6 / 9)
+        probs[torch.arange(len(read)), (read + 1) % 10] = 0.4
+        return probs
+
+
+class Sure(Speaker):
+    def infer(self, label, given):
+        return 0.1 / 9 + (0.9 - 0.1 / 9) * super().infer(label, given)
+
+
+def test_a_subset_reads_the_label_from_all_its_variables_together():
+    speakers = {"m0": Unsure("m0"), "m1": Sure("m1"), "m2": Sure("m2")}
+    res = evaluate(speakers, data(), {v: Judge() for v in speakers}, joint_samples=40)
+    assert res["accuracy"]["m0"] == 0.0
+    # {m0, m1} and {m0, m2}: the sure reader outweighs the unsure one, so every pair reads right
+    assert res["coherence_from_subset"]["2"] == 1.0
