@@ -9,6 +9,8 @@ the truncated guide (``enumerate_top``), the three alternated.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from benchmarks.common import alternate, parser, report
@@ -20,14 +22,15 @@ from multimodal_game.batch import Batch
 
 
 def make_player(
-    width: int = 16, hidden: int = 128, latent: int = 16, seed: int = 0, enumerate_top: int = 0
+    width: int = 16, hidden: int = 128, latent: int = 16, seed: int = 0, **options: Any
 ) -> M2Player:
+    """An image player (``options``: more keys of its m2 spec, e.g. enumerate_top)."""
     torch.manual_seed(seed)
     spec = {
         "variables": [{"name": "m0", "recipe": "image", "width": width}],
         "latent": latent,
         "hidden": hidden,
-        "enumerate_top": enumerate_top,
+        **options,
     }
     return build_player(spec)
 

@@ -57,7 +57,7 @@ def base_parser(name: str, description: str) -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override one config key (dotted, e.g. --set player.width=16; repeatable)",
+        help="override one config key (dotted, e.g. --set player.latent=32 or player.variables.0.width=16; repeatable)",
     )
     p.add_argument(
         "--print-config",
@@ -399,9 +399,11 @@ def resolve_config(
 ) -> GameConfig:
     """Defaults, then the profile's layer (``--quick`` / ``--profile``), ``--config``, ``--set``
     and the experiment's own flags."""
-    layers: list[Mapping[str, Any]] = []
+    ray = getattr(args, "runtime", None) == "ray"
+    # fusing is an in-process speed option: off by default on Ray, where asking for it is an error
+    layers: list[Mapping[str, Any]] = [{"fuse_players": False}] if ray else []
     if profile:
-        if getattr(args, "runtime", None) == "ray":  # a size's in-process speed option
+        if ray:
             profile = {k: v for k, v in profile.items() if k != "fuse_players"}
         layers.append(profile)
     if args.config is not None:
@@ -513,6 +515,8 @@ def config_changes(old: Mapping[str, Any], new: Mapping[str, Any], where: str = 
         a, b = old.get(k, "<absent>"), new.get(k, "<absent>")
         if isinstance(a, Mapping) and isinstance(b, Mapping):
             out += config_changes(a, b, f"{where}{k}.")
+        elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b) and a != b:
+            out += config_changes(dict(enumerate(a)), dict(enumerate(b)), f"{where}{k}.")
         elif a != b:
             out.append(f"{where}{k}: {a!r} -> {b!r}")
     return out

@@ -19,7 +19,7 @@ from typing import Any
 import tomli_w
 from pydantic import BaseModel, Field, NonNegativeInt, PositiveFloat, PositiveInt, ValidationError
 
-from modalities.specs import Likelihood
+from modalities.specs import Likelihood, M2Spec
 from multimodal_game.errors import ConfigError
 from multimodal_game.validation import Strict, describe
 
@@ -54,9 +54,11 @@ class Resources(Section):
 
 
 class PlayerSize(Section):
-    """One image player's capacity (experiments whose players differ in size)."""
+    """One player's capacity (experiments whose players differ in size): see :func:`sized`."""
 
-    width: PositiveInt = Field(description="channels of the first convolution")
+    width: PositiveInt = Field(
+        description="width of the first variable's networks (a convolution's channels)"
+    )
     hidden: PositiveInt = Field(description="units of the hidden layers")
     latent: PositiveInt = Field(description="dimension of the private latent z")
 
@@ -78,14 +80,17 @@ class GameConfig(Section):
     threads: NonNegativeInt = Field(
         1,
         description="torch threads of each process that runs players, the same on both runtimes "
-        "(same config, same results, bit for bit); 0: every core of the machine. 1 by "
+        "(same config, same results, bit for bit, with fuse_players = false); 0: every core of "
+        "the machine. 1 by "
         "measurement on 2 cores: 2 threads make in-process rounds 1.35x faster and Ray rounds 8x "
         "slower (docs/benchmarks.md)",
     )
     fuse_players: bool = Field(
-        False,
-        description="in process: M2 players of one architecture (learning 'elbo', no consistency "
-        "term) take one fused step, equal to their one-by-one steps up to float rounding",
+        True,
+        description="in process: M2 players of one architecture and options (learning 'elbo', "
+        "no 'complete') take one fused step and make their draws together, equal to their "
+        "one-by-one steps up to float rounding (default off with --runtime ray: an actor holds "
+        "one player)",
     )
     check_every: PositiveInt = Field(
         1,
@@ -127,6 +132,16 @@ class ParameterExchangeConfig(GameConfig):
     )
 
 
+def sized(player: Mapping[str, Any], size: Mapping[str, Any], **first: Any) -> dict:
+    """The m2 spec ``player`` at capacity ``size``: its hidden and latent sizes, and its first
+    variable's width (and ``first``'s other options of that variable)."""
+    spec = M2Spec.model_validate(player)
+    head = spec.variables[0].model_copy(update={"width": size["width"], **first})
+    update = {"variables": [head, *spec.variables[1:]]}
+    update |= {"hidden": size["hidden"], "latent": size["latent"]}
+    return spec.model_copy(update=update).model_dump()
+
+
 def merge(base: Mapping[str, Any], override: Mapping[str, Any], where: str = "") -> dict:
     """Deep-merge ``override`` into ``base`` (tables merge, everything else replaces); a key that
     ``base`` lacks is an error naming it and the closest known key (an empty table takes any key)."""
@@ -137,10 +152,31 @@ def merge(base: Mapping[str, Any], override: Mapping[str, Any], where: str = "")
             hint = f"; did you mean {where + close[0]!r}?" if close else ""
             raise ConfigError(f"unknown config key {where + k!r}{hint} (known: {sorted(base)})")
         if isinstance(base.get(k), Mapping) and isinstance(v, Mapping):
+            if "kind" in v and v["kind"] != base[k].get("kind", v["kind"]):
+                out[k] = dict(v)  # another kind of player: its own keys, not the old kind's
+                continue
             out[k] = merge(base[k], v, where + k + ".")
+        elif isinstance(base.get(k), list) and isinstance(v, Mapping) and all(map(_index, v)):
+            out[k] = _merge_items(base[k], v, where + k)  # --set player.variables.0.width=16
         else:
             out[k] = v
     return out
+
+
+def _index(key: Any) -> bool:
+    return str(key).isdigit()
+
+
+def _merge_items(base: list, override: Mapping[str, Any], where: str) -> list:
+    """``base`` with item ``i`` merged with ``override["i"]`` (an item past the end is an error)."""
+    items = list(base)
+    for i, item in override.items():
+        if int(i) >= len(items):
+            raise ConfigError(f"config key {where}.{i}: {where} has {len(items)} item(s)")
+        old = items[int(i)]
+        both = isinstance(old, Mapping) and isinstance(item, Mapping)
+        items[int(i)] = merge(old, item, f"{where}.{i}.") if both else item
+    return items
 
 
 def resolve(model: type[GameConfig], layers: Sequence[Mapping[str, Any]]) -> GameConfig:
@@ -166,13 +202,13 @@ def load_toml(path: Path) -> dict[str, Any]:
 
 
 def parse_set(items: Sequence[str]) -> dict[str, Any]:
-    """``["player.width=16", "data=runs/x"]`` -> nested tables. A value is read as TOML (numbers,
+    """``["player.latent=16", "data=runs/x"]`` -> nested tables. A value is read as TOML (numbers,
     booleans, arrays, inline tables) and as a plain string when it is not TOML."""
     out: dict[str, Any] = {}
     for item in items:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--set expects KEY=VALUE (e.g. player.width=16), got {item!r}")
+            raise ConfigError(f"--set expects KEY=VALUE (e.g. player.latent=16), got {item!r}")
         try:
             value = tomllib.loads(f"v = {text}")["v"]
         except tomllib.TOMLDecodeError:
@@ -208,7 +244,16 @@ def to_toml(cfg: BaseModel, table: str = "") -> str:
         comment = f"# {field.description}\n" if field.description else ""
         if isinstance(value, BaseModel):
             tables.append(comment + to_toml(value, f"{table}{name}."))
-        elif isinstance(value, dict):
+        elif (
+            isinstance(value, dict)
+            or isinstance(value, list)
+            and value
+            and isinstance(value[0], BaseModel)
+        ):  # a table, or a list of tables (an array of tables unless it fits inline)
+            text = tomli_w.dumps({name: _plain(value)}).strip()
+            if not text.startswith("["):  # written inline: a key of this table
+                plain.append(comment + text)
+                continue
             wrapped: dict[str, Any] = {name: _plain(value)}
             for part in reversed(table.rstrip(".").split(".") if table else []):
                 wrapped = {part: wrapped}

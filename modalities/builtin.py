@@ -36,24 +36,7 @@ def _recipe(v: VariableSpec, consistency: bool):
 @register_player_kind("m2")
 def build_m2(spec: Mapping[str, Any]) -> M2Player:
     s = validated(M2Spec, spec, "m2 player spec")
-    lab = s.label
-    return M2Player(
-        [_recipe(v, s.consistency_weight > 0) for v in s.variables],
-        label=LabelRecipe(lab.name, lab.classes, lab.exchangeable),
-        latent_dim=s.latent,
-        hidden=s.hidden,
-        aux_weight=s.aux_weight,
-        lr=s.lr,
-        optimizer=s.optimizer,
-        learning=s.learning,
-        shared_encoder=s.shared_encoder,
-        consistency_weight=s.consistency_weight,
-        enumerate_top=s.enumerate_top,
-        sample_best_of=s.sample_best_of,
-        sample_temperature=s.sample_temperature,
-        complete=s.complete,
-        complete_sweeps=s.complete_sweeps,
-    )
+    return M2Player(s, [_recipe(v, s.consistency_weight > 0) for v in s.variables])
 
 
 @register_player_kind("label")

@@ -48,13 +48,8 @@ from multimodal_game.batch import Batch
 from multimodal_game.player import PyroPlayer, check_samples, weighted_plate
 from multimodal_game.spaces import Space, latent
 
-from .recipes import LabelRecipe, Recipe, flat_apply
-
-
-def _frozen(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``module(x)`` with its parameters detached: gradients reach ``x`` but not the module."""
-    params = {k: v.detach() for k, v in module.named_parameters()}
-    return torch.func.functional_call(module, params, (x,))
+from .recipes import LabelRecipe, Recipe, flat_apply, frozen_call
+from .specs import M2Spec
 
 
 def _onehot(c: torch.Tensor, k: int, dtype: torch.dtype) -> torch.Tensor:
@@ -100,66 +95,37 @@ class M2Player(PyroPlayer):
     learning_rules = ("elbo", "wake_sleep", "symmetric_equilibrium")
     fused_kind = "m2"  # what modalities.m2_fused can train and sample together
 
-    def __init__(
-        self,
-        recipes: Sequence[Recipe],
-        label: LabelRecipe | None = None,
-        latent_dim: int = 16,
-        hidden: int = 128,
-        aux_weight: float = 50.0,
-        lr: float = 1e-3,
-        optimizer: str = "adam",
-        learning: str = "elbo",
-        shared_encoder: bool = False,
-        consistency_weight: float = 0.0,
-        enumerate_top: int = 0,
-        sample_best_of: int = 1,
-        sample_temperature: float = 1.0,
-        complete: Sequence[str] = (),
-        complete_sweeps: int = 0,
-    ):
-        label = label or LabelRecipe()
-        if not recipes:
-            raise ValueError("an M2 player needs at least one observed variable besides the label")
-        names = [r.name for r in recipes]
-        if len(set(names)) != len(names) or label.name in names:
-            raise ValueError(f"variable names must be distinct, got {[label.name, *names]}")
+    def __init__(self, spec: M2Spec, recipes: Sequence[Recipe]):
+        """The player ``spec`` describes (validated: :class:`~modalities.specs.M2Spec`), over
+        ``recipes``, the recipes built from ``spec.variables`` (:func:`modalities.build_player`
+        builds both from a plain mapping)."""
+        if [r.name for r in recipes] != [v.name for v in spec.variables]:
+            raise ValueError(
+                f"recipes {[r.name for r in recipes]} do not match the spec's variables "
+                f"{[v.name for v in spec.variables]}"
+            )
+        self.spec_model = spec
+        label = LabelRecipe(spec.label.name, spec.label.classes, spec.label.exchangeable)
+        latent_dim, hidden = spec.latent, spec.hidden
         space = Space([label.variable(), *(r.variable() for r in recipes), latent("z", latent_dim)])
-        super().__init__(space, lr=lr, optimizer=optimizer, learning=learning)  # checks the rule
-        if not 0 <= enumerate_top <= label.classes:
-            raise ValueError(
-                f"enumerate_top must be 0 (every class) or 1..{label.classes}, got {enumerate_top}"
-            )
-        if enumerate_top and learning == "wake_sleep":
-            # the sleep phase scores q(c | x) at dreamt labels, which a truncated guide has no site for
-            raise ValueError("enumerate_top needs learning 'elbo' or 'symmetric_equilibrium'")
-        self.enumerate_top = 0 if enumerate_top == label.classes else int(enumerate_top)
-        if sample_best_of < 1:
-            raise ValueError(f"sample_best_of must be >= 1, got {sample_best_of}")
-        self.sample_best_of = int(sample_best_of)
-        if not sample_temperature >= 0:
-            raise ValueError(f"sample_temperature must be >= 0, got {sample_temperature}")
-        self.sample_temperature = float(sample_temperature)
+        super().__init__(space, lr=spec.lr, optimizer=spec.optimizer, learning=spec.learning)
+        self.enumerate_top = 0 if spec.enumerate_top == label.classes else spec.enumerate_top
+        self.sample_best_of = spec.sample_best_of
+        self.sample_temperature = float(spec.sample_temperature)
         self.recipes = {r.name: r for r in recipes}
-        unknown = [v for v in complete if v not in self.recipes]
-        if unknown:
-            raise ValueError(
-                f"complete names {unknown}, which are not observed variables of the player "
-                f"({sorted(self.recipes)})"
-            )
-        if complete_sweeps < 0:
-            raise ValueError(f"complete_sweeps must be >= 0, got {complete_sweeps}")
-        self.complete, self.complete_sweeps = tuple(complete), int(complete_sweeps)
+        self.complete, self.complete_sweeps = tuple(spec.complete), spec.complete_sweeps
         self.label = label.name
         self.classes = label.classes
         self.latent_dim = latent_dim
-        self.aux_weight = float(aux_weight)
-        self.consistency_weight = float(consistency_weight)
+        self.aux_weight = float(spec.aux_weight)
+        self.consistency_weight = float(spec.consistency_weight)
         self.encoders = nn.ModuleDict({r.name: r.encoder(hidden) for r in recipes})
         # M2 proper has its own network for q(c | x); sharing the encoder of q(z | x, c) is cheaper
         # but lets the reconstruction gradients (thousands of pixels) drown the classifier's.
         self.c_encoders = (
-            None if shared_encoder else nn.ModuleDict({r.name: r.encoder(hidden) for r in recipes})
+            None
+            if spec.shared_encoder
+            else nn.ModuleDict({r.name: r.encoder(hidden) for r in recipes})
         )
         self.decoders = nn.ModuleDict(
             {r.name: r.decoder(latent_dim + self.classes) for r in recipes}
@@ -470,8 +436,8 @@ class M2Player(PyroPlayer):
         # q(c | x) is held fixed here: only the decoders learn from this term, so they must make
         # images that the classifier trained on real labels recognises (training both lets them
         # agree on a private code that no other classifier reads).
-        h = self._pool(self._q_c_encoders, Batch(gen), call=_frozen)
-        return F.cross_entropy(_frozen(self.classifier, h), c)
+        h = self._pool(self._q_c_encoders, Batch(gen), call=frozen_call)
+        return F.cross_entropy(frozen_call(self.classifier, h), c)
 
     def fit_classifier(
         self, data: Batch, steps: int, batch_size: int = 128, seed: int = 0

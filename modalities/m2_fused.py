@@ -13,7 +13,8 @@ state, checkpoints and the per-player random streams are those of the one-by-one
 padded with weight-0 examples to the largest labelled and unlabelled counts of the group, so the
 players' batches may differ in composition.
 
-Supported: ``learning="elbo"``, no consistency term, exact enumeration (``enumerate_top = 0``);
+Supported: ``learning="elbo"`` with or without the consistency term, exact or truncated
+enumeration (``enumerate_top``), any mix of labelled and unlabelled rows; not ``complete``.
 :func:`fusion_key` says why another player is not fusable.
 
 :class:`FusedM2Sampler` makes the draws of such players in one ``vmap`` of ``decode``: each
@@ -40,6 +41,8 @@ from torch.distributions.utils import _standard_normal
 from torch.optim.adam import adam
 
 from multimodal_game.batch import Batch
+
+from .recipes import frozen_call
 
 # the players of this module are modalities.m2.M2Player instances (fused_kind "m2"); it does not
 # import that module, which imports this one on first use
@@ -87,29 +90,45 @@ def split(player: M2Player, batch: Batch, pad_lab: int = 0, pad_unl: int = 0) ->
 
 
 class Noise(NamedTuple):
-    """Standard-normal draws of z: (labelled rows, d) and (classes, unlabelled rows, d)."""
+    """A step's draws, in the order the player's own step draws them: the standard-normal noise of
+    z on labelled rows (n_lab, d) and on unlabelled rows (classes, n_unl, d), or (top, n_unl, d)
+    with ``enumerate_top``; then the consistency term's classes and latents (n,), (n, d) with the
+    weight of each of its rows (1/n; 0 on padding)."""
 
     lab: torch.Tensor
     unl: torch.Tensor
+    cons_c: torch.Tensor
+    cons_z: torch.Tensor
+    cons_w: torch.Tensor
 
 
-def draw_noise(player: M2Player, n_lab: int, n_unl: int) -> Noise:
-    """The noise of one step, drawn as Pyro's guide draws it (labelled part first; a part with no
-    rows draws nothing), from torch's current generator."""
+def draw_noise(player: M2Player, n_lab: int, n_unl: int, n_rows: int = 0) -> Noise:
+    """The draws of one step of ``player`` on a batch of ``n_rows`` rows (``n_lab`` labelled),
+    from torch's current generator, as Pyro's guide (labelled part first; a part with no rows
+    draws nothing) and then the consistency term draw them."""
     d, dev, dt = player.latent_dim, player.device, player.prior_logits.dtype
     lab = _standard_normal((n_lab, d), dtype=dt, device=dev) if n_lab else torch.zeros(0, d)
-    unl = (
-        _standard_normal((player.classes, n_unl, d), dtype=dt, device=dev)
-        if n_unl
-        else torch.zeros(player.classes, 0, d)
-    )
-    return Noise(lab.to(dev), unl.to(dev))
+    top = player.enumerate_top
+    if top:  # the truncated guide draws z once per (row, candidate), row by row
+        unl = _standard_normal((n_unl * top, d), dtype=dt, device=dev) if n_unl else None
+        unl = torch.zeros(top, 0, d) if unl is None else unl.view(n_unl, top, d).transpose(0, 1)
+    elif n_unl:
+        unl = _standard_normal((player.classes, n_unl, d), dtype=dt, device=dev)
+    else:
+        unl = torch.zeros(player.classes, 0, d)
+    n = n_rows if player.consistency_weight else 0
+    cons_c = torch.randint(player.classes, (n,), device=dev) if n else torch.zeros(0, dtype=int)
+    cons_z = torch.randn(n, d, device=dev) if n else torch.zeros(0, d)
+    cons_w = torch.full((n,), 1.0 / max(n, 1), dtype=dt)
+    return Noise(lab.to(dev), unl.to(dev), cons_c.to(dev), cons_z.to(dev), cons_w.to(dev))
 
 
-def _pad_noise(noise: Noise, n_lab: int, n_unl: int) -> Noise:
+def _pad_noise(noise: Noise, n_lab: int, n_unl: int, n_rows: int) -> Noise:
     lab = F.pad(noise.lab, (0, 0, 0, n_lab - noise.lab.shape[0]))
     unl = F.pad(noise.unl, (0, 0, 0, n_unl - noise.unl.shape[1]))
-    return Noise(lab, unl)
+    extra = n_rows - noise.cons_c.shape[0]
+    cons = (F.pad(noise.cons_c, (0, extra)), F.pad(noise.cons_z, (0, 0, 0, extra)))
+    return Noise(lab, unl, *cons, F.pad(noise.cons_w, (0, extra)))
 
 
 def _emissions_log_prob(player: M2Player, c: torch.Tensor, z: torch.Tensor, rows: Rows):
@@ -144,43 +163,84 @@ def m2_loss(player: M2Player, s: Split, noise: Noise) -> tuple[torch.Tensor, tor
         term = term + _emissions_log_prob(player, s.labels, z, s.lab)
         elbo = elbo - (s.lab.weight * (term + log_prior[s.labels])).sum()
     if s.unl.weight.shape[0]:
-        classes = torch.arange(player.classes, device=h.device)[:, None]
-        q = player.q_z(h[n_lab:], classes)  # batch shape (k, n_unl)
+        if player.enumerate_top:  # the truncated guide: q~, q(c | x) renormalised over the top
+            top_logits, cands = logits[n_lab:].topk(player.enumerate_top, -1)
+            c, q_c = cands.T, torch.softmax(top_logits, -1).T  # (top, n_unl)
+            minus_log_q = -q_c.clamp_min(1e-30).log()
+        else:  # exact M2: every class
+            c = torch.arange(player.classes, device=h.device)[:, None]
+            logq = torch.log_softmax(logits[n_lab:], -1).T  # (k, n_unl)
+            q_c, minus_log_q = logq.exp(), -logq
+        q = player.q_z(h[n_lab:], c)  # batch shape (k or top, n_unl)
         z = q.mean + noise.unl * q.stddev
         term = std.log_prob(z).sum(-1) - q.log_prob(z)
-        term = term + _emissions_log_prob(player, classes, z, s.unl)
-        logq = torch.log_softmax(logits[n_lab:], -1).T  # (k, n_unl)
-        expected = (logq.exp() * (term + log_prior[:, None] - logq)).sum(0)
+        term = term + _emissions_log_prob(player, c, z, s.unl)
+        expected = (q_c * (term + log_prior[c] + minus_log_q)).sum(0)
         elbo = elbo - (s.unl.weight * expected).sum()
 
     shows = torch.stack([s.lab.observed(v) for v in s.lab.data]).any(0)
     logq_c = torch.log_softmax(logits[:n_lab], -1).gather(1, s.labels[:, None])[:, 0]
     aux = -player.aux_weight * (s.lab.weight * shows * logq_c).sum()
-    return elbo, aux
+    return elbo, aux, _consistency(player, noise)
+
+
+def _consistency(player: M2Player, noise: Noise) -> torch.Tensor:
+    """``consistency_weight`` x the mean of -log q(c | x~) over images x~ decoded (their soft
+    stand-ins) from the drawn classes and latents, q(c | x) held fixed (M2Player.consistency_loss)."""
+    if not player.consistency_weight:
+        return noise.cons_w.new_zeros(())
+    c, z = noise.cons_c, noise.cons_z
+    gen = {}
+    for name, emission in player.decode(c, z).items():
+        x = emission.soft()
+        if x is not None:
+            gen[name] = x
+    if not gen:
+        return noise.cons_w.new_zeros(())
+    shown = torch.ones(c.shape[0], dtype=torch.bool, device=c.device)
+    rows = Rows(gen, {v: shown for v in gen}, noise.cons_w)
+    h = player._pool(player._q_c_encoders, rows, call=frozen_call)
+    ce = F.cross_entropy(frozen_call(player.classifier, h), c, reduction="none")
+    return player.consistency_weight * (noise.cons_w * ce).sum()
 
 
 def reference_loss(player: M2Player, batch: Batch) -> torch.Tensor:
     """``player.loss(batch)`` without Pyro: the same value (and, from the same random state, the
     same z draws)."""
     s = split(player, batch)
-    noise = draw_noise(player, s.lab.weight.shape[0], s.unl.weight.shape[0])
+    noise = draw_noise(player, s.lab.weight.shape[0], s.unl.weight.shape[0], len(batch))
     with pyro.validation_enabled(False):  # soft [0, 1] pixel targets, as in the player
-        elbo, aux = m2_loss(player, s, noise)
-    return (elbo + aux) / batch.weight.sum()
+        elbo, aux, consistency = m2_loss(player, s, noise)
+    return (elbo + aux) / batch.weight.sum() + consistency
 
 
 # a player's architecture is fixed when it is built; the runtime asks for it every round
 _ARCHITECTURES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+def _positions(player: M2Player) -> dict[str, str]:
+    """Each variable's name -> its position ("#0", "#1", ...): players whose variables differ in
+    name only (style m0 and style m1) have one architecture, their variables matched by position."""
+    return {v: f"#{i}" for i, v in enumerate(player.recipes)}
+
+
 def _architecture(player: M2Player) -> tuple:
     found = _ARCHITECTURES.get(player)
     device = str(player.device)  # the one part that can change (``player.to``)
     if found is None or found[-1] != device:
-        shapes = tuple((k, tuple(v.shape)) for k, v in player.named_parameters())
-        recipes = tuple(repr(vars(r)) for r in player.recipes.values())
+        pos = _positions(player)
+        shapes = tuple(
+            (".".join(pos.get(part, part) for part in k.split(".")), tuple(v.shape))
+            for k, v in player.named_parameters()
+        )
+        recipes = tuple(repr({**vars(r), "name": pos[r.name]}) for r in player.recipes.values())
         found = _ARCHITECTURES[player] = (shapes, recipes, player.label, player.classes, device)
     return found
+
+
+def _renamed(rows: Rows, names: dict[str, str]) -> Rows:
+    data = {names[v]: x for v, x in rows.data.items()}
+    return Rows(data, {names[v]: m for v, m in rows.present.items()}, rows.weight)
 
 
 def sample_fusion_key(player: Any) -> tuple | str:
@@ -199,17 +259,10 @@ def fusion_key(player: Any) -> tuple | str:
     why this player cannot be fused."""
     if getattr(player, "fused_kind", None) != "m2":
         return f"{type(player).__name__} is not an M2 player"
-    if (
-        player.learning != "elbo"
-        or player.consistency_weight
-        or player.enumerate_top
-        or player.complete
-    ):
-        return (
-            "fused steps support learning='elbo' without consistency term, enumerate_top or "
-            "complete"
-        )
-    return ("m2", _architecture(player), player.aux_weight)
+    if player.learning != "elbo" or player.complete:
+        return "fused steps support learning='elbo' without complete"
+    options = (player.aux_weight, player.consistency_weight, player.enumerate_top)
+    return ("m2", _architecture(player), options)
 
 
 class _Objective(nn.Module):
@@ -220,10 +273,11 @@ class _Objective(nn.Module):
         self.player = player
 
     def forward(self, s: Split, noise: Noise) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
-        elbo, aux = m2_loss(self.player, s, noise)
+        elbo, aux, consistency = m2_loss(self.player, s, noise)
         total = s.lab.weight.sum() + s.unl.weight.sum()
-        loss = (elbo + aux) / total
-        return loss, (loss.detach(), elbo.detach() / total, aux.detach() / total)
+        loss = (elbo + aux) / total + consistency
+        terms = (elbo / total, aux / total, consistency)
+        return loss, (loss.detach(), *(t.detach() for t in terms))
 
 
 def _stack(items: Sequence[Any]) -> Any:
@@ -301,11 +355,12 @@ class FusedM2Sampler(_Fused):
             zs.append(F.pad(z, (0, 0, 0, n - k)))
         params = _stacked_parameters(self._params, self._names)
         values = self._decode(params, torch.stack(cs), torch.stack(zs))
-        label = self.players[0].label
-        return [
-            Batch({label: cs[i][:k], **{v: x[i, :k] for v, x in values.items()}})
-            for i, k in enumerate(counts)
-        ]
+        label, first = self.players[0].label, list(self.players[0].recipes)
+        out = []
+        for i, (p, k) in enumerate(zip(self.players, counts)):
+            own = dict(zip(first, p.recipes))  # the first player's names -> this player's
+            out.append(Batch({label: cs[i][:k], **{own[v]: x[i, :k] for v, x in values.items()}}))
+        return out
 
 
 class FusedM2Step(_Fused):
@@ -329,14 +384,20 @@ class FusedM2Step(_Fused):
         counts = [_counts(p, b) for p, b in zip(players, batches)]
         n_lab = max(c[0] for c in counts)
         n_unl = max(c[1] for c in counts)
+        n_rows = max(len(b) for b in batches)
         noises = []
-        for i, (p, (nl, nu)) in enumerate(zip(players, counts)):
+        for i, (p, (nl, nu), b) in enumerate(zip(players, counts, batches)):
             with streams[i]() if streams else contextlib.nullcontext():
-                noises.append(_pad_noise(draw_noise(p, nl, nu), n_lab, n_unl))
-        splits = [split(p, b, n_lab, n_unl) for p, b in zip(players, batches)]
+                noise = draw_noise(p, nl, nu, len(b))
+            noises.append(_pad_noise(noise, n_lab, n_unl, n_rows))
+        first = list(players[0].recipes)  # the wrapped module's names: each player's by position
+        splits = []
+        for p, b in zip(players, batches):
+            s, names = split(p, b, n_lab, n_unl), dict(zip(p.recipes, first))
+            splits.append(Split(_renamed(s.lab, names), s.labels, _renamed(s.unl, names)))
         params = _stacked_parameters(self._params, self._names)
         with pyro.validation_enabled(False):
-            grads, (loss, elbo, aux) = self._grads(params, _stack(splits), _stack(noises))
+            grads, (loss, elbo, aux, cons) = self._grads(params, _stack(splits), _stack(noises))
         if not _one_adam_step(players, self._params, [grads[n] for n in self._names]):
             for i, p in enumerate(players):
                 opt = p.optim
@@ -349,6 +410,8 @@ class FusedM2Step(_Fused):
             terms = {"loss": loss[i], "elbo": elbo[i]}
             if p.aux_weight:
                 terms["classifier"] = aux[i]
+            if p.consistency_weight:
+                terms["consistency"] = cons[i]
             out.append(terms)
         return out
 

@@ -15,6 +15,12 @@ from .registry import register_modality
 from .specs import LIKELIHOODS, SENDS  # noqa: F401  (spelled out in the torch-free specs)
 
 
+def frozen_call(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``module(x)`` with its parameters detached: gradients reach ``x`` but not the module."""
+    params = {k: v.detach() for k, v in module.named_parameters()}
+    return torch.func.functional_call(module, params, (x,))
+
+
 def flat_apply(module: nn.Module, x: torch.Tensor, event_dims: int) -> torch.Tensor:
     """Apply ``module`` to a tensor with extra leading (enumeration) dimensions."""
     lead = x.shape[: x.dim() - event_dims]

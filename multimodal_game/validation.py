@@ -23,7 +23,8 @@ def describe(error: ValidationError, prefix: str = "") -> str:
     """One clause per problem: the dotted key, what was expected, what was given."""
     lines = []
     for e in error.errors():
-        key = prefix + ".".join(str(p) for p in e["loc"])
+        # a tagged union's tag (spelled "field=value", e.g. "recipe=image") is not a key
+        key = prefix + ".".join(str(p) for p in e["loc"] if "=" not in str(p))
         msg = e["msg"].removeprefix("Value error, ")
         if not e["loc"]:  # a check across keys: its message names them
             lines.append(msg)

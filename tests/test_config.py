@@ -103,12 +103,16 @@ def test_wrong_type_names_the_key_the_expectation_and_the_value():
         resolve(Config, [{"rounds": "four"}])
     msg = str(e.value)
     assert "'rounds'" in msg and "valid integer" in msg and "'four'" in msg
-    with pytest.raises(ConfigError, match=r"'player.likelihood'.*'bernoulli'.*got 'pixels'"):
-        resolve(Config, [{"player": {"likelihood": "pixels"}}])
+    with pytest.raises(
+        ConfigError, match=r"'player.variables.0.*likelihood'.*'bernoulli'.*'pixels'"
+    ):
+        resolve(Config, [{"player": {"variables": {"0": {"likelihood": "pixels"}}}}])
     with pytest.raises(ConfigError, match=r"'player.lr': Input should be greater than 0"):
         resolve(Config, [{"player": {"lr": -1}}])
-    with pytest.raises(ConfigError, match=r"did you mean 'player.width'"):
-        resolve(Config, [{"player": {"widht": 3}}])
+    with pytest.raises(ConfigError, match=r"did you mean 'player.variables.0.width'"):
+        resolve(Config, [{"player": {"variables": {"0": {"widht": 3}}}}])
+    with pytest.raises(ConfigError, match=r"player.variables.2: player.variables has 1 item"):
+        resolve(Config, [{"player": {"variables": {"2": {"width": 3}}}}])
     with pytest.raises(ConfigError, match=r"pair \[0, 7\] needs two distinct styles") as e:
         resolve(Config, [{"pairs": [[0, 7]]}])
     assert "rounds" not in str(e.value)  # a check across keys: its message, not the whole config

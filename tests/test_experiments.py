@@ -23,8 +23,9 @@ label_only_examples = 20
 mask_player_examples = 40
 fedavg_local_steps = [2]
 fedprox_local_steps = []
-[player]
+[player.variables.0]
 width = 2
+[player]
 latent = 2
 hidden = 8
 """
@@ -162,7 +163,7 @@ def test_the_paper_set_up_of_fashion_ssl_holds_labelled_data_only_and_adds_disti
         "fedprox_local_steps": [],
     }
     cfg = resolve(fashion_ssl.Config, [paper, tiny])
-    assert cfg.own_weight == 0.25 and cfg.learning == "symmetric_equilibrium"
+    assert cfg.own_weight == 0.25 and cfg.player.learning == "symmetric_equilibrium"
     path = tmp_path / "paper.toml"
     path.write_text(to_toml(cfg))
     res = fashion_ssl.main(["--config", str(path), "--out", str(tmp_path / "run"), "--no-progress"])
@@ -185,7 +186,7 @@ def test_mnist_alpha_runs_end_to_end(tmp_path):
     cfg = tmp_path / "tiny.toml"
     cfg.write_text(
         "alphas = [0.2, 1.0]\nrounds = 2\nwarmup_rounds = 1\nbatch_size = 16\nsamples = 30\nclassifier_steps = 2\n"
-        "[player]\nwidth = 2\nhidden = 8\nlatent = 2\n"
+        "[player.variables.0]\nwidth = 2\n[player]\nhidden = 8\nlatent = 2\n"
     )
     out = tmp_path / "run"
     res = mnist_alpha.main(["--config", str(cfg), "--out", str(out), "--no-progress"])
@@ -257,7 +258,7 @@ def test_the_paper_set_up_of_polymnist_paper_runs_its_three_curves(tmp_path, pol
         "rounds": 4,
         "batch_size": 16,
         "test_examples": 20,
-        "player": {"width": 2, "latent": 2, "hidden": 8, "aux_weight": 10.0},
+        "player": {"variables": {"0": {"width": 2}}, "latent": 2, "hidden": 8, "aux_weight": 10.0},
     }
     cfg = resolve(polymnist_paper.Config, [paper, tiny, {"data": str(polymnist_dir)}])
     assert cfg.style_at_test == "inferred" and cfg.mask_pretrain == 0.5
@@ -321,7 +322,7 @@ def test_polymnist_paper_runs_all_variants(tmp_path, polymnist_dir):
     cfg = tmp_path / "tiny.toml"
     cfg.write_text(
         "examples = 200\nmnist_examples = 100\nrounds = 2\nbatch_size = 16\ntest_examples = 20\n"
-        "[player]\nwidth = 2\nlatent = 2\nhidden = 8\nlr = 1e-3\naux_weight = 10.0\n"
+        "[player.variables.0]\nwidth = 2\n[player]\nlatent = 2\nhidden = 8\nlr = 1e-3\naux_weight = 10.0\n"
     )
     out = tmp_path / "run"
     res = polymnist_paper.main(
@@ -429,9 +430,7 @@ def test_resume_refuses_a_changed_config_and_keeps_the_record(tmp_path, capsys):
     from experiments import mnist_alpha
 
     toml = "alphas = [0.5]\nrounds = 2\nwarmup_rounds = 1\nbatch_size = 8\nsamples = 20\n"
-    toml += (
-        "classifier_steps = 2\ncheckpoint_every = 2\n[player]\nwidth = 2\nhidden = 8\nlatent = 2\n"
-    )
+    toml += "classifier_steps = 2\ncheckpoint_every = 2\n[player.variables.0]\nwidth = 2\n[player]\nhidden = 8\nlatent = 2\n"
     cfg = _toml(tmp_path, toml)
     out = tmp_path / "run"
     common = ["--config", str(cfg), "--out", str(out), "--no-progress"]
@@ -443,7 +442,9 @@ def test_resume_refuses_a_changed_config_and_keeps_the_record(tmp_path, capsys):
     argv = [*common, "--resume", "--seed", "3", "--allow-change", "player.lr"]
     assert "seed: 0 -> 3" in user_error(capsys, mnist_alpha.main, argv)
     cfg.write_text(toml.replace("width = 2", "width = 3"))  # a changed network width
-    assert "player.width: 2 -> 3" in user_error(capsys, mnist_alpha.main, [*common, "--resume"])
+    assert "player.variables.0.width: 2 -> 3" in user_error(
+        capsys, mnist_alpha.main, [*common, "--resume"]
+    )
     assert (out / "config.json").read_text() == before  # the rejected config was never written
     # more rounds continue the same trajectory; a named change is accepted when asked for
     cfg.write_text(toml.replace("rounds = 2", "rounds = 3"))

@@ -21,12 +21,23 @@ def _max_difference(a, b) -> float:
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
+# the options of the experiments' defaults: the consistency term, the truncated guide, both
+OPTIONS = {
+    "plain": {},
+    "consistency": {"consistency_weight": 50.0},
+    "truncated": {"enumerate_top": 2},
+    "both": {"consistency_weight": 1000.0, "aux_weight": 1000.0, "enumerate_top": 2},
+}
+
+
+@pytest.mark.parametrize("option", list(OPTIONS))
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA)])
-def test_a_fused_step_equals_the_one_by_one_steps(device, monkeypatch):
+def test_a_fused_step_equals_the_one_by_one_steps(device, option, monkeypatch):
     if device == "cuda":  # TF32 rounds differently in the batched (vmap) and one-by-one calls
         monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
         monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
-    players = [make_player(width=2, hidden=16, latent=3, seed=i).to(device) for i in range(3)]
+    kw = OPTIONS[option]
+    players = [make_player(2, 16, 3, seed=i, **kw).to(device) for i in range(3)]
     alone = [copy.deepcopy(p) for p in players]
     # three compositions: all labelled, none, half; uneven weights
     batches = [make_batch(24, k, seed=i) for i, k in enumerate(("labelled", "unlabelled", "mixed"))]
@@ -39,8 +50,9 @@ def test_a_fused_step_equals_the_one_by_one_steps(device, monkeypatch):
         for p, b, s, o in zip(alone, batches, own_streams, out):
             with s.active():
                 ref = p.learn(b)
-            assert torch.allclose(o["loss"], ref["loss"], rtol=1e-5), (o, ref)
-            assert torch.allclose(o["classifier"], ref["classifier"], rtol=1e-4, atol=1e-5)
+            assert o.keys() == ref.keys()
+            for k in ref:  # the loss and each objective (elbo, classifier, consistency)
+                assert torch.allclose(o[k], ref[k], rtol=1e-4, atol=1e-5), (k, o, ref)
     for p, q in zip(players, alone):
         assert _max_difference(p, q) < 1e-3
         # one Adam call for all players leaves each optimiser's state as its own steps would
@@ -83,10 +95,13 @@ def _game(fuse: bool, specs: list[dict]) -> Game:
     return Game(players, alpha, sources, batch_size=16, seed=3, fuse_players=fuse)
 
 
-@pytest.mark.parametrize("likelihood", ["bernoulli", "discretized_logistic"])
-def test_a_fused_game_equals_the_plain_game(likelihood):
+@pytest.mark.parametrize(
+    "likelihood, option",
+    [("bernoulli", "plain"), ("discretized_logistic", "plain"), ("laplace", "both")],
+)
+def test_a_fused_game_equals_the_plain_game(likelihood, option):
     # two widths: two fused groups of two; the label player is not fusable and learns alone
-    specs = [_image_spec(w, likelihood) for w in (2, 2, 3, 3)]
+    specs = [_image_spec(w, likelihood, **OPTIONS[option]) for w in (2, 2, 3, 3)]
     plain, fused = _game(False, specs), _game(True, specs)
     plain.run(4)
     fused.run(4)
@@ -131,8 +146,10 @@ def test_players_whose_draws_are_random_given_c_and_z_sample_one_by_one():
     "kw, needle",
     [
         ({"learning": "symmetric_equilibrium"}, "learning='elbo'"),
-        ({"consistency_weight": 1.0}, "consistency"),
-        ({"enumerate_top": 2}, "enumerate_top"),
+        (
+            {"variables": [{"name": "x", "recipe": "image", "width": 2}], "complete": ["x"]},
+            "complete",
+        ),
     ],
 )
 def test_players_a_fused_step_cannot_train_are_named(kw, needle):
@@ -154,7 +171,7 @@ def test_fuse_players_is_refused_with_a_ready_runtime():
         Game(alpha=[[1.0, 0.0], [0.0, 1.0]], runtime=game.runtime, fuse_players=True)
 
 
-def test_a_profile_fuses_in_process_and_not_on_ray_where_asking_for_it_is_an_error(
+def test_players_fuse_by_default_in_process_and_not_on_ray_where_asking_for_it_is_an_error(
     tmp_path, capsys
 ):
     from experiments import mixture_inference
@@ -170,3 +187,32 @@ def test_a_profile_fuses_in_process_and_not_on_ray_where_asking_for_it_is_an_err
             ["--quick", "--runtime", "ray", "--set", "fuse_players=true", "--out", str(tmp_path)]
         )
     assert "fuse_players needs the in-process runtime" in capsys.readouterr().err
+
+
+def test_players_whose_variables_differ_in_name_only_fuse_by_position():
+    # the demo's style players: one architecture, images named m0, m1
+    players = []
+    for i in range(2):
+        torch.manual_seed(i)
+        spec = _image_spec(2, **OPTIONS["both"])
+        spec["variables"] = [{"name": f"m{i}", "recipe": "image", "width": 2}]
+        players.append(build_player(spec))
+    alone = [copy.deepcopy(p) for p in players]
+    assert players[0].fusion_key() == players[1].fusion_key() is not None
+    assert players[0].sample_fusion_key() == players[1].sample_fusion_key() is not None
+    b = make_batch(24, "mixed")
+    labelled = {"label": b.observed("label")}
+    batches = [Batch({"label": b["label"], f"m{i}": b["m0"]}, labelled) for i in range(2)]
+    a, c = [RngStream(i) for i in range(2)], [RngStream(i) for i in range(2)]
+    out = FusedM2Step(players).learn(batches, [s.active for s in a])
+    for p, batch, s, o in zip(alone, batches, c, out):
+        with s.active():
+            ref = p.learn(batch)
+        assert all(torch.allclose(o[k], ref[k], rtol=1e-4, atol=1e-5) for k in ref)
+    assert all(_max_difference(p, q) < 1e-4 for p, q in zip(players, alone))
+    draws = FusedM2Sampler(players).sample([3, 4], [s.active for s in a])
+    for i, (p, s, got) in enumerate(zip(alone, c, draws)):
+        with s.active():
+            want = p.sample(3 + i)
+        assert set(got.data) == {"label", f"m{i}"}
+        assert torch.allclose(got[f"m{i}"], want[f"m{i}"], atol=1e-5)

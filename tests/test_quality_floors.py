@@ -41,7 +41,7 @@ def test_polymnist_cross_floor(tmp_path, polymnist_dir):
         "classifier_steps = 100\npairs = []\nlabel_only_examples = 0\n"
         "mask_player_examples = 0\nlabelled_fraction = 0.2\n"
         "fedavg_local_steps = [10]\nfedprox_local_steps = []\n"
-        "[player]\nwidth = 4\nlatent = 4\nhidden = 32\nlr = 2e-3\n",
+        "[player.variables.0]\nwidth = 4\n[player]\nlatent = 4\nhidden = 32\nlr = 2e-3\n",
         "--data",
         str(polymnist_dir),
     )
@@ -74,7 +74,7 @@ def test_mnist_alpha_floor(tmp_path):
         mnist_alpha,
         tmp_path,
         "alphas = [0.1, 1.0]\nrounds = 120\nwarmup_rounds = 60\nbatch_size = 32\nsamples = 300\n"
-        "classifier_steps = 150\n[player]\nwidth = 4\nhidden = 32\nlatent = 4\nlr = 2e-3\n",
+        "classifier_steps = 150\n[player.variables.0]\nwidth = 4\n[player]\nhidden = 32\nlatent = 4\nlr = 2e-3\n",
     )
     low, high = res["rows"]
     assert high["own_fraction"] >= FLOORS["mnist_alpha"]["own_fraction_at_1"]
@@ -89,7 +89,7 @@ def test_polymnist_paper_floor(tmp_path, polymnist_dir):
         tmp_path,
         "examples = 3000\nmnist_examples = 1000\nrounds = 200\nbatch_size = 32\ntest_examples = 300\n"
         'variants = ["base", "synthetic_cs"]\n'
-        "[player]\nwidth = 4\nlatent = 4\nhidden = 32\nlr = 2e-3\naux_weight = 1000.0\n",
+        "[player.variables.0]\nwidth = 4\n[player]\nlatent = 4\nhidden = 32\nlr = 2e-3\naux_weight = 1000.0\n",
         "--data",
         str(polymnist_dir),
     )

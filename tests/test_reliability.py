@@ -17,7 +17,7 @@ from multimodal_game.checkpoint import CheckpointError, load_checkpoint
 ROOT = Path(__file__).resolve().parents[1]
 TINY_MNIST_ALPHA = (
     "alphas = [0.5]\nrounds = 3\nwarmup_rounds = 1\nbatch_size = 16\nsamples = 20\n"
-    "classifier_steps = 2\n[player]\nwidth = 2\nhidden = 8\nlatent = 2\n"
+    "classifier_steps = 2\n[player.variables.0]\nwidth = 2\n[player]\nhidden = 8\nlatent = 2\n"
 )
 
 

@@ -18,9 +18,16 @@ from typing import Literal
 
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
+from modalities.specs import ImageSpec, M2Spec
+
 from ..common import run_experiment
 from ..config import ParameterExchangeConfig, PlayerSize
 from ..report import fmt, md_table
+
+# every player, sizes apart
+PLAYER = M2Spec(
+    variables=[ImageSpec(name="x", width=8)], aux_weight=50.0, consistency_weight=50.0, lr=1e-3
+)
 
 
 class Config(ParameterExchangeConfig):
@@ -52,11 +59,9 @@ class Config(ParameterExchangeConfig):
         description="the one architecture of every player in the FedAvg / FedProx baselines "
         "(same shards and rounds; one global model for both domains)",
     )
-    aux_weight: PositiveFloat = Field(50.0, description="weight of -log q(c|x) on labelled rows")
-    consistency_weight: float = Field(
-        50.0, ge=0, description="weight of -log q(c|x) on generated images"
+    player: M2Spec = Field(
+        PLAYER, description="every player's spec; its width, hidden and latent sizes: players"
     )
-    lr: PositiveFloat = Field(1e-3, description="Adam learning rate")
     rounds: PositiveInt = Field(3000, description="rounds of each game")
     warmup_rounds: NonNegativeInt = Field(
         1000, description="own data only first (the divergence policy's first estimate follows)"

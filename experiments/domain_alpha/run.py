@@ -24,6 +24,7 @@ from multimodal_game.sources import TensorSource
 
 from ..baselines import federated_methods, play_federated, plot_accuracy_vs_bytes, run_bytes
 from ..common import Run, memo, preflight, with_overrides
+from ..config import sized
 
 NAMES = ("mnist0", "fashion0", "mnist1", "fashion1")
 METHODS = ("alone", "uniform", "divergence", "oracle")
@@ -47,15 +48,7 @@ def domain_data(cfg: dict, dom: str, split: str) -> tuple[torch.Tensor, torch.Te
 
 def spec(cfg: dict, name: str, size: dict | None = None) -> dict:
     """``name``'s spec; ``size``: another architecture (the parameter-exchange baselines')."""
-    p = size or cfg["players"][NAMES.index(name)]
-    s = {
-        "variables": [{"name": "x", "recipe": "image", "width": p["width"]}],
-        "latent": p["latent"],
-        "hidden": p["hidden"],
-        "aux_weight": cfg["aux_weight"],
-        "consistency_weight": cfg["consistency_weight"],
-        "lr": cfg["lr"],
-    }
+    s = sized(cfg["player"], size or cfg["players"][NAMES.index(name)])
     return with_overrides(name, s, cfg)
 
 

@@ -19,9 +19,19 @@ from typing import Literal
 
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
+from modalities.specs import ImageSpec, M2Spec
+
 from ..common import run_experiment
-from ..config import LIKELIHOOD, ParameterExchangeConfig, PlayerSize
+from ..config import ParameterExchangeConfig, PlayerSize
 from ..report import fmt, md_table, number
+
+# every player (sizes apart): binary-image likelihood, a modest consistency term
+PLAYER = M2Spec(
+    variables=[ImageSpec(name="x", width=8, likelihood="bernoulli", send="mean")],
+    aux_weight=50.0,
+    consistency_weight=50.0,
+    lr=1e-3,
+)
 
 
 class Config(ParameterExchangeConfig):
@@ -97,22 +107,11 @@ class Config(ParameterExchangeConfig):
     fedmd_rows: PositiveInt = Field(256, description="public rows of each distillation")
     fedmd_steps: PositiveInt = Field(5, description="digest steps of each distillation")
     fedmd_lr: PositiveFloat = Field(1e-3, description="Adam learning rate of the digest steps")
-    likelihood: LIKELIHOOD = Field("bernoulli", description="pixel likelihood")
-    send: Literal["mean", "sample"] = Field(
-        "mean", description="what image players send: the decoder's mean or a draw of p(x|z,c)"
+    player: M2Spec = Field(
+        PLAYER,
+        description="every player's spec; its image width, hidden and latent sizes are each "
+        "player's own (players; federated_player in the parameter-exchange baselines)",
     )
-    aux_weight: NonNegativeFloat = Field(50.0, description="weight of -log q(c|x) on labelled rows")
-    sample_best_of: PositiveInt = Field(
-        1, description="candidates per sent pair, the one q(c|x) finds most typical kept (1: plain)"
-    )
-    sample_temperature: NonNegativeFloat = Field(
-        1.0, description="z of sent pairs ~ N(0, t^2 I): t < 1 sends more typical images (1: model)"
-    )
-    consistency_weight: NonNegativeFloat = Field(
-        50.0,
-        description="weight of -log q(c|x) on the player's own generated images (label-faithful samples)",
-    )
-    lr: PositiveFloat = Field(1e-3, description="Adam learning rate")
     rounds: PositiveInt = Field(5000, description="rounds of each game")
     warmup_rounds: NonNegativeInt = Field(
         2000, description="the game's players learn alone first (see Game.warmup_rounds)"
@@ -135,9 +134,6 @@ class Config(ParameterExchangeConfig):
         True,
         description="players also hold the unlabelled rest of their shard; false: only their L "
         "labelled examples (the paper's set-up)",
-    )
-    learning: Literal["elbo", "wake_sleep", "symmetric_equilibrium"] = Field(
-        "elbo", description="every player's learning rule (see the m2 player)"
     )
     distillation: bool = Field(
         False,

@@ -33,6 +33,7 @@ from ..baselines import (
     run_bytes,
 )
 from ..common import Run, preflight, with_overrides
+from ..config import sized
 
 TRAIN_EXAMPLES = {"fashion": 60000, "mnist": 8000}  # training split of each dataset
 
@@ -49,26 +50,7 @@ def load(cfg: dict, split: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 def player_spec(cfg: dict, k: int, size: dict | None = None) -> dict:
     """Player k's spec; ``size``: another architecture (the parameter-exchange baselines')."""
-    p = size or cfg["players"][k]
-    spec = {
-        "variables": [
-            {
-                "name": "x",
-                "recipe": "image",
-                "width": p["width"],
-                "likelihood": cfg["likelihood"],
-                "send": cfg["send"],
-            }
-        ],
-        "latent": p["latent"],
-        "hidden": p["hidden"],
-        "aux_weight": cfg["aux_weight"],
-        "consistency_weight": cfg["consistency_weight"],
-        "sample_best_of": cfg["sample_best_of"],
-        "sample_temperature": cfg["sample_temperature"],
-        "learning": cfg["learning"],
-        "lr": cfg["lr"],
-    }
+    spec = sized(cfg["player"], size or cfg["players"][k])
     return with_overrides(f"player{k}", spec, cfg)
 
 

@@ -13,19 +13,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
+from pydantic import Field, NonNegativeInt, PositiveInt
+
+from modalities.specs import M2Spec, VariableSpec
 
 from ..common import run_experiment
-from ..config import GameConfig, Section
+from ..config import GameConfig, PlayerSize
 from ..report import fmt, md_table
 
-
-class Head(Section):
-    """One player's capacity."""
-
-    width: PositiveInt = Field(description="units of the feature encoder and decoder")
-    hidden: PositiveInt = Field(description="units of the classifier and q(z|x,c) networks")
-    latent: PositiveInt = Field(description="dimension of the private latent z")
+# every player, sizes apart: one feature vector f (its size: dim)
+PLAYER = M2Spec(variables=[VariableSpec(name="f", recipe="vector", width=32)], lr=2e-3)
 
 
 class Config(GameConfig):
@@ -33,18 +30,19 @@ class Config(GameConfig):
     public_examples: PositiveInt = Field(2000, description="public digits that fit the PCA")
     shard_size: PositiveInt = Field(1500, description="training examples per player")
     labelled: PositiveInt = Field(50, description="labelled examples per player")
-    players: list[Head] = Field(
+    players: list[PlayerSize] = Field(
         [
-            Head(width=32, hidden=32, latent=4),
-            Head(width=64, hidden=64, latent=8),
-            Head(width=96, hidden=96, latent=8),
-            Head(width=128, hidden=128, latent=16),
+            PlayerSize(width=32, hidden=32, latent=4),
+            PlayerSize(width=64, hidden=64, latent=8),
+            PlayerSize(width=96, hidden=96, latent=8),
+            PlayerSize(width=128, hidden=128, latent=16),
         ],
         min_length=2,
         description="one table per player",
     )
-    aux_weight: PositiveFloat = Field(50.0, description="weight of -log q(c|x) on labelled rows")
-    lr: PositiveFloat = Field(2e-3, description="Adam learning rate")
+    player: M2Spec = Field(
+        PLAYER, description="every player's spec; its width, hidden and latent sizes: players"
+    )
     rounds: PositiveInt = Field(2000, description="rounds of each game")
     warmup_rounds: NonNegativeInt = Field(500, description="own data only first")
     own_weight: float = Field(0.5, gt=0, lt=1, description="alpha_ii (the rest uniform)")

@@ -17,6 +17,7 @@ from multimodal_game.sources import TensorSource
 from multimodal_game.statistics import Statistics
 
 from ..common import Run, memo, preflight, with_overrides
+from ..config import sized
 
 METHODS = ("alone", "samples", "statistics")
 
@@ -41,14 +42,7 @@ def features(cfg: dict, split: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def spec(cfg: dict, k: int) -> dict:
-    h = cfg["players"][k]
-    s = {
-        "variables": [{"name": "f", "recipe": "vector", "dim": cfg["dim"], "width": h["width"]}],
-        "latent": h["latent"],
-        "hidden": h["hidden"],
-        "aux_weight": cfg["aux_weight"],
-        "lr": cfg["lr"],
-    }
+    s = sized(cfg["player"], cfg["players"][k], dim=cfg["dim"])
     return with_overrides(f"player{k}", s, cfg)
 
 

@@ -17,18 +17,15 @@ from typing import Literal
 
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
+from modalities.specs import ImageSpec, Likelihood, M2Spec
+
 from ..common import run_experiment
-from ..config import LIKELIHOOD, GameConfig, Section
+from ..config import GameConfig
 from ..report import fmt, md_table
 
-
-class PlayerConfig(Section):
-    """Every player's architecture (inherent players and the joining holder)."""
-
-    width: PositiveInt = Field(16, description="channels of the first convolution")
-    latent: PositiveInt = Field(16, description="dimension of the private latent z")
-    hidden: PositiveInt = Field(128, description="units of the hidden layers")
-    lr: PositiveFloat = Field(1e-3, description="Adam learning rate")
+# every player (inherent players and the joining holder); the styles setup's images have three
+# channels and style_likelihood
+PLAYER = M2Spec(variables=[ImageSpec(name="x", width=16)])
 
 
 class Config(GameConfig):
@@ -36,12 +33,12 @@ class Config(GameConfig):
         ["styles", "digits"], min_length=1, description="which inherent distributions to use"
     )
     data: str = Field("", description="PolyMNIST folder; empty: generate from bundled MNIST")
-    style_likelihood: LIKELIHOOD = Field(
+    style_likelihood: Likelihood = Field(
         "discretized_logistic",
         description="pixel likelihood of the styles players' colour images (a scale per pixel "
         "models the styles' textures; laplace: one scale per channel)",
     )
-    player: PlayerConfig = Field(PlayerConfig(), description="players' architecture")
+    player: M2Spec = Field(PLAYER, description="every player's spec")
     rounds: PositiveInt = Field(2000, description="rounds the inherent players train (alone)")
     holders: PositiveInt = Field(20, description="data holders per setup")
     holder_examples: tuple[PositiveInt, PositiveInt] = Field(
@@ -73,9 +70,8 @@ QUICK = {
     # rounds 0.034; width 16: 2000 rounds 0.022, 3000 rounds 0.022 - the likelihood limited it.
     # Discretised logistic (a scale per pixel), width 16: 2000 rounds 0.010 (styles alone, 499 s),
     # 1500 rounds 0.011 (both setups 600 s: over the 10-minute budget), 1200 rounds: the default
-    "player": {"width": 16, "latent": 16, "hidden": 128, "lr": 2e-3},
+    "player": {"lr": 2e-3},
     "rounds": 1200,
-    "fuse_players": True,  # the inherent players share one architecture: one fused step
     "batch_size": 64,
     "samples": 1,  # K = 1, 4 or 32 gave the same per-example decisions on styles
     "baseline_samples": 600,

@@ -16,6 +16,7 @@ from datasets import polymnist
 from datasets.mnist import load_mnist
 from datasets.shards import labelled_mask
 from modalities import build_player
+from modalities.specs import M2Spec
 from multimodal_game.batch import Batch
 from multimodal_game.evaluation import accuracy, predict_proba, train_classifier
 from multimodal_game.host import builders
@@ -42,12 +43,13 @@ def pools(cfg: dict, setup: str, split: str) -> list[tuple[torch.Tensor, torch.T
 
 
 def spec(cfg: dict, setup: str, name: str) -> dict:
-    p = cfg["player"]
-    image = {"name": "x", "recipe": "image", "width": p["width"]}
+    player = M2Spec.model_validate(cfg["player"])
     if setup == "styles":
-        image.update(channels=3, likelihood=cfg["style_likelihood"])
-    s = {"variables": [image], **{k: p[k] for k in ("latent", "hidden", "lr")}}
-    return with_overrides(name, s, cfg)
+        image = player.variables[0].model_copy(
+            update={"channels": 3, "likelihood": cfg["style_likelihood"]}
+        )
+        player = player.model_copy(update={"variables": [image]})
+    return with_overrides(name, player.model_dump(), cfg)
 
 
 def check_data(cfg: dict) -> None:

@@ -20,31 +20,22 @@ fraction next to that value.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
-from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
+from pydantic import Field, NonNegativeInt, PositiveInt
+
+from modalities.specs import HVAESpec, ImageSpec, M2Spec
 
 from ..common import run_experiment
-from ..config import GameConfig, Section
+from ..config import GameConfig
 from ..report import fmt, md_table, number
 
 Digit = Annotated[int, Field(ge=0, le=9)]
 
 
-class PlayerConfig(Section):
-    """The architecture both players (and the baseline) share."""
-
-    kind: Literal["m2", "hvae"] = Field(
-        "m2",
-        description="m2: (label, image) players; hvae: the paper's unsupervised hierarchical VAE "
-        "with binary latents, exchanging (z0, z1, x)",
-    )
-    width: PositiveInt = Field(16, description="channels of the first convolution")
-    hidden: PositiveInt = Field(128, description="units of the hidden layers")
-    latent: PositiveInt = Field(16, description="m2: dimension of the private latent z")
-    nz0: PositiveInt = Field(30, description="hvae: bits of the top latent z0")
-    nz1: PositiveInt = Field(100, description="hvae: bits of the second latent z1")
-    lr: PositiveFloat = Field(1e-3, description="Adam learning rate")
+# both players (and the baseline): m2 (label, image) players, or (player.kind = "hvae") the
+# paper's unsupervised hierarchical VAE with binary latents, exchanging (z0, z1, x)
+PLAYER = M2Spec(variables=[ImageSpec(name="x", width=16)])
 
 
 class Config(GameConfig):
@@ -56,7 +47,9 @@ class Config(GameConfig):
     classes: tuple[list[Digit], list[Digit]] = Field(
         ([0, 1, 2, 3, 4], [5, 6, 7, 8, 9]), description="the digits of player 0 and of player 1"
     )
-    player: PlayerConfig = Field(PlayerConfig(), description="both players")
+    player: Annotated[M2Spec | HVAESpec, Field(discriminator="kind")] = Field(
+        PLAYER, description="both players' spec (kind m2 or hvae)"
+    )
     rounds: PositiveInt = Field(3000, description="rounds of each game")
     warmup_rounds: NonNegativeInt = Field(
         1000, description="learn alone first, then exchange (see Game.warmup_rounds)"
@@ -76,7 +69,7 @@ class Config(GameConfig):
 
 QUICK = {
     "alphas": [0.1, 0.4, 0.7, 1.0],
-    "player": {"width": 8, "hidden": 64, "latent": 8, "lr": 2e-3},
+    "player": {"variables": {"0": {"width": 8}}, "hidden": 64, "latent": 8, "lr": 2e-3},
     "rounds": 500,
     "warmup_rounds": 250,
     "batch_size": 64,

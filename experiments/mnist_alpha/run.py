@@ -31,17 +31,7 @@ from ..common import Run, preflight, table, with_overrides
 
 
 def spec(cfg: dict, name: str) -> dict:
-    p = cfg["player"]
-    if p["kind"] == "hvae":
-        keys = ("nz0", "nz1", "width", "hidden", "lr")
-        return with_overrides(name, {"kind": "hvae", **{k: p[k] for k in keys}}, cfg)
-    spec = {
-        "variables": [{"name": "x", "recipe": "image", "width": p["width"]}],
-        "latent": p["latent"],
-        "hidden": p["hidden"],
-        "lr": p["lr"],
-    }
-    return with_overrides(name, spec, cfg)
+    return with_overrides(name, cfg["player"], cfg)
 
 
 BINARY_THRESHOLD = 0.4375  # the authors' mnist.py: a pixel is on above 112/256

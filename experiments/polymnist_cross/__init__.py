@@ -17,42 +17,26 @@ from pydantic import (
     Field,
     NonNegativeFloat,
     NonNegativeInt,
-    PositiveFloat,
     PositiveInt,
     model_validator,
 )
 
+from modalities.specs import ImageSpec, M2Spec
+
 from ..common import Flag, run_experiment
-from ..config import LIKELIHOOD, ParameterExchangeConfig, Section
+from ..config import ParameterExchangeConfig
 from ..report import fmt, md_table, number
 
-
-class PlayerConfig(Section):
-    """The architecture and objective shared by every image player."""
-
-    width: PositiveInt = Field(32, description="channels of the first convolution")
-    latent: PositiveInt = Field(16, description="dimension of the private latent z")
-    hidden: PositiveInt = Field(128, description="units of the hidden layers")
-    lr: PositiveFloat = Field(1e-3, description="Adam learning rate")
-    aux_weight: NonNegativeFloat = Field(
-        1000.0, description="weight of -log q(c|x) on labelled rows (~0.1 x examples per player)"
-    )
-    consistency_weight: NonNegativeFloat = Field(
-        1000.0, description="weight of -log q(c|x) on generated images (label-faithful samples)"
-    )
-    likelihood: LIKELIHOOD = Field("laplace", description="pixel likelihood")
-    enumerate_top: NonNegativeInt = Field(
-        0, description="classes an unlabelled row enumerates (0: all, exact M2; see M2Player)"
-    )
-    sample_best_of: PositiveInt = Field(
-        1, description="candidates per sent pair, the one q(c|x) finds most typical kept (1: plain)"
-    )
-    sample_temperature: NonNegativeFloat = Field(
-        1.0, description="z of sent pairs ~ N(0, t^2 I): t < 1 sends more typical images (1: model)"
-    )
-    send: Literal["mean", "sample"] = Field(
-        "mean", description="what image players send: the decoder's mean or a draw of p(x|z,c)"
-    )
+# every image player: its image variable is this one, renamed m_k (the mask player's digit mask
+# takes its width); the pair players have two copies
+PLAYER = M2Spec(
+    variables=[ImageSpec(name="x", channels=3, width=32, likelihood="laplace", send="mean")],
+    latent=16,
+    hidden=128,
+    lr=1e-3,
+    aux_weight=1000.0,  # ~0.1 x examples per player
+    consistency_weight=1000.0,
+)
 
 
 class Config(ParameterExchangeConfig):
@@ -94,7 +78,7 @@ class Config(ParameterExchangeConfig):
     )
     eval_every: NonNegativeInt = Field(500, description="evaluate every N rounds")
     checkpoint_every: NonNegativeInt = Field(500, description="checkpoint every N rounds")
-    player: PlayerConfig = Field(PlayerConfig(), description="every image player")
+    player: M2Spec = Field(PLAYER, description="every image player (its variable: the image)")
     alpha: list[list[NonNegativeFloat]] = Field(
         [], description="alpha matrix; empty: own_weight on own data, the rest over partners"
     )
@@ -129,13 +113,11 @@ QUICK = {
     "eval_examples": 500,
     "validation_tuples": 500,
     "player": {
-        "width": 8,
+        # merged into the first variable (the image), as --set player.variables.0.width=8
+        "variables": {"0": {"width": 8}},
         "latent": 8,
         "hidden": 64,
         "lr": 2e-3,
-        "aux_weight": 1000.0,
-        "consistency_weight": 1000.0,
-        "likelihood": "laplace",
         # the truncated guide: 227 s instead of 315 s on 2 cores at the same accuracy (seed 0,
         # docs/results.md); more rounds with the time saved helped alone, not the game
         "enumerate_top": 2,
@@ -155,7 +137,12 @@ STANDARD = {
     "classifier_steps": 1000,
     "eval_examples": 2000,
     "validation_tuples": 1000,
-    "player": {"width": 16, "latent": 16, "hidden": 128, "lr": 1e-3},
+    "player": {
+        "variables": {"0": {"width": 16}},
+        "latent": 16,
+        "hidden": 128,
+        "lr": 1e-3,
+    },
 }
 
 FLAGS = (

@@ -17,6 +17,7 @@ from datasets import polymnist
 from datasets.mnist import load_mnist
 from datasets.shards import labelled_mask
 from modalities import build_player
+from modalities.specs import M2Spec, VariableSpec
 from multimodal_game.batch import Batch
 from multimodal_game.coherence import evaluate as evaluate_axes
 from multimodal_game.evaluation import (
@@ -45,29 +46,15 @@ from ..common import (
 )
 
 
-def image_var(k: int, pcfg: dict) -> dict:
-    return {
-        "name": f"m{k}",
-        "recipe": "image",
-        "channels": 3,
-        "width": pcfg["width"],
-        "likelihood": pcfg["likelihood"],
-        "send": pcfg["send"],
-    }
-
-
-def m2_spec(variables: list[dict], pcfg: dict) -> dict:
-    return {
-        "variables": variables,
-        "latent": pcfg["latent"],
-        "hidden": pcfg["hidden"],
-        "lr": pcfg["lr"],
-        "aux_weight": pcfg["aux_weight"],
-        "consistency_weight": pcfg["consistency_weight"],
-        "enumerate_top": pcfg["enumerate_top"],
-        "sample_best_of": pcfg["sample_best_of"],
-        "sample_temperature": pcfg["sample_temperature"],
-    }
+def m2_player(cfg: dict, *styles: int, mask: bool = False) -> dict:
+    """The configured player over images m_k of ``styles`` (or the digit mask: ``mask``)."""
+    player = M2Spec.model_validate(cfg["player"])
+    image = player.variables[0]
+    if mask:
+        variables = [VariableSpec(name="s", recipe="digit_mask", width=image.width)]
+    else:
+        variables = [image.model_copy(update={"name": f"m{k}"}) for k in styles]
+    return player.model_copy(update={"variables": variables}).model_dump()
 
 
 def data_root(cfg: dict) -> Path:
@@ -78,15 +65,13 @@ def data_root(cfg: dict) -> Path:
 
 def player_specs(cfg: dict) -> dict[str, dict]:
     """Every game player's spec, in the game's order (style players first)."""
-    pcfg, m = cfg["player"], cfg["modalities"]
-    specs = {f"style{k}": m2_spec([image_var(k, pcfg)], pcfg) for k in range(m)}
+    specs = {f"style{k}": m2_player(cfg, k) for k in range(cfg["modalities"])}
     for i, j in cfg["pairs"]:
-        specs[f"pair{i}{j}"] = m2_spec([image_var(i, pcfg), image_var(j, pcfg)], pcfg)
+        specs[f"pair{i}{j}"] = m2_player(cfg, i, j)
     if cfg["label_only_examples"]:
         specs["labels"] = {"kind": "label"}
     if cfg["mask_player_examples"]:
-        mask = {"name": "s", "recipe": "digit_mask", "width": pcfg["width"]}
-        specs["mnist_mask"] = m2_spec([mask], pcfg)
+        specs["mnist_mask"] = m2_player(cfg, mask=True)
     return {name: with_overrides(name, spec, cfg) for name, spec in specs.items()}
 
 
@@ -161,8 +146,7 @@ def player_shards(cfg: dict, seed: int) -> tuple[dict, dict]:
 
 
 def central_spec(cfg: dict) -> dict:
-    variables = [image_var(k, cfg["player"]) for k in range(cfg["modalities"])]
-    return with_overrides("central", m2_spec(variables, cfg["player"]), cfg)
+    return with_overrides("central", m2_player(cfg, *range(cfg["modalities"])), cfg)
 
 
 def build_host(name: str, cfg: dict, seed: int) -> tuple:

@@ -26,23 +26,26 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+from pydantic import Field, NonNegativeInt, PositiveInt
+
+from modalities.specs import ImageSpec, M2Spec, VariableSpec
 
 from ..common import Flag, run_experiment
-from ..config import LIKELIHOOD, GameConfig, Section
+from ..config import GameConfig
 from ..report import fmt, md_table
 
 VARIANTS = ("base", "real_cs", "synthetic_cs", "discriminative", "real_cs_unpaired")
 
 
-class PlayerConfig(Section):
-    """The main player's architecture (the MNIST player uses width, latent, hidden and lr)."""
-
-    width: PositiveInt = Field(32, description="channels of the first convolution")
-    latent: PositiveInt = Field(16, description="dimension of the private latent z")
-    hidden: PositiveInt = Field(128, description="units of the hidden layers")
-    lr: PositiveFloat = Field(1e-3, description="Adam learning rate")
-    aux_weight: NonNegativeFloat = Field(1000.0, description="weight of -log q(c|x), labelled rows")
+# the main player: (label, image, style); with the digit mask s in the variants that have it.
+# The MNIST player has the same sizes over s alone.
+PLAYER = M2Spec(
+    variables=[
+        ImageSpec(name="x", channels=3, width=32, likelihood="laplace"),
+        VariableSpec(name="style", recipe="categorical", classes=5, exchangeable=False),
+    ],
+    aux_weight=1000.0,
+)
 
 
 class Config(GameConfig):
@@ -52,8 +55,9 @@ class Config(GameConfig):
     examples: NonNegativeInt = Field(0, description="pooled (tuple, style) examples; 0: all")
     labelled_fraction: float = Field(1.0, gt=0, le=1, description="labelled fraction of them")
     mnist_examples: PositiveInt = Field(8000, description="MNIST examples of the mask player")
-    player: PlayerConfig = Field(PlayerConfig(), description="the players' architecture")
-    likelihood: LIKELIHOOD = Field("laplace", description="pixel likelihood")
+    player: M2Spec = Field(
+        PLAYER, description="the main player (the MNIST player: its sizes, over the mask alone)"
+    )
     alpha_own: float = Field(
         0.5, gt=0, le=1, description="the main player's weight on its own data (synthetic_cs)"
     )
@@ -91,7 +95,8 @@ class Config(GameConfig):
 QUICK = {
     "examples": 10000,
     "mnist_examples": 4000,
-    "player": {"width": 8, "latent": 8, "hidden": 64, "lr": 2e-3, "aux_weight": 1000.0},
+    # "variables": {"0": ...} merges into the first variable (the image), as --set player.variables.0
+    "player": {"variables": {"0": {"width": 8}}, "latent": 8, "hidden": 64, "lr": 2e-3},
     "rounds": 400,
     "batch_size": 64,
     "checkpoint_every": 400,
@@ -104,7 +109,7 @@ QUICK = {
 STANDARD = {
     "examples": 0,  # every pooled (tuple, style) example of the generated set: 40,000
     "mnist_examples": 8000,
-    "player": {"width": 32, "latent": 16, "hidden": 128, "lr": 1e-3, "aux_weight": 1000.0},
+    "player": {"variables": {"0": {"width": 32}}, "latent": 16, "hidden": 128, "lr": 1e-3},
     "rounds": 5000,
     "batch_size": 128,
     "checkpoint_every": 1000,

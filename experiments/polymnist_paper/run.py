@@ -12,6 +12,7 @@ from datasets import polymnist
 from datasets.mnist import load_mnist
 from datasets.shards import labelled_mask
 from modalities import build_player
+from modalities.specs import M2Spec, VariableSpec
 from multimodal_game.batch import Batch
 from multimodal_game.errors import ConfigError
 from multimodal_game.evaluation import accuracy, save_grid
@@ -22,38 +23,27 @@ from ..common import Run, preflight, with_overrides
 from ..polymnist_cross.run import check_data, data_root  # noqa: F401  (check_data: the folder)
 
 
+def mask_variable(cfg: dict) -> VariableSpec:
+    width = cfg["player"]["variables"][0]["width"]
+    return VariableSpec(name="s", recipe="digit_mask", width=width)
+
+
 def main_spec(cfg: dict, with_mask: bool) -> dict:
-    p = cfg["player"]
-    variables = [
-        {
-            "name": "x",
-            "recipe": "image",
-            "channels": 3,
-            "width": p["width"],
-            "likelihood": cfg["likelihood"],
-        },
-        {"name": "style", "recipe": "categorical", "classes": 5, "exchangeable": False},
-    ]
-    spec: dict = {}
+    player = M2Spec.model_validate(cfg["player"])
     if with_mask:
-        variables.append({"name": "s", "recipe": "digit_mask", "width": p["width"]})
+        update: dict = {"variables": [*player.variables, mask_variable(cfg)]}
         if cfg["complete_mask"]:  # s inferred from x: completed in learning, Gibbs at test time
-            spec = {"complete": ["s"], "complete_sweeps": cfg["gibbs_sweeps"]}
-    spec = {
-        "variables": variables,
-        **{k: p[k] for k in ("latent", "hidden", "lr", "aux_weight")},
-        **spec,
-    }
-    return with_overrides("main", spec, cfg)
+            update |= {"complete": ["s"], "complete_sweeps": cfg["gibbs_sweeps"]}
+        player = player.model_copy(update=update)
+    return with_overrides("main", player.model_dump(), cfg)
 
 
 def mnist_spec(cfg: dict) -> dict:
-    p = cfg["player"]
-    spec = {
-        "variables": [{"name": "s", "recipe": "digit_mask", "width": p["width"]}],
-        **{k: p[k] for k in ("latent", "hidden", "lr")},
-    }
-    return with_overrides("mnist", spec, cfg)
+    """The main player's sizes over the mask alone (the weight of -log q(c|s): the default)."""
+    default_aux = M2Spec.model_fields["aux_weight"].default
+    update = {"variables": [mask_variable(cfg)], "aux_weight": default_aux}
+    player = M2Spec.model_validate(cfg["player"]).model_copy(update=update)
+    return with_overrides("mnist", player.model_dump(), cfg)
 
 
 def check(cfg: dict) -> None:
