@@ -480,5 +480,6 @@ def _one_adam_step(
 
 
 def _counts(player: M2Player, batch: Batch) -> tuple[int, int]:
-    lab = int(batch.observed_host(player.label).sum())
+    """Labelled and unlabelled rows, from the batch's host mask (a shape: no value is read)."""
+    lab = batch.observed_host(player.label).nonzero().shape[0]
     return lab, len(batch) - lab

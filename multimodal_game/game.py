@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -82,7 +83,9 @@ class Game(EventSource):
         # the round, history, exchanges, meta (e.g. the resolved run config), last checkpoint
         self.state = RunState()
         self.check_every = int(check_every)
-        self._unchecked: list[tuple[int, list[str], torch.Tensor]] = []
+        # flags not read yet: (round, [(player, what it did wrong)] per flag, flags on the device)
+        self._unchecked: list[tuple[int, list[tuple[str, str]], torch.Tensor]] = []
+
         self.wire = WireAccount(self.spaces, self.names)
         self.statistics = statistics or Statistics()
         self.exchange = self._exchange_modes(exchange)
@@ -191,7 +194,14 @@ class Game(EventSource):
     def step(self) -> dict[str, dict[str, torch.Tensor]]:
         """Play one round: everyone samples, then everyone learns (simultaneous best responses)."""
         try:
-            return self._step()
+            try:
+                return self._step()
+            except Exception:
+                # inside a check interval a partner may have learnt from a non-finite draw and
+                # failed on it: the unread flags name the cause first, if there is one
+                if not isinstance(sys.exc_info()[1], Diverged):
+                    self._unchecked_rounds_first()
+                raise
         except Diverged as e:
             if getattr(e, "complete", False):  # names its round and the last checkpoint already
                 raise
@@ -200,11 +210,24 @@ class Game(EventSource):
             ) from e
 
     def _step(self) -> dict[str, dict[str, torch.Tensor]]:
+        # with check_every > 1 an in-process host's draws are checked with the loss flags: a
+        # partner may learn from a non-finite draw, but no checkpoint keeps it, and the check
+        # names the player that drew it first (check_every = 1: each draw is read at once)
+        for host in getattr(self.runtime, "hosts", {}).values():
+            defer = self.check_every > 1
+            if hasattr(host, "deferred_checks") and (host.deferred_checks is not None) != defer:
+                host.deferred_checks = [] if defer else None
         plan = self._with_modes(self.policy.plan(self.state.round))
         producers = plan.producers
         handles = (
             self.runtime.produce({p: plan.requests_for(p) for p in producers}) if producers else {}
         )
+        for name, host in getattr(self.runtime, "hosts", {}).items():
+            for variables, drawn in getattr(host, "deferred_checks", None) or ():
+                what = [(name, f"sampled non-finite values of [{v!r}]") for v in variables]
+                self._unchecked.append((self.state.round + 1, what, drawn))  # before the losses
+            if getattr(host, "deferred_checks", None):
+                host.deferred_checks = []
         requests = {
             n: LearnRequest(
                 plan.learn[n], tuple(handles[t.producer][n] for t in plan.learn[n].transfers)
@@ -217,18 +240,24 @@ class Game(EventSource):
         # check_every rounds, before every checkpoint and at the end (one read per check)
         names = list(self.state.last_stats)
         flags = [torch.isfinite(self.state.last_stats[n]["loss"]).all() for n in names]
+        done = self.state.round + 1
+        lost = [(n, "diverged (non-finite loss)") for n in names]
         if len({f.device for f in flags}) == 1:
-            self._unchecked.append((self.state.round + 1, names, torch.stack(flags)))
-            if (self.state.round + 1) % self.check_every == 0:
-                self.check_finite()
-        else:  # players on several devices: read at once
-            for name, ok in zip(names, (bool(f) for f in flags)):
-                if not ok:
-                    raise Diverged(name, f"player {name!r} diverged (non-finite loss)")
+            self._unchecked.append((done, lost, torch.stack(flags)))
+        else:  # players on several devices: one flag each
+            self._unchecked.extend((done, [w], f[None]) for w, f in zip(lost, flags))
+        if done % self.check_every == 0:
+            self.check_finite()
         self.wire.record(plan, self.state)
         self.state.round += 1
         self.policy.observe(RoundOutcome(self.state.round, self.state.last_stats, self.players))
         return self.state.last_stats
+
+    def _unchecked_rounds_first(self) -> None:
+        """Read the unread flags (raising their Diverged, if any), the rounds before the one that
+        failed: its own flags never came."""
+        if self._unchecked:
+            self.check_finite()
 
     def check_finite(self, writing: str | Path | None = None) -> None:
         """Read the losses' finiteness flags of the rounds not checked yet, at once; a
@@ -237,21 +266,20 @@ class Game(EventSource):
         if not self._unchecked:
             return
         pending, self._unchecked = self._unchecked, []
-        if (
-            len({f.device for _, _, f in pending}) == 1
-            and len({len(f) for _, _, f in pending}) == 1
-        ):
-            read = torch.stack([f for _, _, f in pending]).tolist()  # one synchronisation
+        if len({f.device for _, _, f in pending}) == 1:  # one synchronisation
+            flat = torch.cat([f for _, _, f in pending]).tolist()
+            read, at = [], 0
+            for _, _, f in pending:
+                read.append(flat[at : at + len(f)])
+                at += len(f)
         else:
             read = [f.tolist() for _, _, f in pending]
-        for (round, names, _), finite in zip(pending, read):
-            for name, ok in zip(names, finite):
+        for (round, what, _), finite in zip(pending, read):
+            for (name, wrong), ok in zip(what, finite):
                 if not ok:
                     stop = "" if writing is None else f": not writing {str(writing)!r}"
                     err = Diverged(
-                        name,
-                        f"player {name!r} diverged (non-finite loss) in round {round}{stop}"
-                        f"{self._hint()}",
+                        name, f"player {name!r} {wrong} in round {round}{stop}{self._hint()}"
                     )
                     err.complete = True  # names its round and checkpoint: step() adds nothing
                     raise err
@@ -373,6 +401,9 @@ class Game(EventSource):
                 raise CheckpointError(f"{where} was written with {what}")
         self.runtime.load_state(state["hosts"])
         self._unchecked = []  # rounds after the checkpoint are played again, and checked then
+        for host in getattr(self.runtime, "hosts", {}).values():
+            if getattr(host, "deferred_checks", None):
+                host.deferred_checks = []
         self.policy.load_state_dict(state.get("policy_state", {}))
         self.state.round = int(state["round"])
         self.state.history = list(state.get("history", []))

@@ -78,6 +78,9 @@ class PlayerHost:
         self.rng = RngStream(seed, self.device)
         self.eval_rng = RngStream(derive_seed(seed, _EVAL_STREAM), self.device)
         self.space = player.space
+        # draw checks the game reads later (its check_every): (variables, finiteness flags) on
+        # the device; None: each draw is read at once (a host-device synchronisation per draw)
+        self.deferred_checks: list[tuple[list[str], torch.Tensor]] | None = None
 
     @staticmethod
     def rows_needed(transfers: Sequence[Transfer]) -> int:
@@ -114,10 +117,13 @@ class PlayerHost:
     def _checked(self, draw: Batch) -> Batch:
         draw.check(self.space, self.name)
         floats = [v for v, t in draw.data.items() if t.is_floating_point()]
-        # stacked on the device and read once: one host-device synchronisation per draw
-        finite = (
-            torch.stack([torch.isfinite(draw[v]).all() for v in floats]).tolist() if floats else []
-        )
+        if not floats:
+            return draw
+        flags = torch.stack([torch.isfinite(draw[v]).all() for v in floats])
+        if self.deferred_checks is not None:  # read with the game's next check
+            self.deferred_checks.append((floats, flags))
+            return draw
+        finite = flags.tolist()  # stacked on the device and read once
         bad = [v for v, ok in zip(floats, finite) if not ok]
         if bad:
             # a consumer must never learn from them: NaN spreads to every player within a round

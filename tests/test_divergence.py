@@ -123,8 +123,9 @@ def test_losses_are_read_once_per_check_not_once_per_round(monkeypatch):
         return len(reads)
 
     every_round, every_ten = played(1), played(10)
-    # nine reads of the losses against one at the end of the run (other reads are the same)
-    assert every_round - every_ten == 8
+    # nine reads of the losses and eighteen of the draws (two producers, one draw a round)
+    # against one read of all of them at the end of the run (other reads are the same)
+    assert every_round - every_ten == 9 + 18 - 1
 
 
 def test_check_every_must_be_positive():
@@ -161,3 +162,31 @@ def test_rounds_undone_by_loading_a_checkpoint_are_not_checked_later(tmp_path):
     game.runtime.learn = one_bad_round  # the same bad round, not undone, is found at the end
     with pytest.raises(Diverged, match=r"player 'p0' diverged \(non-finite loss\) in round 5"):
         game.run(6)
+
+
+def test_a_non_finite_draw_inside_a_check_interval_names_its_producer_before_any_checkpoint(
+    tmp_path,
+):
+    players, game = _two_mixtures()
+    game.check_every = 5
+    ck = tmp_path / "game.ckpt"
+    attach_standard(game, checkpoint_every=5, checkpoint_path=ck, progress=False)
+    game.run(5)
+    good = ck.read_bytes()
+    sample = players["p0"].sample
+
+    def nan_in_round_7(n, given=None):
+        draw = sample(n)
+        if game.round == 6:  # round 7 is being played
+            draw = Batch({**draw.data, "x": torch.full((n, 2), float("nan"))})
+        return draw
+
+    players["p0"].sample = nan_in_round_7
+    # p1 fails on the draw it learns from: the unread flags name the cause first
+    with pytest.raises(
+        Diverged,
+        match=r"player 'p0' sampled non-finite values of \['x'\] in round 7; the last good "
+        r"checkpoint is .*game\.ckpt' \(round 5\)",
+    ):
+        game.run(20)
+    assert ck.read_bytes() == good  # round 10's checkpoint was never written
