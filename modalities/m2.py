@@ -417,6 +417,11 @@ class M2Player(PyroPlayer):
             shows |= batch.observed(name)
         return shows
 
+    def soft_decode(self, c: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The differentiable stand-ins of the variables decoded from (c, z) (those that have one)."""
+        soft = {name: emission.soft() for name, emission in self.decode(c, z).items()}
+        return {name: x for name, x in soft.items() if x is not None}
+
     def consistency_loss(self, n: int) -> torch.Tensor:
         """Mean -log q(c | x) over ``n`` examples generated for classes c drawn uniformly.
 
@@ -426,11 +431,7 @@ class M2Player(PyroPlayer):
         InfoGAN's mutual-information term does)."""
         c = torch.randint(self.classes, (n,), device=self.device)
         z = torch.randn(n, self.latent_dim, device=self.device)
-        gen = {}
-        for name, emission in self.decode(c, z).items():
-            x = emission.soft()
-            if x is not None:
-                gen[name] = x
+        gen = self.soft_decode(c, z)
         if not gen:
             return torch.zeros((), device=self.device)
         # q(c | x) is held fixed here: only the decoders learn from this term, so they must make

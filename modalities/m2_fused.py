@@ -190,11 +190,7 @@ def _consistency(player: M2Player, noise: Noise) -> torch.Tensor:
     if not player.consistency_weight:
         return noise.cons_w.new_zeros(())
     c, z = noise.cons_c, noise.cons_z
-    gen = {}
-    for name, emission in player.decode(c, z).items():
-        x = emission.soft()
-        if x is not None:
-            gen[name] = x
+    gen = player.soft_decode(c, z)
     if not gen:
         return noise.cons_w.new_zeros(())
     shown = torch.ones(c.shape[0], dtype=torch.bool, device=c.device)
