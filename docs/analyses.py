@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from experiments.report import fmt, md_table, number
+from experiments.tables import fmt, md_table, number
 
 
 def _values(records: Path, name: str, *path: str) -> list[float] | None:

@@ -214,11 +214,11 @@ class Run:
         self.seconds: dict[str, float] = {}
 
     def results_text(self, saved: dict) -> str:
-        """The experiment's results table (its package's ``results_table``, the one the results
+        """The experiment's declared results table (its package's ``TABLE``, the one the results
         page shows) rendered for the terminal, under the run's name and size."""
         module = importlib.import_module(f"experiments.{self.name}")
-        render = getattr(module, "results_table", None)
-        if render is None:
+        table = getattr(module, "TABLE", None)
+        if table is None:
             return ""
         from rich.console import Console
         from rich.markdown import Markdown
@@ -226,7 +226,7 @@ class Run:
         console = Console(width=160, record=True)
         with console.capture() as cap:
             console.print(f"{self.name} ({self.profile}, {self.cfg['rounds']} rounds)")
-            console.print(Markdown(render(saved, self.cfg)))
+            console.print(Markdown(table.render(saved, self.cfg)))
         return cap.get()
 
     @property

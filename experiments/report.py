@@ -22,30 +22,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .tables import fmt, md_table, number
+
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 MARKER = re.compile(r"<!-- table: ([\w.-]+) -->")
 # a number in prose: {{RECORD:dotted.path}} or {{RECORD:dotted.path:format}} (format: Python's,
 # e.g. .3f, +.3f, ,.0f; default .3f), read from record RECORD's "results"
 VALUE = re.compile(r"\{\{([\w.-]+):([^:}]+)(?::([^}]+))?\}\}")
-
-
-def md_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    head = "| " + " | ".join(map(str, columns)) + " |"
-    rule = "|" + "---|" * len(columns)
-    body = ["| " + " | ".join(map(str, r)) + " |" for r in rows]
-    return "\n".join([head, rule, *body])
-
-
-def fmt(x: Any, digits: int = 3) -> str:
-    """A number, or a multi-seed summary ``{"mean", "std", "values"}`` as mean +- std."""
-    if isinstance(x, dict):
-        return f"{x['mean']:.{digits}f} +- {x['std']:.{digits}f}"
-    return f"{x:.{digits}f}"
-
-
-def number(x: Any) -> float:
-    """A number, or a multi-seed summary's mean."""
-    return x["mean"] if isinstance(x, dict) else x
 
 
 def _mean_accuracy(res: dict, method: str, setting: str | None) -> Any:
@@ -84,17 +67,16 @@ def render_record(record: dict) -> str:
         return render_benchmark(record)
     results = record["results"]
     module = _module(record["experiment"])
-    table = getattr(module, "results_table", None)  # the experiment's own table, if it has one
-    seeds = "summary" in results and "seeds" in results
-    if seeds and table is not None and getattr(module, "RESULTS_MULTI_SEED", False):
-        listed = ", ".join(map(str, results["seeds"]))
-        body = f"Seeds {listed}; mean +- std over seeds.\n\n" + table(
-            results["summary"], record["config"]
-        )
-    elif seeds:
-        body = render_seeds(results, getattr(module, "RESULTS_SEED_KEYS", None))
+    table = getattr(module, "TABLE", None)  # the experiment's declared table, if it has one
+    if "summary" in results and "seeds" in results:
+        if table is not None and table.seeds == "table":
+            listed = ", ".join(map(str, results["seeds"]))
+            body = f"Seeds {listed}; mean +- std over seeds.\n\n"
+            body += table.render(results["summary"], record["config"])
+        else:
+            body = render_seeds(results, None if table is None else table.seed_keys)
     elif table is not None:
-        body = table(results, record["config"])
+        body = table.render(results, record["config"])
     else:  # an experiment without a table of its own: every number it reported
         body = render_numbers(results)
     summary = results.get("summary", results)
@@ -134,8 +116,8 @@ def _registered() -> list[str]:
 
 
 def _module(experiment: str) -> Any:
-    """The experiment's package (its ``results_table``, ``RESULTS_MULTI_SEED``,
-    ``RESULTS_SEED_KEYS``), or None for an experiment no longer registered."""
+    """The experiment's package (its declared ``TABLE``), or None for an experiment no longer
+    registered."""
     from .registry import registry
 
     found = registry().get(experiment)

@@ -31,10 +31,13 @@ def test_a_new_experiment_is_one_package_found_by_the_cli_the_configs_and_the_re
         "from pydantic import Field\n"
         "from ..common import run_experiment\n"
         "from ..config import GameConfig\n"
+        "from ..tables import Items, Table\n"
         "class Config(GameConfig):\n"
         "    scale: float = Field(2.0, description='what the body multiplies')\n"
         "def main(argv=None):\n"
         "    return run_experiment('tiny_new', __doc__, Config, None, 'experiments.tiny_new.run', argv)\n"
+        "TABLE = Table(row_headers=('style',), rows=((Items('s', keys='accuracy'),),),\n"
+        "              columns=(Items('m', fixed=('accuracy',), path='accuracy.{s}'),))\n"
     )
     (pkg / "run.py").write_text(
         "def body(run):\n    return run.finish({'accuracy': {'a': 0.25 * run.cfg['scale']}})\n"
@@ -51,7 +54,8 @@ def test_a_new_experiment_is_one_package_found_by_the_cli_the_configs_and_the_re
         "a": 0.5
     }
     record = report.add(out, "tiny", "mmgame run tiny-new", "a test", docs=tmp_path / "docs")
-    assert "| accuracy.a | 0.500 |" in report.render_record(json.loads(record.read_text()))
+    text = report.render_record(json.loads(record.read_text()))  # from the declared table
+    assert "| style | accuracy |\n|---|---|\n| a | 0.500 |" in text
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)

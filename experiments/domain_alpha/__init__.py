@@ -22,7 +22,7 @@ from modalities.specs import ImageSpec, M2Spec
 
 from ..common import run_experiment
 from ..config import ParameterExchangeConfig, PlayerSize
-from ..report import fmt, md_table
+from ..tables import Items, Note, Table
 
 # every player, sizes apart
 PLAYER = M2Spec(
@@ -108,27 +108,25 @@ def main(argv: list[str] | None = None) -> dict:
     )
 
 
-# the table renders a multi-seed summary too (mean +- std in every cell)
-RESULTS_MULTI_SEED = True
-
-
-def results_table(res: dict, cfg: dict) -> str:
-    """This experiment's table on the results page (a record's results, or their seed summary)."""
-    acc, names = res["accuracy"], list(res["accuracy"]["alone"])
-    rows = [[m, *(fmt(acc[m][n]) for n in names), fmt(res["mean_accuracy"][m])] for m in acc]
-
-    def shares(key: str) -> str:
-        return ", ".join(f"{k} {fmt(v, 2)}" for k, v in res[key].items())
-
-    text = md_table(["method", *names, "mean"], rows)
-    text += "\n\nOwn-domain share of partner weight (divergence policy), final alpha: "
-    text += shares("own_domain_partner_share")
-    if res.get("worst_own_domain_partner_share"):
-        text += "; lowest over the alphas the game used: " + shares(
-            "worst_own_domain_partner_share"
-        )
-    if res.get("targets"):  # one seed's verdicts (a multi-seed summary is read from the means)
-        text += ". Targets: " + ", ".join(
-            f"{k}: {'yes' if v else 'no'}" for k, v in res["targets"].items()
-        )
-    return text + "."
+# the results page's table: methods down, players across (mean +- std cells for several seeds)
+TABLE = Table(
+    row_headers=("method",),
+    rows=((Items("method", keys="accuracy", path="accuracy.{method}.{player}"),),),
+    columns=(
+        Items("player", keys="accuracy.alone"),
+        Items("mean", fixed=("mean",), path="mean_accuracy.{method}"),
+    ),
+    notes=(
+        Note(
+            "Own-domain share of partner weight (divergence policy), final alpha: {}.",
+            ("own_domain_partner_share",),
+            "pairs:2",
+        ),
+        Note(
+            "Lowest over the alphas the game used: {}.",
+            ("worst_own_domain_partner_share",),
+            "pairs:2",
+        ),
+        Note("Targets: {}.", ("targets",), "yes/no"),  # one seed's verdicts
+    ),
+)

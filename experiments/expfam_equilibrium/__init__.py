@@ -12,7 +12,7 @@ from pydantic import Field, PositiveInt
 
 from ..common import Flag, run_experiment
 from ..config import GameConfig
-from ..report import fmt, md_table
+from ..tables import Items, Note, Table
 
 
 class Config(GameConfig):
@@ -47,29 +47,52 @@ def main(argv: list[str] | None = None) -> dict:
     )
 
 
-def results_table(res: dict, cfg: dict) -> str:
-    """This experiment's table on the results page (a record's results, or their seed summary)."""
-    row = [
-        len(res["alpha"]),
-        res["rounds"],
-        fmt(res["spectral_radius"], 4),
-        res["exact_rounds_to_1e-8"],
-        f"{res['max_abs_error']:.3g}",
-        f"{res['max_standardised_error']:.2f} (threshold {res['z_threshold']:g})",
-    ]
-    cols = [
-        "players",
-        "rounds",
-        "rho(A)",
-        "exact: rounds to 1e-8",
-        "game error",
-        "game error / SD, max over moments",
-    ]
-    if "statistics_rounds_to_1e-8" in res:
-        row += [res["statistics_rounds_to_1e-8"], f"{res['statistics_final_error']:.3g}"]
-        cols += ["statistics: rounds to 1e-8", "statistics: final error"]
-    text = md_table(cols, [row])
-    if "bytes_per_round" in res:
-        b = res["bytes_per_round"]
-        text += f"\n\nBytes per round, all players: statistics {b['statistics']:,}, samples {b['samples']:,}."
-    return text
+# the results page's table: one row
+TABLE = Table(
+    rows=((Items("run", fixed=("",)),),),
+    columns=(
+        Items(
+            "measure",
+            fixed=(
+                "alpha",
+                "rounds",
+                "spectral_radius",
+                "exact_rounds_to_1e-8",
+                "max_abs_error",
+                "max_standardised_error",
+                "z_threshold",
+                "statistics_rounds_to_1e-8",
+                "statistics_final_error",
+            ),
+            labels={
+                "alpha": "players",
+                "spectral_radius": "rho(A)",
+                "exact_rounds_to_1e-8": "exact: rounds to 1e-8",
+                "max_abs_error": "game error",
+                "max_standardised_error": "game error / SD, max over moments",
+                "z_threshold": "its threshold",
+                "statistics_rounds_to_1e-8": "statistics: rounds to 1e-8",
+                "statistics_final_error": "statistics: final error",
+            },
+            path="{measure}",
+            formats={
+                "alpha": "len",
+                "rounds": "d",
+                "spectral_radius": 4,
+                "exact_rounds_to_1e-8": "d",
+                "max_abs_error": ".3g",
+                "max_standardised_error": ".2f",
+                "z_threshold": "g",
+                "statistics_rounds_to_1e-8": "d",
+                "statistics_final_error": ".3g",
+            },
+        ),
+    ),
+    notes=(
+        Note(
+            "Bytes per round, all players: statistics {}, samples {}.",
+            ("bytes_per_round.statistics", "bytes_per_round.samples"),
+            ",",
+        ),
+    ),
+)

@@ -23,7 +23,7 @@ from modalities.specs import ImageSpec, M2Spec
 
 from ..common import run_experiment
 from ..config import ParameterExchangeConfig, PlayerSize
-from ..report import fmt, md_table, number
+from ..tables import Items, Table
 
 # every player (sizes apart): binary-image likelihood, a modest consistency term
 PLAYER = M2Spec(
@@ -191,40 +191,48 @@ def main(argv: list[str] | None = None) -> dict:
     )
 
 
-# the table renders a multi-seed summary too (mean +- std in every cell)
-RESULTS_MULTI_SEED = True
-
-
-def results_table(res: dict, cfg: dict) -> str:
-    """This experiment's table on the results page (a record's results, or their seed summary)."""
-    acc = res["accuracy"]
-    methods = [m for m in acc if m != "central"]
-    rows = []
-    for nm, p in zip(acc["central"], cfg["players"]):
-        for L in map(str, cfg["labelled"]):
-            rows.append(
-                [
-                    f"{nm} ({p['width']})",
-                    L,
-                    *(fmt(acc[m][nm][L]) for m in methods),
-                    fmt(acc["central"][nm]),
-                ]
-            )
-    names = {
-        "discriminative": "(a) discriminative",
-        "alone": "(b) alone",
-        "game": "(c) game",
-        "distillation": "(e) distillation",
-    }
-    cols = ["player (width)", "L", *(names.get(m, m) for m in methods), "(d) all labels"]
-    text = md_table(cols, rows)
-    fid = res.get("label_fidelity")
-    if fid:  # mean over players of the share of (c, x) samples an independent classifier reads as c
-        parts = [
-            f"{m} {fmt(sum(number(fid[m][nm][L]) for nm in fid[m]) / len(fid[m]))} (L={L})"
-            for m in fid
-            for L in map(str, cfg["labelled"])
-            if all(L in fid[m][nm] for nm in fid[m])  # methods the run played
-        ]
-        text += "\n\nMean label fidelity of the players' samples: " + ", ".join(parts) + "."
-    return text
+# the results page's table: a row per player and label count, methods across (mean +- std cells
+# for several seeds); then the players' mean label fidelity per method
+TABLE = Table(
+    row_headers=("player (width)", "L"),
+    rows=(
+        (
+            Items(
+                "player",
+                keys="accuracy.central",
+                label="{item} ({value})",
+                label_path="config.players.{index}.width",
+                label_format="d",
+            ),
+            Items("L", config="labelled"),
+        ),
+    ),
+    columns=(
+        Items(
+            "method",
+            keys="accuracy",
+            drop=("central",),
+            labels={
+                "discriminative": "(a) discriminative",
+                "alone": "(b) alone",
+                "game": "(c) game",
+                "distillation": "(e) distillation",
+            },
+            path="accuracy.{method}.{player}.{L}",
+        ),
+        Items("central", fixed=("(d) all labels",), path="accuracy.central.{player}"),
+    ),
+    notes=(
+        Table(
+            title="Mean label fidelity of the players' samples (the share of (c, x) samples an "
+            "independent classifier reads as c, mean over players):",
+            row_headers=("method",),
+            rows=((Items("method", keys="label_fidelity"),),),
+            columns=(
+                Items(
+                    "L", config="labelled", label="L = {item}", path="label_fidelity.{method}.*.{L}"
+                ),
+            ),
+        ),
+    ),
+)

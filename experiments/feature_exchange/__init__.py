@@ -19,7 +19,7 @@ from modalities.specs import M2Spec, VariableSpec
 
 from ..common import run_experiment
 from ..config import GameConfig, PlayerSize
-from ..report import fmt, md_table
+from ..tables import Items, Note, Table
 
 # every player, sizes apart: one feature vector f (its size: dim)
 PLAYER = M2Spec(variables=[VariableSpec(name="f", recipe="vector", width=32)], lr=2e-3)
@@ -62,21 +62,25 @@ def main(argv: list[str] | None = None) -> dict:
     )
 
 
-def results_table(res: dict, cfg: dict) -> str:
-    """This experiment's table on the results page (a record's results, or their seed summary)."""
-    acc, names = res["accuracy"], list(res["accuracy"]["alone"])
-    ex = res["exchange"]
-    rows = [
-        [
-            m,
-            *(fmt(acc[m][n]) for n in names),
-            fmt(res["mean_accuracy"][m]),
-            f"{ex[m]['bytes_per_round']:,}" if m in ex else "0",
-        ]
-        for m in acc
-    ]
-    return (
-        md_table(["method", *names, "mean", "bytes per round"], rows)
-        + "\n\nFedAvg of the parameters every step instead (client-server): "
-        f"{ex['samples']['parameters_per_round']:,} bytes per round."
-    )
+# the results page's table: methods down, players across
+TABLE = Table(
+    row_headers=("method",),
+    rows=((Items("method", keys="accuracy", path="accuracy.{method}.{player}"),),),
+    columns=(
+        Items("player", keys="accuracy.alone"),
+        Items("mean", fixed=("mean",), path="mean_accuracy.{method}"),
+        Items(
+            "bytes",
+            fixed=("bytes per round",),
+            path="exchange.{method}.bytes_per_round",
+            formats={"bytes per round": ","},
+        ),
+    ),
+    notes=(
+        Note(
+            "FedAvg of the parameters every step instead (client-server): {} bytes per round.",
+            ("exchange.samples.parameters_per_round",),
+            ",",
+        ),
+    ),
+)

@@ -21,7 +21,7 @@ from modalities.specs import ImageSpec, Likelihood, M2Spec
 
 from ..common import run_experiment
 from ..config import GameConfig
-from ..report import fmt, md_table
+from ..tables import Items, Table
 
 # every player (inherent players and the joining holder); the styles setup's images have three
 # channels and style_likelihood
@@ -89,28 +89,32 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 # the parts of a multi-seed summary the results page shows
-RESULTS_SEED_KEYS = ("styles", "digits")
-
-
-def results_table(res: dict, cfg: dict) -> str:
-    """This experiment's table on the results page (a record's results, or their seed summary)."""
-    rows = []
-    for setup in cfg["setups"]:
-        r = res[setup]
-        join = r.get("join", {})
-        rows.append(
-            [
-                setup,
-                fmt(r["mean_mae"]),
-                fmt(r["mean_baseline_mae"]),
-                fmt(r["mean_responsibility_accuracy"]),
-            ]
-            + [fmt(join[v]) if v in join else "" for v in ("alone", "uniform", "inferred")]
-        )
-    cols = [
-        "setup",
-        "MAE, EM over likelihoods",
-        "MAE, which-player classifier",
-        "responsibility accuracy",
-    ]
-    return md_table([*cols, "holder 0 alone", "joins, uniform row", "joins, inferred row"], rows)
+# the results page's table: set-ups down; several seeds render as a row per number of these keys
+TABLE = Table(
+    row_headers=("setup",),
+    rows=((Items("setup", config="setups"),),),
+    columns=(
+        Items(
+            "measure",
+            fixed=("mean_mae", "mean_baseline_mae", "mean_responsibility_accuracy"),
+            labels={
+                "mean_mae": "MAE, EM over likelihoods",
+                "mean_baseline_mae": "MAE, which-player classifier",
+                "mean_responsibility_accuracy": "responsibility accuracy",
+            },
+            path="{setup}.{measure}",
+        ),
+        Items(
+            "join",
+            fixed=("alone", "uniform", "inferred"),
+            labels={
+                "alone": "holder 0 alone",
+                "uniform": "joins, uniform row",
+                "inferred": "joins, inferred row",
+            },
+            path="{setup}.join.{join}",
+        ),
+    ),
+    seeds="numbers",
+    seed_keys=("styles", "digits"),
+)

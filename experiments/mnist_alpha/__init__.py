@@ -28,7 +28,7 @@ from modalities.specs import HVAESpec, ImageSpec, M2Spec
 
 from ..common import run_experiment
 from ..config import GameConfig
-from ..report import fmt, md_table, number
+from ..tables import Items, Table
 
 Digit = Annotated[int, Field(ge=0, le=9)]
 
@@ -86,38 +86,48 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 # the table renders a multi-seed summary too (mean +- std in every cell)
-RESULTS_MULTI_SEED = True
-
-
-def results_table(res: dict, cfg: dict) -> str:
-    """This experiment's table on the results page (a record's results, or their seed summary)."""
-    keys = ("all", "own", "other")
-    # feature spaces of FID: the digit classifier's two, Inception's when its weights were given
-    spaces = [("penultimate", "penultimate", 0), ("classes", "class probabilities", 3)]
-    if "inception" in res["baseline"]["fid"]:
-        spaces.append(("inception", "Inception", 1))
-
-    def fids(r: dict, sp: str, digits: int) -> str:
-        return " / ".join(fmt(r["fid"][sp][k], digits) for k in keys if k in r["fid"][sp])
-
-    rows = [
-        [
-            f"{number(r['alpha_ii']):.1f}",
-            *(fids(r, sp, d) for sp, _, d in spaces),
-            fmt(r["own_fraction"], 2),
-            f"{number(r['own_fraction_theory']):.2f}",
-            *([fmt(r["label_fidelity"], 2)] if "label_fidelity" in r else []),
-        ]
-        for r in res["rows"]
-    ]
-    b = res["baseline"]
-    fid = [fmt(b["label_fidelity"], 2)] if "label_fidelity" in b else []
-    rows.append(["baseline", *(fids(b, sp, d) for sp, _, d in spaces), "", "", *fid])
-    cols = [
-        "alpha_ii",
-        *(f"FID {label}: all / own / other" for _, label, _ in spaces),
-        "own digits",
-        "1/(2-alpha_ii)",
-        *(["label fidelity"] if fid else []),
-    ]
-    return md_table(cols, rows)
+# the results page's table: one row per alpha_ii, then the baseline (mean +- std cells for several
+# seeds); FID in the digit classifier's two feature spaces, and Inception's where its weights were
+# given
+TABLE = Table(
+    row_headers=("alpha_ii",),
+    rows=(
+        (
+            Items(
+                "r",
+                keys="rows",
+                value="rows.{}",
+                label="{value}",
+                label_path="rows.{index}.alpha_ii",
+                label_format=".1f",
+            ),
+        ),
+        (Items("r", fixed=("baseline",)),),
+    ),
+    columns=(
+        Items(
+            "space",
+            fixed=("penultimate", "classes", "inception"),
+            labels={
+                "penultimate": "FID penultimate: all / own / other",
+                "classes": "FID class probabilities: all / own / other",
+                "inception": "FID Inception: all / own / other",
+            },
+            path=("{r}.fid.{space}.all", "{r}.fid.{space}.own", "{r}.fid.{space}.other"),
+            formats={"penultimate": 0, "classes": 3, "inception": 1},
+        ),
+        Items("own", fixed=("own digits",), path="{r}.own_fraction", formats={"own digits": 2}),
+        Items(
+            "theory",
+            fixed=("1/(2-alpha_ii)",),
+            path="{r}.own_fraction_theory",
+            formats={"1/(2-alpha_ii)": ".2f"},
+        ),
+        Items(
+            "fidelity",
+            fixed=("label fidelity",),
+            path="{r}.label_fidelity",
+            formats={"label fidelity": 2},
+        ),
+    ),
+)

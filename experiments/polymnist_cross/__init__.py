@@ -25,7 +25,7 @@ from modalities.specs import ImageSpec, M2Spec
 
 from ..common import Flag, run_experiment
 from ..config import ParameterExchangeConfig
-from ..report import fmt, md_table, number
+from ..tables import Items, Note, Table
 
 # every image player: its image variable is this one, renamed m_k (the mask player's digit mask
 # takes its width); the pair players have two copies
@@ -166,50 +166,54 @@ def main(argv: list[str] | None = None) -> dict:
     )
 
 
-# the table renders a multi-seed summary too (mean +- std in every cell)
-RESULTS_MULTI_SEED = True
-
-
-def bytes_sentence(ex: dict) -> str:
-    """The game's bytes over the whole run against a client-server FedAvg of the same players'
-    parameters every 10 local steps, both per round of the run (warm-up rounds included)."""
-    from multimodal_game.accounting import parameter_exchange_bytes
-
-    rounds = number(ex["rounds"])
-    game = sum(number(v) for v in ex["synthetic_total"]["sent"].values()) / rounds
-    params = {k: number(v) for k, v in ex["parameter_bytes"].items()}
-    fedavg = parameter_exchange_bytes(params, int(rounds), 10) / rounds
-    return (
-        f"Bytes over the wire per round of the run (warm-up included): the game {game:,.0f}; "
-        f"FedAvg of the same players' parameters every 10 local steps, client-server, "
-        f"{fedavg:,.0f} ({fedavg / max(game, 1):.1f}x the game's)."
-    )
-
-
-def results_table(res: dict, cfg: dict) -> str:
-    """This experiment's table on the results page (a record's results, or their seed summary)."""
-    methods = ("alone", "game", "central", *(k for k in res if k.startswith(("fedavg", "fedprox"))))
-    m = cfg["modalities"]
-    rows = [
-        [f"accuracy m{k}", *(fmt(res[t]["accuracy"][f"m{k}"]) for t in methods)] for k in range(m)
-    ]
-    for key, label, digits in (
-        ("mean_accuracy", "**mean accuracy**", 3),
-        ("mean_coherence", "mean cross-style coherence", 3),
-        ("joint_coherence", "joint coherence (all judges agree)", 3),
-        ("mean_label_fidelity", "mean label fidelity of (c, m_k) samples", 3),
-        ("mean_fid", "mean feature FID", 0),
-        ("mean_linear_probe", "mean linear probe of the latent z", 3),
-    ):
-        if key in res["game"]:
-            rows.append([label, *(fmt(res[t][key], digits) for t in methods)])
-    if "coherence_from_subset" in res["game"]:  # label from k styles, the others generated
-        for k in res["game"]["coherence_from_subset"]:
-            cells = [fmt(res[t]["coherence_from_subset"][k]) for t in methods]
-            rows.append([f"coherence from {k} style(s)", *cells])
-    clf = " / ".join(fmt(v) for v in res["classifier_accuracy"].values())
-    return (
-        md_table(["metric", *methods], rows)
-        + f"\n\nIndependent per-style classifiers: {clf}. "
-        + bytes_sentence(res["exchange"])
-    )
+# the results page's table: metrics down, methods across (mean +- std cells for several seeds)
+TABLE = Table(
+    row_headers=("metric",),
+    columns=(
+        Items("method", fixed=("alone", "game", "central")),
+        Items("method", keys="", having="accuracy", drop=("alone", "game", "central")),
+    ),
+    rows=(
+        (
+            Items(
+                "style",
+                keys="game.accuracy",
+                label="accuracy {item}",
+                path="{method}.accuracy.{style}",
+            ),
+        ),
+        (
+            Items(
+                "metric",
+                fixed=(
+                    "mean_accuracy",
+                    "mean_coherence",
+                    "joint_coherence",
+                    "mean_label_fidelity",
+                    "mean_fid",
+                    "mean_linear_probe",
+                ),
+                labels={
+                    "mean_accuracy": "**mean accuracy**",
+                    "mean_coherence": "mean cross-style coherence",
+                    "joint_coherence": "joint coherence (all judges agree)",
+                    "mean_label_fidelity": "mean label fidelity of (c, m_k) samples",
+                    "mean_fid": "mean feature FID",
+                    "mean_linear_probe": "mean linear probe of the latent z",
+                },
+                path="{method}.{metric}",
+                formats={"mean_fid": 0},
+            ),
+        ),
+        (
+            # label from k styles, the others generated
+            Items(
+                "k",
+                keys="game.coherence_from_subset",
+                label="coherence from {item} style(s)",
+                path="{method}.coherence_from_subset.{k}",
+            ),
+        ),
+    ),
+    notes=(Note("Independent per-style classifiers: {}.", ("classifier_accuracy",), "/"),),
+)

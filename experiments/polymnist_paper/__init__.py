@@ -32,7 +32,7 @@ from modalities.specs import ImageSpec, M2Spec, VariableSpec
 
 from ..common import Flag, run_experiment
 from ..config import GameConfig
-from ..report import fmt, md_table
+from ..tables import Items, Table
 
 VARIANTS = ("base", "real_cs", "synthetic_cs", "discriminative", "real_cs_unpaired")
 
@@ -135,12 +135,13 @@ def main(argv: list[str] | None = None) -> dict:
     )
 
 
-# the table renders a multi-seed summary too (mean +- std in every cell)
-RESULTS_MULTI_SEED = True
-
-
-def results_table(res: dict, cfg: dict) -> str:
-    """This experiment's table on the results page (a record's results, or their seed summary)."""
-    cols = [*(f"m{k}" for k in range(5)), "avg"]
-    rows = [[v, *(fmt(a[k]) for k in cols)] for v, a in res["accuracy"].items()]
-    return md_table(["variant", *cols], rows)
+# the results page's table: variants down, styles across (mean +- std cells for several seeds)
+TABLE = Table(
+    row_headers=("variant",),
+    rows=((Items("variant", keys="accuracy"),),),
+    columns=(
+        Items(
+            "style", fixed=("m0", "m1", "m2", "m3", "m4", "avg"), path="accuracy.{variant}.{style}"
+        ),
+    ),
+)
