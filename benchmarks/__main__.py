@@ -18,6 +18,7 @@ DEFAULT = [
     "scaling",
     "runtime",
     "memory",
+    "classifiers",
     "gpu",
 ]
 EXTRA = ["polymnist_generate", "ssl_mnist"]

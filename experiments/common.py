@@ -474,8 +474,8 @@ def _run(name, config, quick, body, args, flags, checks) -> dict:
         raise ConfigError(
             "fuse_players needs the in-process runtime (a Ray actor holds one player)"
         )
-    if cfg["threads"] == 0:  # every core; recorded as the number that ran, on either runtime
-        cfg["threads"] = max(1, os.cpu_count() or 1)
+    if cfg["threads"] == 0:  # every core in process, one per actor; recorded as what ran
+        cfg["threads"] = 1 if args.runtime == "ray" else max(1, os.cpu_count() or 1)
     device = resolve_device(args.device)
     if args.resume:
         check_resumable(args.out)

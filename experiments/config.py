@@ -78,12 +78,12 @@ class GameConfig(Section):
         0, description="a metrics.jsonl line every N rounds (0: about 100 per game)"
     )
     threads: NonNegativeInt = Field(
-        1,
-        description="torch threads of each process that runs players, the same on both runtimes "
-        "(same config, same results, bit for bit, with fuse_players = false); 0: every core of "
-        "the machine. 1 by "
-        "measurement on 2 cores: 2 threads make in-process rounds 1.35x faster and Ray rounds 8x "
-        "slower (docs/benchmarks.md)",
+        0,
+        description="torch threads of each process that runs players; 0: every core in process, "
+        "one per actor on Ray. By measurement on 2 cores: 2 threads make the quick demo 1.39x "
+        "faster in process and Ray rounds 8x slower (docs/benchmarks.md, docs/results.md). "
+        "Runs on both runtimes are the same bit for bit given the same threads and "
+        "fuse_players = false",
     )
     fuse_players: bool = Field(
         True,

@@ -197,10 +197,9 @@ def test_experiment_runs_on_ray_with_the_same_result(tmp_path):
 
 
 def test_the_command_line_gives_the_same_checkpoint_on_both_runtimes(tmp_path):
-    """Same config and seed from the command line, threads left at the default: bit-identical
-    players in process and on Ray (the thread count is a config key both runtimes apply). In
-    process the players' steps are then one by one, as on Ray (a fused step equals them only up
-    to float rounding)."""
+    """Same config and seed from the command line: bit-identical players in process and on Ray
+    once the config names the thread count (by default every core in process and one per Ray
+    actor) and one-by-one steps (a fused step equals them only up to float rounding)."""
     import json
 
     from experiments import mnist_alpha
@@ -209,7 +208,7 @@ def test_the_command_line_gives_the_same_checkpoint_on_both_runtimes(tmp_path):
     cfg = tmp_path / "tiny.toml"
     cfg.write_text(
         "alphas = [0.5]\nrounds = 3\nwarmup_rounds = 1\nbatch_size = 16\nsamples = 20\n"
-        "fuse_players = false\nclassifier_steps = 2\n[player.variables.0]\nwidth = 2\n[player]\nhidden = 8\nlatent = 2\n"
+        "threads = 1\nfuse_players = false\nclassifier_steps = 2\n[player.variables.0]\nwidth = 2\n[player]\nhidden = 8\nlatent = 2\n"
     )
     states = {}
     for runtime in ("inprocess", "ray"):
