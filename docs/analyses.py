@@ -6,7 +6,7 @@ library code, and each table reads only the JSON records under ``docs/results/``
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -547,7 +547,124 @@ def against_best_alone(records: Path) -> str:
     return md_table(cols, rows)
 
 
+# the records of each size of the two headline experiments (seeds pooled across records)
+SIZES = ("quick", "standard", "large", "full")
+GAIN_RECORDS = {
+    "polymnist_cross": {
+        "quick": ("polymnist_cross_quick_3seeds",),
+        "standard": ("polymnist_cross_standard", "polymnist_cross_standard_seed1"),
+    },
+    "fashion_ssl": {
+        "quick": ("fashion_ssl_quick_3seeds",),
+        "standard": ("fashion_ssl_standard",),
+    },
+}
+
+
+def _pooled(records: Path, names: Sequence[str], *path: str) -> dict[int, float]:
+    """{seed: value} of the number at ``path`` over several records (later records add seeds)."""
+    out: dict[int, float] = {}
+    for name in names:
+        out.update(_by_seed(records, name, *path))
+    return out
+
+
+def _gain(records: Path, names: Sequence[str], a: tuple, b: tuple) -> tuple | None:
+    """(mean, standard error, seeds) of a - b, paired seed by seed over the records."""
+    va, vb = _pooled(records, names, *a), _pooled(records, names, *b)
+    d = np.array([va[k] - vb[k] for k in sorted(set(va) & set(vb))])
+    if not len(d):
+        return None
+    se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
+    return float(d.mean()), se, len(d)
+
+
+def gain_points(records: Path) -> dict[str, dict[str, tuple]]:
+    """Per size: the game's gain over alone (mean accuracy of the style players, paired by seed),
+    central's gain over alone and the game's coherence (polymnist_cross); the game's margin over
+    the better of (a) discriminative and (b) alone at 100 labels, mean over players (fashion_ssl)."""
+    pc, out = GAIN_RECORDS["polymnist_cross"], {}
+    for size in SIZES:
+        names = pc.get(size, ())
+        game = _gain(records, names, ("game", "mean_accuracy"), ("alone", "mean_accuracy"))
+        if game is not None:
+            central = _gain(
+                records, names, ("central", "mean_accuracy"), ("alone", "mean_accuracy")
+            )
+            coh = list(_pooled(records, names, "game", "mean_coherence").values())
+            out.setdefault("polymnist_cross", {})[size] = (game, central, float(np.mean(coh)))
+    for size in SIZES:
+        for name in GAIN_RECORDS["fashion_ssl"].get(size, ()):
+            for L in ("100", "1000"):
+                gaps = _fashion_gaps(records, name, L)
+                if gaps is not None:
+                    out.setdefault(f"fashion_ssl L={L}", {})[size] = float(np.mean(gaps))
+    return out
+
+
+def _gain_text(g: tuple) -> str:
+    return f"{g[0]:+.3f} (1 seed)" if g[2] == 1 else f"{g[0]:+.3f} +- {g[1]:.3f} ({g[2]} seeds)"
+
+
+def gain_with_size(records: Path) -> str:
+    """The table behind ``docs/gain_with_size.png``."""
+    points, rows = gain_points(records), []
+    for size in SIZES:
+        pc = points.get("polymnist_cross", {}).get(size)
+        fa = [points.get(f"fashion_ssl L={L}", {}).get(size) for L in ("100", "1000")]
+        if pc is None and all(v is None for v in fa):
+            rows.append([size, "not run", "", "", "", "", ""])
+            continue
+        game, central, coh = pc if pc else (None, None, None)
+        share = f"{game[0] / central[0]:.0%}" if pc and central and central[0] > 0 else ""
+        rows.append(
+            [
+                size,
+                _gain_text(game) if pc else "not run",
+                f"{central[0]:+.3f}" if central else "",
+                share,
+                f"{coh:.3f}" if coh is not None else "",
+                *(f"{v:+.3f}" if v is not None else "not run" for v in fa),
+            ]
+        )
+    cols = [
+        "size",
+        "polymnist_cross: game - alone (+- SE)",
+        "central - alone",
+        "game's share of central's gain",
+        "game's coherence",
+        "fashion_ssl L=100: game - best alone",
+        "fashion_ssl L=1000: game - best alone",
+    ]
+    return md_table(cols, rows)
+
+
+def plot_gain_with_size(records: Path, out: Path) -> Path:
+    """``out``: the game's gain over alone against the profile size, one line per experiment."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for label, by_size in gain_points(records).items():
+        xs = [i for i, s in enumerate(SIZES) if s in by_size]
+        ys = [
+            by_size[SIZES[i]][0][0] if label == "polymnist_cross" else by_size[SIZES[i]] for i in xs
+        ]
+        ax.plot(xs, ys, marker="o", label=label)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xticks(range(len(SIZES)), SIZES)
+    ax.set_ylabel("game minus alone (accuracy)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
 ANALYSES: dict[str, Callable[[Path], str]] = {
+    "gain_with_size": gain_with_size,
     "quality_targets": quality_targets,
     "polymnist_variants": polymnist_variants,
     "paper_polymnist": paper_polymnist,
@@ -556,3 +673,8 @@ ANALYSES: dict[str, Callable[[Path], str]] = {
     "batch_composition": batch_composition,
     "against_best_alone": against_best_alone,
 }
+
+
+if __name__ == "__main__":  # the plots of the results page: python docs/analyses.py
+    here = Path(__file__).resolve().parent
+    print(plot_gain_with_size(here / "results", here / "gain_with_size.png"))

@@ -72,9 +72,9 @@ def base_parser(name: str, description: str) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--profile",
-        choices=("quick", "standard", "full"),
-        help="size: quick (= --quick), standard (about 30-45 minutes on 2 CPU cores, where the "
-        "experiment has one) or full (the default)",
+        choices=("quick", "standard", "large", "full"),
+        help="size: quick (= --quick), standard (about 30-45 minutes on 2 CPU cores), large "
+        "(about 2 hours on 2 CPU cores), where the experiment has them, or full (the default)",
     )
     p.add_argument("--out", type=Path, help=f"run folder (default runs/{name}-<time>)")
     p.add_argument("--seed", type=int, default=0)
@@ -231,7 +231,7 @@ class Run:
 
     @property
     def profile(self) -> str:
-        """The size profile this run plays: quick, standard or full."""
+        """The size profile this run plays: quick, standard, large or full."""
         return profile_of(self.args)
 
     def game(
@@ -346,6 +346,7 @@ def run_experiment(
     flags: Sequence[Flag] = (),
     resumable: bool = True,
     standard: Mapping[str, Any] | None = None,
+    large: Mapping[str, Any] | None = None,
 ) -> dict:
     """Parse ``argv``, import the experiment's module ``impl`` (only now: ``--help`` does not load
     torch), resolve and validate the config (``impl.check(cfg)``, if there is one, validates what
@@ -359,11 +360,12 @@ def run_experiment(
     args = p.parse_args(argv)
     if args.quick and args.profile not in (None, "quick"):
         p.error(f"--quick and --profile {args.profile} contradict each other")
-    if args.profile == "standard" and standard is None:
-        p.error(f"{name} has no standard profile (its quick and full sizes are: --quick, default)")
+    profiles = {"quick": quick, "standard": standard, "large": large}
+    if args.profile in ("standard", "large") and profiles[args.profile] is None:
+        have = ", ".join(f"--profile {k}" for k, v in profiles.items() if v is not None)
+        p.error(f"{name} has no {args.profile} profile (its sizes: {have}, and the default full)")
     args.profile = profile_of(args)
     args.quick = args.profile == "quick"
-    profiles = {"quick": quick, "standard": standard}
     if not resumable and (args.resume or args.max_restarts):
         p.error(
             f"{name} tracks every round from the first and runs in minutes: --resume and "
@@ -387,7 +389,7 @@ def run_experiment(
 
 
 def profile_of(args: argparse.Namespace) -> str:
-    """The run's size: ``quick``, ``standard`` or ``full``."""
+    """The run's size: ``quick``, ``standard``, ``large`` or ``full``."""
     return getattr(args, "profile", None) or ("quick" if args.quick else "full")
 
 

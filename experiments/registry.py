@@ -30,9 +30,9 @@ class Experiment:
 
     @property
     def profiles(self) -> dict[str, dict]:
-        """The size profiles it defines beside the full default (``quick``, ``standard``)."""
-        found = {"quick": getattr(self.module, "QUICK", None)}
-        found["standard"] = getattr(self.module, "STANDARD", None)
+        """The size profiles it defines beside the full default (``quick``, ``standard``,
+        ``large``)."""
+        found = {k: getattr(self.module, k.upper(), None) for k in ("quick", "standard", "large")}
         return {k: dict(v) for k, v in found.items() if v is not None}
 
     @property

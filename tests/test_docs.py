@@ -340,3 +340,32 @@ def test_the_batch_composition_table_pairs_the_two_records_by_seed(tmp_path):
     assert (
         "| 100 | validation | +0.020 +- 0.010 (2 seeds) | +0.020, +0.020, +0.020, +0.020 |" in text
     )
+
+
+def test_the_gain_with_size_pairs_seeds_across_records_and_names_sizes_not_run(tmp_path):
+    from experiments.common import aggregate
+
+    def pc(alone: float, game: float, central: float) -> dict:
+        return {
+            "alone": {"mean_accuracy": alone},
+            "game": {"mean_accuracy": game, "mean_coherence": 0.5},
+            "central": {"mean_accuracy": central},
+        }
+
+    quick = {"seeds": [0, 1], "summary": aggregate([pc(0.5, 0.54, 0.6), pc(0.52, 0.58, 0.6)])}
+    records = {
+        "polymnist_cross_quick_3seeds": quick,
+        "polymnist_cross_standard": pc(0.6, 0.7, 0.75),  # seed 0
+        "polymnist_cross_standard_seed1": pc(0.62, 0.7, 0.77),
+    }
+    for name, res in records.items():
+        seed = 1 if name.endswith("seed1") else 0
+        (tmp_path / f"{name}.json").write_text(
+            json.dumps({"results": res, "config": {"seed": seed}})
+        )
+    rows = analyses.gain_with_size(tmp_path).splitlines()
+    # quick: gains 0.04 and 0.06 (SE 0.01); central gains 0.1 and 0.08
+    assert rows[2].startswith("| quick | +0.050 +- 0.010 (2 seeds) | +0.090 | 56% | 0.500 |")
+    # standard: one seed from each record, paired by seed
+    assert rows[3].startswith("| standard | +0.090 +- 0.010 (2 seeds) | +0.150 | 60% |")
+    assert rows[4] == "| large | not run |  |  |  |  |  |"

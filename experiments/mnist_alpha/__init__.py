@@ -85,7 +85,6 @@ def main(argv: list[str] | None = None) -> dict:
     )
 
 
-# the table renders a multi-seed summary too (mean +- std in every cell)
 # the results page's table: one row per alpha_ii, then the baseline (mean +- std cells for several
 # seeds); FID in the digit classifier's two feature spaces, and Inception's where its weights were
 # given

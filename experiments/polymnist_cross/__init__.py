@@ -127,6 +127,9 @@ QUICK = {
 
 # between quick and full: about 30-45 minutes on 2 CPU cores (docs/results.md has the measured time)
 STANDARD = {
+    # at width 16 the fused step does not pay on the CPU (five style players: 1.02x in the game,
+    # and the players alone slower fused; docs/benchmarks.md): one by one
+    "fuse_players": False,
     "fedavg_local_steps": [10],
     "fedprox_local_steps": [10],
     "rounds": 1500,
