@@ -388,6 +388,25 @@ def run_experiment(
         raise SystemExit(2) from None
 
 
+def run_package(package: str, argv: Sequence[str] | None = None) -> dict:
+    """Run experiment package ``package`` (its ``__name__``) as it declares itself: its docstring,
+    ``Config``, profiles ``QUICK`` / ``STANDARD`` / ``LARGE``, ``FLAGS`` and ``RESUMABLE``, with
+    its body in ``<package>.run``."""
+    module = sys.modules[package]
+    return run_experiment(
+        package.rsplit(".", 1)[-1],
+        module.__doc__,
+        module.Config,
+        getattr(module, "QUICK", None),
+        f"{package}.run",
+        argv,
+        flags=getattr(module, "FLAGS", ()),
+        resumable=getattr(module, "RESUMABLE", True),
+        standard=getattr(module, "STANDARD", None),
+        large=getattr(module, "LARGE", None),
+    )
+
+
 def profile_of(args: argparse.Namespace) -> str:
     """The run's size: ``quick``, ``standard``, ``large`` or ``full``."""
     return getattr(args, "profile", None) or ("quick" if args.quick else "full")

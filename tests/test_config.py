@@ -30,13 +30,13 @@ def test_a_new_experiment_is_one_package_found_by_the_cli_the_configs_and_the_re
     (pkg / "__init__.py").write_text(
         '"""A tiny experiment written by a test."""\n'
         "from pydantic import Field\n"
-        "from ..common import run_experiment\n"
+        "from ..common import run_package\n"
         "from ..config import GameConfig\n"
         "from ..tables import Items, Table\n"
         "class Config(GameConfig):\n"
         "    scale: float = Field(2.0, description='what the body multiplies')\n"
         "def main(argv=None):\n"
-        "    return run_experiment('tiny_new', __doc__, Config, None, 'experiments.tiny_new.run', argv)\n"
+        "    return run_package(__name__, argv)\n"
         "TABLE = Table(row_headers=('style',), rows=((Items('s', keys='accuracy'),),),\n"
         "              columns=(Items('m', fixed=('accuracy',), path='accuracy.{s}'),))\n"
     )

@@ -20,7 +20,7 @@ from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from modalities.specs import ImageSpec, M2Spec
 
-from ..common import run_experiment
+from ..common import run_package
 from ..config import ParameterExchangeConfig, PlayerSize
 from ..tables import Items, Note, Table
 
@@ -103,9 +103,7 @@ QUICK = {
 
 
 def main(argv: list[str] | None = None) -> dict:
-    return run_experiment(
-        "domain_alpha", __doc__, Config, QUICK, "experiments.domain_alpha.run", argv
-    )
+    return run_package(__name__, argv)
 
 
 # the results page's table: methods down, players across (mean +- std cells for several seeds)

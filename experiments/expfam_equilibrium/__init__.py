@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pydantic import Field, PositiveInt
 
-from ..common import Flag, run_experiment
+from ..common import Flag, run_package
 from ..config import GameConfig
 from ..tables import Items, Note, Table
 
@@ -34,17 +34,11 @@ QUICK = {"rounds": 120, "batch_size": 4096}
 FLAGS = (Flag("--players", "players", int, "number of players (default 5)"),)
 
 
+RESUMABLE = False  # tracks every round from the first and runs in minutes
+
+
 def main(argv: list[str] | None = None) -> dict:
-    return run_experiment(
-        "expfam_equilibrium",
-        __doc__,
-        Config,
-        QUICK,
-        "experiments.expfam_equilibrium.run",
-        argv,
-        flags=FLAGS,
-        resumable=False,
-    )
+    return run_package(__name__, argv)
 
 
 # the results page's table: one row

@@ -21,7 +21,7 @@ from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, Pos
 
 from modalities.specs import ImageSpec, M2Spec
 
-from ..common import run_experiment
+from ..common import run_package
 from ..config import ParameterExchangeConfig, PlayerSize
 from ..tables import Items, Table
 
@@ -191,16 +191,7 @@ LARGE = {
 
 
 def main(argv: list[str] | None = None) -> dict:
-    return run_experiment(
-        "fashion_ssl",
-        __doc__,
-        Config,
-        QUICK,
-        "experiments.fashion_ssl.run",
-        argv,
-        standard=STANDARD,
-        large=LARGE,
-    )
+    return run_package(__name__, argv)
 
 
 # the results page's table: a row per player and label count, methods across (mean +- std cells

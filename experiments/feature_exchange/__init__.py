@@ -17,7 +17,7 @@ from pydantic import Field, NonNegativeInt, PositiveInt
 
 from modalities.specs import M2Spec, VariableSpec
 
-from ..common import run_experiment
+from ..common import run_package
 from ..config import GameConfig, PlayerSize
 from ..tables import Items, Note, Table
 
@@ -57,9 +57,7 @@ QUICK = {"rounds": 600, "warmup_rounds": 200, "batch_size": 64, "checkpoint_ever
 
 
 def main(argv: list[str] | None = None) -> dict:
-    return run_experiment(
-        "feature_exchange", __doc__, Config, QUICK, "experiments.feature_exchange.run", argv
-    )
+    return run_package(__name__, argv)
 
 
 # the results page's table: methods down, players across

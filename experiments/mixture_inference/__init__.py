@@ -19,7 +19,7 @@ from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from modalities.specs import ImageSpec, Likelihood, M2Spec
 
-from ..common import run_experiment
+from ..common import run_package
 from ..config import GameConfig
 from ..tables import Items, Table
 
@@ -83,9 +83,7 @@ QUICK = {
 
 
 def main(argv: list[str] | None = None) -> dict:
-    return run_experiment(
-        "mixture_inference", __doc__, Config, QUICK, "experiments.mixture_inference.run", argv
-    )
+    return run_package(__name__, argv)
 
 
 # the parts of a multi-seed summary the results page shows

@@ -26,7 +26,7 @@ from pydantic import Field, NonNegativeInt, PositiveInt
 
 from modalities.specs import HVAESpec, ImageSpec, M2Spec
 
-from ..common import run_experiment
+from ..common import run_package
 from ..config import GameConfig
 from ..tables import Items, Table
 
@@ -80,9 +80,7 @@ QUICK = {
 
 
 def main(argv: list[str] | None = None) -> dict:
-    return run_experiment(
-        "mnist_alpha", __doc__, Config, QUICK, "experiments.mnist_alpha.run", argv
-    )
+    return run_package(__name__, argv)
 
 
 # the results page's table: one row per alpha_ii, then the baseline (mean +- std cells for several

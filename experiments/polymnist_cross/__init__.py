@@ -23,7 +23,7 @@ from pydantic import (
 
 from modalities.specs import ImageSpec, M2Spec
 
-from ..common import Flag, run_experiment
+from ..common import Flag, run_package
 from ..config import ParameterExchangeConfig
 from ..tables import Items, Note, Table
 
@@ -157,16 +157,7 @@ FLAGS = (
 
 
 def main(argv: list[str] | None = None) -> dict:
-    return run_experiment(
-        "polymnist_cross",
-        __doc__,
-        Config,
-        QUICK,
-        "experiments.polymnist_cross.run",
-        argv,
-        flags=FLAGS,
-        standard=STANDARD,
-    )
+    return run_package(__name__, argv)
 
 
 # the results page's table: metrics down, methods across (mean +- std cells for several seeds)

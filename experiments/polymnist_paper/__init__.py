@@ -30,7 +30,7 @@ from pydantic import Field, NonNegativeInt, PositiveInt
 
 from modalities.specs import ImageSpec, M2Spec, VariableSpec
 
-from ..common import Flag, run_experiment
+from ..common import Flag, run_package
 from ..config import GameConfig
 from ..tables import Items, Table
 
@@ -128,17 +128,7 @@ LARGE = {**STANDARD, "rounds": 80000, "checkpoint_every": 10000}
 
 
 def main(argv: list[str] | None = None) -> dict:
-    return run_experiment(
-        "polymnist_paper",
-        __doc__,
-        Config,
-        QUICK,
-        "experiments.polymnist_paper.run",
-        argv,
-        flags=FLAGS,
-        standard=STANDARD,
-        large=LARGE,
-    )
+    return run_package(__name__, argv)
 
 
 # the results page's table: variants down, styles across (mean +- std cells for several seeds)
