@@ -10,6 +10,7 @@ thread and at every core.
 from __future__ import annotations
 
 import copy
+import statistics
 
 import torch
 from torch import nn
@@ -79,8 +80,8 @@ def main(argv: list[str] | None = None) -> dict:
             rows.append(
                 {
                     "threads": threads,
-                    "one_by_one_ms_per_classifier_step": per * sorted(seq)[len(seq) // 2],
-                    "vmap_ms_per_classifier_step": per * sorted(vm)[len(vm) // 2],
+                    "one_by_one_ms_per_classifier_step": per * statistics.median(seq),
+                    "vmap_ms_per_classifier_step": per * statistics.median(vm),
                     "vmap_speedup": paired_speedup(seq, vm),
                 }
             )

@@ -1,6 +1,6 @@
 """The experiment skeleton: arguments, config, run folder, hosts, games, results.
 
-An experiment is a ``body(run) -> results`` function plus its defaults; :func:`run_experiment`
+An experiment is a ``body(run) -> results`` function plus its defaults; :func:`run_package`
 parses the command line, resolves the config (defaults, ``--quick``, ``--config``, then command-line
 overrides), writes ``config.json`` with what will run, and calls the body with a :class:`Run` that
 builds games from host builders, plays them with checkpoints and resume, and writes the results.
@@ -336,37 +336,31 @@ class Run:
         return saved
 
 
-def run_experiment(
-    name: str,
-    doc: str,
-    config: type[GameConfig],
-    quick: Mapping[str, Any] | None,
-    impl: str,
-    argv: Sequence[str] | None = None,
-    flags: Sequence[Flag] = (),
-    resumable: bool = True,
-    standard: Mapping[str, Any] | None = None,
-    large: Mapping[str, Any] | None = None,
-) -> dict:
-    """Parse ``argv``, import the experiment's module ``impl`` (only now: ``--help`` does not load
-    torch), resolve and validate the config (``impl.check(cfg)``, if there is one, validates what
-    the model cannot: player specs, alpha; ``impl.check_data(cfg)`` the data files), write ``config.json``, seed everything and run
-    ``impl.body(run)`` (inside a Ray session with ``--runtime ray``). An expected user error (a :class:`ConfigError`, a bad
-    checkpoint, a lost or diverged player) prints one line and exits with status 2; ``--debug``
-    shows its traceback."""
-    p = base_parser(name, doc.strip().splitlines()[0])
+def run_package(package: str, argv: Sequence[str] | None = None) -> dict:
+    """Run experiment package ``package`` (its ``__name__``) as it declares itself: its docstring,
+    ``Config``, profiles ``QUICK`` / ``STANDARD`` / ``LARGE``, ``FLAGS`` and ``RESUMABLE``.
+
+    Parse ``argv``, import the body ``<package>.run`` (only now: ``--help`` does not load torch),
+    resolve and validate the config (``run.check(cfg)``, if there is one, validates what the model
+    cannot: player specs, alpha; ``run.check_data(cfg)`` the data files), write ``config.json``,
+    seed everything and call ``run.body(run)`` (inside a Ray session with ``--runtime ray``). An
+    expected user error (a :class:`ConfigError`, a bad checkpoint, a lost or diverged player)
+    prints one line and exits with status 2; ``--debug`` shows its traceback."""
+    front = sys.modules[package]
+    name, config, flags = package.rsplit(".", 1)[-1], front.Config, getattr(front, "FLAGS", ())
+    profiles = {k: getattr(front, k.upper(), None) for k in ("quick", "standard", "large")}
+    p = base_parser(name, front.__doc__.strip().splitlines()[0])
     for f in flags:
         p.add_argument(f.flag, dest=f"set_{f.key}", type=f.type, help=f.help)
     args = p.parse_args(argv)
     if args.quick and args.profile not in (None, "quick"):
         p.error(f"--quick and --profile {args.profile} contradict each other")
-    profiles = {"quick": quick, "standard": standard, "large": large}
     if args.profile in ("standard", "large") and profiles[args.profile] is None:
         have = ", ".join(f"--profile {k}" for k, v in profiles.items() if v is not None)
         p.error(f"{name} has no {args.profile} profile (its sizes: {have}, and the default full)")
     args.profile = profile_of(args)
     args.quick = args.profile == "quick"
-    if not resumable and (args.resume or args.max_restarts):
+    if not getattr(front, "RESUMABLE", True) and (args.resume or args.max_restarts):
         p.error(
             f"{name} tracks every round from the first and runs in minutes: --resume and "
             "--max-restarts are not supported; run it again"
@@ -374,7 +368,7 @@ def run_experiment(
     if args.resume and args.out is None:
         p.error(f"--resume needs --out: the run folder to continue (e.g. --out runs/{name}-...)")
     try:
-        module = importlib.import_module(impl)
+        module = importlib.import_module(f"{package}.run")
         checks = [getattr(module, c) for c in ("check", "check_data") if hasattr(module, c)]
         layer = profiles.get(args.profile)
         if not args.seeds:
@@ -386,25 +380,6 @@ def run_experiment(
         print(f"error: {e}", file=sys.stderr, flush=True)
         print("(run with --debug for the traceback)", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
-
-
-def run_package(package: str, argv: Sequence[str] | None = None) -> dict:
-    """Run experiment package ``package`` (its ``__name__``) as it declares itself: its docstring,
-    ``Config``, profiles ``QUICK`` / ``STANDARD`` / ``LARGE``, ``FLAGS`` and ``RESUMABLE``, with
-    its body in ``<package>.run``."""
-    module = sys.modules[package]
-    return run_experiment(
-        package.rsplit(".", 1)[-1],
-        module.__doc__,
-        module.Config,
-        getattr(module, "QUICK", None),
-        f"{package}.run",
-        argv,
-        flags=getattr(module, "FLAGS", ()),
-        resumable=getattr(module, "RESUMABLE", True),
-        standard=getattr(module, "STANDARD", None),
-        large=getattr(module, "LARGE", None),
-    )
 
 
 def profile_of(args: argparse.Namespace) -> str:

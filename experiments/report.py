@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .tables import fmt, md_table, number
+from .tables import MISSING, fmt, is_stat, lookup, md_table, number
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 MARKER = re.compile(r"<!-- table: ([\w.-]+) -->")
@@ -93,7 +93,7 @@ def render_seeds(results: dict, keys: Sequence[str] | None = None) -> str:
     rows = []
 
     def walk(node: Any, path: tuple[str, ...]) -> None:
-        if isinstance(node, dict) and {"mean", "std", "values"} <= set(node):
+        if is_stat(node):
             vals = ", ".join(fmt(v) for v in node["values"])
             rows.append([".".join(path), f"{fmt(node['mean'])} +- {fmt(node['std'])}", vals])
         elif isinstance(node, dict):
@@ -209,14 +209,14 @@ def record_value(records: Path, name: str, path: str) -> Any:
     file = records / f"{name}.json"
     if not file.is_file():
         raise FileNotFoundError(f"a value names record {name!r}: {file} is missing")
-    node: Any = json.loads(file.read_text())["results"]
-    for key in path.split("."):
-        if isinstance(node, list) and key.lstrip("-").isdigit():
-            node = node[int(key)]
-        elif isinstance(node, dict) and key in node:
-            node = node[key]
-        else:
-            raise KeyError(f"record {name!r} has no {path!r} (stops at {key!r})")
+    results = json.loads(file.read_text())["results"]
+    node = lookup(results, path)
+    if node is MISSING:
+        keys = path.split(".")
+        stop = next(
+            k for n, k in enumerate(keys) if lookup(results, ".".join(keys[: n + 1])) is MISSING
+        )
+        raise KeyError(f"record {name!r} has no {path!r} (stops at {stop!r})")
     return node["mean"] if isinstance(node, dict) and "mean" in node else node
 
 

@@ -36,7 +36,8 @@ def number(x: Any) -> float:
     return x["mean"] if isinstance(x, dict) else x
 
 
-def _is_stat(x: Any) -> bool:
+def is_stat(x: Any) -> bool:
+    """A seed summary's leaf: ``{"mean", "std", "values"}``."""
     return isinstance(x, dict) and {"mean", "std", "values"} <= set(x)
 
 
@@ -112,7 +113,7 @@ class Items:
             node = lookup(results, self.keys)
             if isinstance(node, list):
                 found = [str(i) for i in range(len(node))]
-            elif isinstance(node, dict) and not _is_stat(node):
+            elif isinstance(node, dict) and not is_stat(node):
                 found = list(node)
             else:
                 found = []
@@ -121,6 +122,13 @@ class Items:
         else:
             found = list(self.fixed)
         return [k for k in found if k not in self.drop]
+
+    def labelled(self, results: Any, config: Mapping) -> list[tuple[Items, str, str]]:
+        """``(self, item, label)`` of each item the record has."""
+        found = self.items(results, config)
+        return [
+            (self, item, self.label_of(item, i, results, config)) for i, item in enumerate(found)
+        ]
 
     def label_of(self, item: str, index: int, results: Any, config: Mapping) -> str:
         if item in self.labels:
@@ -170,11 +178,7 @@ class Table:
     seed_keys: tuple[str, ...] | None = None
 
     def render(self, results: Any, config: Mapping) -> str:
-        columns = [
-            (block, item, block.label_of(item, i, results, config))
-            for block in self.columns
-            for i, item in enumerate(block.items(results, config))
-        ]
+        columns = [col for block in self.columns for col in block.labelled(results, config)]
         grid = []
         for blocks in self.rows:
             for combo in _product(blocks, results, config):
@@ -213,9 +217,5 @@ class Table:
 def _product(blocks: Sequence[Items], results: Any, config: Mapping) -> list[list]:
     combos: list[list] = [[]]
     for block in blocks:
-        labelled = [
-            (block, item, block.label_of(item, i, results, config))
-            for i, item in enumerate(block.items(results, config))
-        ]
-        combos = [[*c, x] for c in combos for x in labelled]
+        combos = [[*c, x] for c in combos for x in block.labelled(results, config)]
     return combos

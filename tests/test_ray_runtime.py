@@ -194,6 +194,12 @@ def test_experiment_runs_on_ray_with_the_same_result(tmp_path):
     local = expfam_equilibrium.main([*common, "--out", str(tmp_path / "a")])
     remote = expfam_equilibrium.main([*common, "--out", str(tmp_path / "b"), "--runtime", "ray"])
     assert remote["max_abs_error"] == local["max_abs_error"]
+    import json
+    import os
+
+    # threads left at 0: every core in process, one per Ray actor, each recorded as it ran
+    threads = [json.loads((tmp_path / d / "config.json").read_text())["threads"] for d in "ab"]
+    assert threads == [os.cpu_count(), 1]
 
 
 def test_the_command_line_gives_the_same_checkpoint_on_both_runtimes(tmp_path):
