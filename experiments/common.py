@@ -261,7 +261,7 @@ class Run:
         )
         fuse = bool(self.cfg.get("fuse_players"))
         options = (
-            {"address": self.args.ray_address, "threads": self.cfg["threads"]}
+            {"address": self.args.ray_address, "threads": self.cfg["threads"], "fuse_players": fuse}
             if self.args.runtime == "ray"
             else {"fuse_players": fuse}
         )
@@ -395,13 +395,7 @@ def resolve_config(
 ) -> GameConfig:
     """Defaults, then the profile's layer (``--quick`` / ``--profile``), ``--config``, ``--set``
     and the experiment's own flags."""
-    ray = getattr(args, "runtime", None) == "ray"
-    # fusing is an in-process speed option: off by default on Ray, where asking for it is an error
-    layers: list[Mapping[str, Any]] = [{"fuse_players": False}] if ray else []
-    if profile:
-        if ray:
-            profile = {k: v for k, v in profile.items() if k != "fuse_players"}
-        layers.append(profile)
+    layers: list[Mapping[str, Any]] = [profile] if profile else []
     if args.config is not None:
         layers.append(load_toml(args.config))
     layers.append(parse_set(args.set))
@@ -466,10 +460,6 @@ def _run(name, config, quick, body, args, flags, checks) -> dict:
         print(to_toml(resolved), end="")
         return {}
     cfg = resolved.model_dump()
-    if cfg.get("fuse_players") and args.runtime == "ray":
-        raise ConfigError(
-            "fuse_players needs the in-process runtime (a Ray actor holds one player)"
-        )
     if cfg["threads"] == 0:  # every core in process, one per actor; recorded as what ran
         cfg["threads"] = 1 if args.runtime == "ray" else max(1, os.cpu_count() or 1)
     device = resolve_device(args.device)

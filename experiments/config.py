@@ -51,6 +51,12 @@ class Resources(Section):
 
     num_cpus: float | None = Field(None, ge=0, description="CPU cores (None: Ray's default)")
     num_gpus: float = Field(0.0, ge=0, description="GPUs, fractions allowed")
+    group: str | None = Field(
+        None,
+        min_length=1,
+        description="players with one group share one actor (one data holder's process; their "
+        "CPUs and GPUs add up), where with fuse_players those of one architecture take fused steps",
+    )
 
 
 class PlayerSize(Section):
@@ -87,10 +93,9 @@ class GameConfig(Section):
     )
     fuse_players: bool = Field(
         True,
-        description="in process: M2 players of one architecture and options (learning 'elbo', "
-        "no 'complete') take one fused step and make their draws together, equal to their "
-        "one-by-one steps up to float rounding (default off with --runtime ray: an actor holds "
-        "one player)",
+        description="M2 players of one architecture and options (learning 'elbo', no 'complete') "
+        "in one process (in process: all; on Ray: a resources group) take one fused step and "
+        "make their draws together, equal to their one-by-one steps up to float rounding",
     )
     check_every: PositiveInt = Field(
         1,
@@ -110,7 +115,8 @@ class GameConfig(Section):
     )
     resources: dict[str, Resources] = Field(
         default_factory=dict,
-        description="Ray: per player name (or 'default') the actor's {num_cpus, num_gpus}",
+        description="Ray: per player name (or 'default') the actor's {num_cpus, num_gpus} and "
+        "the group of players sharing it",
     )
 
 

@@ -72,7 +72,9 @@ class Game(EventSource):
         if runtime is None:
             runtime = _in_process(players, sources, seed, device, fuse_players)
         elif fuse_players:
-            raise ValueError("fuse_players is an option of the in-process runtime: pass it there")
+            raise ValueError(
+                "fuse_players is an option of the runtime: pass it to the runtime given"
+            )
         self.runtime = runtime
         self.names: tuple[str, ...] = tuple(runtime.names)
         self.seed = seed

@@ -198,7 +198,9 @@ class HostSpec:
     returns ``(player, data_source)``. It runs inside the host's process, so a player's private
     data is read there from its shard description and never travels. ``num_cpus``/``num_gpus`` are
     the resources a distributed runtime reserves for the host (fractions allowed; ``num_cpus=None``:
-    an equal share of the cluster's CPUs, at most one).
+    an equal share of the cluster's CPUs, at most one). ``group``: hosts with the same group live
+    in one process of a distributed runtime (one data holder's players; their reserved resources
+    add up), where with ``fuse_players`` those of one architecture learn in one fused step.
     """
 
     name: str
@@ -210,6 +212,7 @@ class HostSpec:
     # modules to import before building (e.g. ones that register a user's recipe): a Ray worker
     # has not imported the driver script's modules
     plugins: tuple[str, ...] = ()
+    group: str | None = None
 
     def make(self) -> PlayerHost:
         import_plugins(self.plugins)
@@ -244,7 +247,7 @@ def host_specs(
 ) -> list[HostSpec]:
     """One ``HostSpec`` per player for :meth:`Game.from_specs` (player k's seed derived from
     ``seed`` and k); ``resources`` maps a player name (or ``default``) to ``{num_cpus,
-    num_gpus}`` for the Ray runtime; ``plugins``: modules every host imports first."""
+    num_gpus, group}`` for the Ray runtime; ``plugins``: modules every host imports first."""
     resources = resources or {}
     unknown = set(resources) - set(builders) - {"default"}
     if unknown:
@@ -256,13 +259,14 @@ def host_specs(
         res = {
             "num_cpus": None,
             "num_gpus": 0.0,
+            "group": None,
             **resources.get("default", {}),
             **resources.get(name, {}),
         }
-        bad = set(res) - {"num_cpus", "num_gpus"}
+        bad = set(res) - {"num_cpus", "num_gpus", "group"}
         if bad:
             raise ConfigError(
-                f"resources of {name!r}: unknown keys {sorted(bad)}; use num_cpus, num_gpus"
+                f"resources of {name!r}: unknown keys {sorted(bad)}; use num_cpus, num_gpus, group"
             )
         specs.append(
             HostSpec(
@@ -273,6 +277,7 @@ def host_specs(
                 None if res["num_cpus"] is None else float(res["num_cpus"]),
                 float(res["num_gpus"]),
                 tuple(plugins or ()),
+                None if res["group"] is None else str(res["group"]),
             )
         )
     return specs

@@ -83,6 +83,24 @@ def build_mixture_host(data_seed: int) -> tuple:
     return MixturePlayer(), TensorSource(mixture_data(100, seed=data_seed))
 
 
+def build_image_host(i: int, width: int = 2) -> tuple:
+    """A HostSpec builder: an M2 image player (bundled MNIST, 20 of its 100 rows labelled)."""
+    from datasets.mnist import load_mnist
+    from modalities import build_player
+    from multimodal_game.sources import TensorSource
+
+    x, y = load_mnist("bundled", "train")
+    spec = {
+        "variables": [{"name": "x", "recipe": "image", "width": width}],
+        "latent": 3,
+        "hidden": 16,
+    }
+    rows = slice(100 * i, 100 * i + 100)
+    present = {"label": torch.arange(100) < 20}
+    data = Batch({"label": y[rows], "x": x[rows, None].float() / 255}, present)
+    return build_player(spec), TensorSource(data)
+
+
 def build_label_host() -> tuple:
     from multimodal_game.expfam import CategoricalPlayer
     from multimodal_game.sources import TensorSource

@@ -167,13 +167,11 @@ def test_players_of_different_architectures_are_not_fused_together():
 
 def test_fuse_players_is_refused_with_a_ready_runtime():
     game = _game(False, [_image_spec(2)])
-    with pytest.raises(ValueError, match="in-process runtime"):
+    with pytest.raises(ValueError, match="option of the runtime"):
         Game(alpha=[[1.0, 0.0], [0.0, 1.0]], runtime=game.runtime, fuse_players=True)
 
 
-def test_players_fuse_by_default_in_process_and_not_on_ray_where_asking_for_it_is_an_error(
-    tmp_path, capsys
-):
+def test_players_fuse_by_default_on_both_runtimes(capsys):
     from experiments import mixture_inference
 
     def config(*extra):
@@ -181,12 +179,13 @@ def test_players_fuse_by_default_in_process_and_not_on_ray_where_asking_for_it_i
         return capsys.readouterr().out
 
     assert "fuse_players = true" in config()
-    assert "fuse_players = false" in config("--runtime", "ray")
-    with pytest.raises(SystemExit):  # before any work: no Ray session is started
-        mixture_inference.main(
-            ["--quick", "--runtime", "ray", "--set", "fuse_players=true", "--out", str(tmp_path)]
-        )
-    assert "fuse_players needs the in-process runtime" in capsys.readouterr().err
+    assert "fuse_players = true" in config("--runtime", "ray")
+
+
+def test_the_runtime_says_which_players_fuse():
+    game = _game(True, [_image_spec(2), _image_spec(2), _image_spec(3)])
+    assert game.runtime.fusion_groups() == [["p0", "p1"]]
+    assert _game(False, [_image_spec(2), _image_spec(2)]).runtime.fusion_groups() == []
 
 
 def test_players_whose_variables_differ_in_name_only_fuse_by_position():

@@ -8,7 +8,7 @@ import torch
 
 ray = pytest.importorskip("ray")
 
-from helpers import THREE_ALPHA, three_player_specs  # noqa: E402
+from helpers import THREE_ALPHA, build_image_host, three_player_specs  # noqa: E402
 
 from multimodal_game.batch import Batch  # noqa: E402
 from multimodal_game.game import Game  # noqa: E402
@@ -78,6 +78,96 @@ def test_ray_matches_inprocess_bit_exactly(reference):
         sent, recv = acc["synthetic_per_round"]["sent"], acc["synthetic_per_round"]["received"]
         assert sum(sent.values()) == sum(recv.values()) > 0
         assert acc["synthetic_total"]["sent"]["p0"] == 6 * sent["p0"]
+    finally:
+        g.close()
+
+
+def grouped(specs, group: str, names) -> list:
+    """``specs`` with the players ``names`` in one group (one actor)."""
+    import dataclasses
+
+    return [dataclasses.replace(s, group=group) if s.name in names else s for s in specs]
+
+
+def test_a_group_of_players_shares_one_actor_and_matches_inprocess_bit_exactly(reference):
+    g = Game.from_specs(
+        grouped(three_player_specs(), "site", ("p0", "p1")),
+        THREE_ALPHA,
+        runtime="ray",
+        runtime_options={"threads": THREADS},
+        batch_size=32,
+    )
+    try:
+        assert len(g.runtime.actors) == 2
+        assert g.runtime.pid("p0") == g.runtime.pid("p1") != g.runtime.pid("labels")
+        g.run(6)
+        assert_same(params(g), reference)
+    finally:
+        g.close()
+
+
+def _image_game(runtime: str, fuse: bool, group: str | None = None) -> Game:
+    from functools import partial
+
+    from multimodal_game.host import HostSpec
+
+    specs = [HostSpec(f"p{i}", partial(build_image_host, i), 10 + i, num_cpus=0.5) for i in (0, 1)]
+    if group:
+        specs = grouped(specs, group, ("p0", "p1"))
+    opts = {"fuse_players": fuse, **({"threads": THREADS} if runtime == "ray" else {})}
+    return Game.from_specs(
+        specs, [[0.6, 0.4], [0.4, 0.6]], runtime=runtime, runtime_options=opts, batch_size=16
+    )
+
+
+def test_same_architecture_players_of_a_group_fuse_in_their_actor_as_in_process():
+    states = {}
+    for name, runtime, fuse, group in (
+        ("fused", "inprocess", True, None),
+        ("one_by_one", "inprocess", False, None),
+        ("ray_group", "ray", True, "site"),
+        ("ray_alone", "ray", True, None),
+    ):
+        g = _image_game(runtime, fuse, group)
+        try:
+            fused = g.runtime.fusion_groups()
+            assert fused == ([["p0", "p1"]] if name in ("fused", "ray_group") else []), name
+            g.run(3)
+            states[name] = params(g)
+        finally:
+            g.close()
+    assert_same(states["ray_group"], states["fused"])
+    assert_same(states["ray_alone"], states["one_by_one"])
+    differ = [
+        k
+        for k, t in states["fused"]["p0"].items()
+        if not torch.equal(t, states["one_by_one"]["p0"][k])
+    ]
+    assert differ  # the fused step ran: it equals the one-by-one steps only up to rounding
+
+
+def test_killing_a_groups_process_loses_all_its_players_and_restarts_them(tmp_path, reference):
+    g = Game.from_specs(
+        grouped(three_player_specs(), "site", ("p0", "p1")),
+        THREE_ALPHA,
+        runtime="ray",
+        runtime_options={"threads": THREADS},
+        batch_size=32,
+    )
+    try:
+        with pytest.warns(UserWarning, match="p0, p1.*restarted, replaying from round 2"):
+            attach_standard(
+                g,
+                hooks=[_kill("p1", 3)],
+                eval_every=1,
+                checkpoint_every=2,
+                checkpoint_path=tmp_path / "ck.pt",
+                progress=False,
+                max_restarts=1,
+            )
+            g.run(6)
+        assert g.events[0]["players"] == ["p0", "p1"]
+        assert_same(params(g), reference)
     finally:
         g.close()
 

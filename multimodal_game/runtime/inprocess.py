@@ -89,6 +89,11 @@ class InProcessRuntime:
                 out[i] = self.hosts[i].step(r.plan, r.handles)
         return {i: out[i] for i in requests}
 
+    def fusion_groups(self) -> list[list[str]]:
+        """The players that take one fused learning step together (none without
+        ``fuse_players``)."""
+        return self._groups(list(self.names), "fusion_key")
+
     def _fused_for(self, kind: str, hosts: Sequence[PlayerHost]) -> Any:
         """The players' class's ``kind`` (``fused_step`` / ``fused_sampler``) over them, built
         once per set of player objects (a restart rebuilds players: a new set, a new one)."""

@@ -1,9 +1,10 @@
-"""The Ray runtime: every player host in its own actor (process), on one machine or a cluster.
+"""The Ray runtime: every player host in its own actor (process), or a group of one party's players
+in one actor, on one machine or a cluster.
 
 What travels: the host specification (a picklable builder; the actor reads its own shard), the
 interface batches (one object per producer and consumer, written once to the object store and read
 by that consumer only), detached statistics, and states for checkpoints. Private data never leaves
-an actor.
+an actor; the players of a group share their process, so a group is one data holder's players.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ..host import HostSpec, specs_by_name
 from ..policy import LearnPlan, Transfer
 from ..spaces import Space
 from .base import LearnRequest, PlayerHandle, on_cpu
-from .inprocess import param_bytes_of
+from .inprocess import InProcessRuntime
 
 try:
     import ray
@@ -33,42 +34,56 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
     ) from e
 
 
-class HostActor:
-    """One player host inside a Ray actor. Built from its spec in the actor's own process."""
+class GroupActor:
+    """The hosts of one group of players inside one Ray actor (one process), built there from their
+    specs: an in-process runtime over them, so that with ``fuse_players`` the group's players of
+    one architecture take fused steps and make their draws together. A player alone is a group of
+    one."""
 
-    def __init__(self, spec: HostSpec, threads: int | None):
+    def __init__(self, specs: Sequence[HostSpec], threads: int | None, fuse_players: bool):
         if threads:
             torch.set_num_threads(threads)
-        self.host = spec.make()
+        self.runtime = InProcessRuntime(specs=specs, fuse_players=fuse_players)
 
     def ping(self) -> int:
         return os.getpid()
 
-    def space(self) -> Space:
-        return self.host.space
+    def spaces(self) -> dict[str, Space]:
+        return self.runtime.spaces()
 
-    def produce(self, transfers: Sequence[Transfer]) -> Any:
-        out = self.host.produce(transfers)
-        parts = tuple(out[t.consumer].to("cpu") for t in transfers)
+    def produce(self, requests: Mapping[str, Sequence[Transfer]]) -> Any:
+        """The batch of every (producer, transfer) in request order, one return value each."""
+        out = self.runtime.produce(requests)
+        parts = tuple(out[j][t.consumer].to("cpu") for j, ts in requests.items() for t in ts)
         return parts if len(parts) > 1 else parts[0]
 
-    def step(self, plan: LearnPlan, *batches: Batch):
-        return on_cpu(self.host.step(plan, batches))
+    def learn(self, layout: Sequence[tuple[str, LearnPlan]], *batches: Batch) -> Any:
+        """``layout``: each player's plan; ``batches``: its handles' batches (resolved by Ray), in
+        the players' order and each plan's transfer order."""
+        requests, at = {}, 0
+        for name, plan in layout:
+            n = len(plan.transfers)
+            requests[name] = LearnRequest(plan, tuple(batches[at : at + n]))
+            at += n
+        return on_cpu(self.runtime.learn(requests))
 
-    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return on_cpu(self.host.call(fn, *args))
+    def call(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
+        return self.runtime.call(name, fn, *args)
 
-    def param_bytes(self) -> int:
-        return param_bytes_of(self.host.player)
+    def fusion_groups(self) -> list[list[str]]:
+        return self.runtime.fusion_groups()
 
-    def data_summary(self) -> dict[str, Any]:
-        return self.host.data_summary()
+    def param_bytes(self) -> dict[str, int]:
+        return self.runtime.param_bytes()
+
+    def data_summary(self, name: str) -> dict[str, Any]:
+        return self.runtime.data_summary(name)
 
     def state(self) -> dict[str, Any]:
-        return on_cpu(self.host.state())
+        return on_cpu(self.runtime.state())
 
-    def load_state(self, state: Mapping[str, Any]) -> None:
-        self.host.load_state(state)
+    def load_state(self, states: Mapping[str, Any]) -> None:
+        self.runtime.load_state(states)
 
 
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
@@ -99,9 +114,12 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
 
 
 class RayRuntime:
-    """Players in Ray actors. ``address=None`` starts a private local Ray (no dashboard, token
-    authentication, usage statistics off) and shuts it down on ``close``; otherwise connects to ``address`` (``"auto"``
-    or ``host:port`` of a cluster started with ``ray start``)."""
+    """Players in Ray actors: one actor per player, or per group of players (``HostSpec.group``:
+    one data holder's process holding several of its players; with ``fuse_players`` those of one
+    architecture take fused steps there). ``address=None`` starts a private local Ray (no
+    dashboard, token authentication, usage statistics off) and shuts it down on ``close``;
+    otherwise connects to ``address`` (``"auto"`` or ``host:port`` of a cluster started with
+    ``ray start``)."""
 
     def __init__(
         self,
@@ -109,22 +127,29 @@ class RayRuntime:
         address: str | None = None,
         threads: int | None = None,
         num_cpus: int | None = None,
+        fuse_players: bool = False,
     ):
         self.specs = specs_by_name(specs)
         specs = list(self.specs.values())
         self.names = tuple(self.specs)
         self.threads = threads
+        self.fuse_players = bool(fuse_players)
+        # one actor per group (its players in spec order); a player without a group is its own
+        self.group_of = {
+            s.name: ("group", s.group) if s.group else ("player", s.name) for s in specs
+        }
+        self.members = self._by_group(self.names)
         self._owns_ray = init_ray(address, num_cpus)
-        self._remote = ray.remote(max_restarts=0)(HostActor)
-        self.actors: dict[str, Any] = {}
+        self._remote = ray.remote(max_restarts=0)(GroupActor)
+        self.actors: dict[Any, Any] = {}
         try:
             self._cpus = self._plan_cpus(specs)
         except BaseException:
             self.close()
             raise
-        for s in specs:
-            self.actors[s.name] = self._start(s)
-        self._spaces = dict(zip(self.names, self._get([a.space.remote() for a in self._actors()])))
+        for g in self.members:
+            self.actors[g] = self._start(g)
+        self._spaces = self._merged([a.spaces.remote() for a in self.actors.values()])
 
     def _plan_cpus(self, specs: Sequence[HostSpec]) -> dict[str, float]:
         """CPUs per actor; unset ones share the cluster equally. More than the cluster has would
@@ -149,13 +174,22 @@ class RayRuntime:
             )
         return cpus
 
-    def _start(self, spec: HostSpec) -> Any:
+    def _start(self, group: Any) -> Any:
+        specs = [self.specs[n] for n in self.members[group]]
         return self._remote.options(
-            num_cpus=self._cpus[spec.name], num_gpus=spec.num_gpus, name=None
-        ).remote(spec, self.threads)
+            num_cpus=sum(self._cpus[s.name] for s in specs),
+            num_gpus=sum(s.num_gpus for s in specs),
+            name=None,
+        ).remote(specs, self.threads, self.fuse_players)
 
-    def _actors(self) -> list[Any]:
-        return [self.actors[n] for n in self.names]
+    def _actor(self, name: str) -> Any:
+        return self.actors[self.group_of[name]]
+
+    def _by_group(self, names: Sequence[str]) -> dict[Any, list[str]]:
+        out: dict[Any, list[str]] = {}
+        for n in names:
+            out.setdefault(self.group_of[n], []).append(n)
+        return out
 
     def _get(self, refs: Any) -> Any:
         try:
@@ -166,13 +200,19 @@ class RayRuntime:
             raise PlayerLost(dead, f"{self._describe(dead)}: {first}") from e
 
     def _dead(self) -> list[str]:
+        """The players of every actor that no longer answers (a group's are lost together)."""
         dead = []
-        for n, a in self.actors.items():
+        for g, a in self.actors.items():
             try:
                 ray.get(a.ping.remote(), timeout=30)
             except (RayActorError, ray.exceptions.GetTimeoutError):
-                dead.append(n)
+                dead.extend(self.members[g])
         return dead
+
+    def _merged(self, refs: list[Any]) -> dict[str, Any]:
+        """The actors' answers (one dict over its players each) merged, in the players' order."""
+        found = {n: v for part in self._get(refs) for n, v in part.items()}
+        return {n: found[n] for n in self.names}
 
     @staticmethod
     def _describe(names: Sequence[str]) -> str:
@@ -184,49 +224,67 @@ class RayRuntime:
 
     def produce(self, requests: Mapping[str, Sequence[Transfer]]) -> dict[str, dict[str, Any]]:
         handles: dict[str, dict[str, Any]] = {}
-        for j, transfers in requests.items():
-            if not transfers:
-                continue
-            transfers = list(transfers)
-            refs = self.actors[j].produce.options(num_returns=len(transfers)).remote(transfers)
-            refs = refs if isinstance(refs, list) else [refs]
-            handles[j] = {t.consumer: ref for t, ref in zip(transfers, refs)}
+        wanted = {j: list(ts) for j, ts in requests.items() if ts}
+        for g, names in self._by_group(list(wanted)).items():
+            asked = {j: wanted[j] for j in names}
+            count = sum(len(ts) for ts in asked.values())
+            refs = self.actors[g].produce.options(num_returns=count).remote(asked)
+            refs = iter(refs if isinstance(refs, list) else [refs])
+            for j, ts in asked.items():
+                handles[j] = {t.consumer: next(refs) for t in ts}
         return handles
 
     def learn(self, requests: Mapping[str, LearnRequest]) -> dict[str, dict[str, torch.Tensor]]:
-        refs = {i: self.actors[i].step.remote(r.plan, *r.handles) for i, r in requests.items()}
-        stats = self._get(list(refs.values()))
-        return dict(zip(refs, stats))
+        refs = []
+        for g, names in self._by_group(list(requests)).items():
+            layout = [(n, requests[n].plan) for n in names]
+            handles = [h for n in names for h in requests[n].handles]
+            refs.append(self.actors[g].learn.remote(layout, *handles))
+        stats = {n: s for part in self._get(refs) for n, s in part.items()}
+        return {n: stats[n] for n in requests}
 
     def call(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
-        return self._get(self.actors[name].call.remote(fn, *args))
+        return self._get(self._actor(name).call.remote(name, fn, *args))
+
+    def fusion_groups(self) -> list[list[str]]:
+        """The players that take one fused learning step together, inside their actors."""
+        parts = self._get([a.fusion_groups.remote() for a in self.actors.values()])
+        return [group for part in parts for group in part]
 
     @property
     def players(self) -> dict[str, PlayerHandle]:
         return {n: PlayerHandle(self, n, self._spaces[n]) for n in self.names}
 
     def param_bytes(self) -> dict[str, int]:
-        return dict(zip(self.names, self._get([a.param_bytes.remote() for a in self._actors()])))
+        return self._merged([a.param_bytes.remote() for a in self.actors.values()])
 
     def data_summary(self, name: str) -> dict[str, Any]:
-        return self._get(self.actors[name].data_summary.remote())
+        return self._get(self._actor(name).data_summary.remote(name))
 
     def state(self) -> dict[str, Any]:
-        return dict(zip(self.names, self._get([a.state.remote() for a in self._actors()])))
+        return self._merged([a.state.remote() for a in self.actors.values()])
 
     def load_state(self, states: Mapping[str, Any]) -> None:
-        self._get([self.actors[n].load_state.remote(states[n]) for n in self.names])
+        self._get(
+            [
+                a.load_state.remote({n: states[n] for n in self.members[g]})
+                for g, a in self.actors.items()
+            ]
+        )
 
     def restart(self, names: Sequence[str]) -> None:
-        for n in names:
+        """Fresh actors for the groups of ``names`` (with their other players: the game then
+        loads every player's state from its checkpoint)."""
+        groups = list(self._by_group(names))
+        for g in groups:
             with contextlib.suppress(Exception):  # it may be gone already
-                ray.kill(self.actors[n], no_restart=True)
-            self.actors[n] = self._start(self.specs[n])
-        self._get([self.actors[n].ping.remote() for n in names])
+                ray.kill(self.actors[g], no_restart=True)
+            self.actors[g] = self._start(g)
+        self._get([self.actors[g].ping.remote() for g in groups])
 
     def pid(self, name: str) -> int:
         """The operating-system process of player ``name`` (for fault-injection tests)."""
-        return self._get(self.actors[name].ping.remote())
+        return self._get(self._actor(name).ping.remote())
 
     def close(self) -> None:
         for a in self.actors.values():
