@@ -179,8 +179,9 @@ STANDARD = {
 }
 
 
-# about 2 hours on 2 CPU cores, not yet run: the standard players and shards for 5x the rounds
-# (estimated from the standard run's 1,282 s at 2,000 rounds, docs/results.md)
+# the standard players and shards for 5x the rounds: about 2.5 hours on 2 CPU cores without the
+# parameter-exchange baselines (a started run, 2026-12-02: 35-44 min per 10,000-round training, four
+# of them, tests running beside it part of the time; it was stopped before its end, so no results)
 LARGE = {
     **STANDARD,
     "rounds": 10000,
