@@ -259,12 +259,9 @@ class Run:
         specs = host_specs(
             builders, self.seed, self.device, self.cfg.get("resources"), self.cfg.get("plugins")
         )
-        fuse = bool(self.cfg.get("fuse_players"))
-        options = (
-            {"address": self.args.ray_address, "threads": self.cfg["threads"], "fuse_players": fuse}
-            if self.args.runtime == "ray"
-            else {"fuse_players": fuse}
-        )
+        options = {"fuse_players": bool(self.cfg.get("fuse_players"))}
+        if self.args.runtime == "ray":
+            options.update(address=self.args.ray_address, threads=self.cfg["threads"])
         game = Game.from_specs(
             specs,
             alpha,

@@ -27,11 +27,18 @@ def local_ray():
         ray.shutdown()
 
 
-def game(runtime: str) -> Game:
+def game(runtime: str, group: tuple[str, ...] = ()) -> Game:
+    """The three-player game; on Ray the players ``group`` share one actor."""
     opts = {"threads": THREADS} if runtime == "ray" else {}
-    return Game.from_specs(
-        three_player_specs(), THREE_ALPHA, runtime=runtime, runtime_options=opts, batch_size=32
-    )
+    specs = grouped(three_player_specs(), "site", group)
+    return Game.from_specs(specs, THREE_ALPHA, runtime=runtime, runtime_options=opts, batch_size=32)
+
+
+def grouped(specs, group: str, names) -> list:
+    """``specs`` with the players ``names`` in one group (one actor)."""
+    import dataclasses
+
+    return [dataclasses.replace(s, group=group) if s.name in names else s for s in specs]
 
 
 def _tensors(obj, prefix=""):
@@ -82,21 +89,8 @@ def test_ray_matches_inprocess_bit_exactly(reference):
         g.close()
 
 
-def grouped(specs, group: str, names) -> list:
-    """``specs`` with the players ``names`` in one group (one actor)."""
-    import dataclasses
-
-    return [dataclasses.replace(s, group=group) if s.name in names else s for s in specs]
-
-
 def test_a_group_of_players_shares_one_actor_and_matches_inprocess_bit_exactly(reference):
-    g = Game.from_specs(
-        grouped(three_player_specs(), "site", ("p0", "p1")),
-        THREE_ALPHA,
-        runtime="ray",
-        runtime_options={"threads": THREADS},
-        batch_size=32,
-    )
+    g = game("ray", group=("p0", "p1"))
     try:
         assert len(g.runtime.actors) == 2
         assert g.runtime.pid("p0") == g.runtime.pid("p1") != g.runtime.pid("labels")
@@ -146,32 +140,6 @@ def test_same_architecture_players_of_a_group_fuse_in_their_actor_as_in_process(
     assert differ  # the fused step ran: it equals the one-by-one steps only up to rounding
 
 
-def test_killing_a_groups_process_loses_all_its_players_and_restarts_them(tmp_path, reference):
-    g = Game.from_specs(
-        grouped(three_player_specs(), "site", ("p0", "p1")),
-        THREE_ALPHA,
-        runtime="ray",
-        runtime_options={"threads": THREADS},
-        batch_size=32,
-    )
-    try:
-        with pytest.warns(UserWarning, match="p0, p1.*restarted, replaying from round 2"):
-            attach_standard(
-                g,
-                hooks=[_kill("p1", 3)],
-                eval_every=1,
-                checkpoint_every=2,
-                checkpoint_path=tmp_path / "ck.pt",
-                progress=False,
-                max_restarts=1,
-            )
-            g.run(6)
-        assert g.events[0]["players"] == ["p0", "p1"]
-        assert_same(params(g), reference)
-    finally:
-        g.close()
-
-
 def _kill(name: str, at_round: int):
     done = []
 
@@ -183,12 +151,20 @@ def _kill(name: str, at_round: int):
     return hook
 
 
-def test_killed_player_is_restarted_from_checkpoint_and_result_unchanged(tmp_path, reference):
+@pytest.mark.parametrize(
+    "group, lost",
+    [((), ["p1"]), (("p0", "p1"), ["p0", "p1"])],
+    ids=["alone", "a_group_is_lost_and_restarted_together"],
+)
+def test_killed_player_is_restarted_from_checkpoint_and_result_unchanged(
+    tmp_path, reference, group, lost
+):
     import json
 
-    g = game("ray")
+    g = game("ray", group=group)
     try:
-        with pytest.warns(UserWarning, match="p1.*round 4; restarted, replaying from round 2"):
+        match = f"{', '.join(lost)}.*round 4; restarted, replaying from round 2"
+        with pytest.warns(UserWarning, match=match):
             attach_standard(
                 g,
                 hooks=[_kill("p1", 3)],
@@ -202,7 +178,7 @@ def test_killed_player_is_restarted_from_checkpoint_and_result_unchanged(tmp_pat
             )
             g.run(6)
         assert [e["event"] for e in g.events] == ["lost", "restarted"]
-        assert g.events[0]["players"] == ["p1"]
+        assert g.events[0]["players"] == lost
         assert_same(params(g), reference)
         # the replayed rounds 3 and 4 replace their first lines: one line per round
         lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
