@@ -290,3 +290,17 @@ def test_help_and_the_player_specs_do_not_import_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_resources_group_reaches_every_players_host_spec():
+    from multimodal_game.host import host_specs
+
+    builders = {"a": print, "b": print, "labels": print}
+    resources = {"default": {"group": "site"}, "labels": {"group": "labeller", "num_cpus": 1}}
+    specs = host_specs(builders, 0, "cpu", resources)
+    assert [(s.name, s.group, s.num_cpus) for s in specs] == [
+        ("a", "site", None),
+        ("b", "site", None),
+        ("labels", "labeller", 1.0),
+    ]
+    assert [s.group for s in host_specs(builders, 0, "cpu")] == [None, None, None]
