@@ -179,14 +179,14 @@ STANDARD = {
 }
 
 
-# the standard players and shards for 5x the rounds: about 2.5 hours on 2 CPU cores without the
-# parameter-exchange baselines (a started run, 2026-12-02: 35-44 min per 10,000-round training, four
-# of them, tests running beside it part of the time; it was stopped before its end, so no results)
+# the standard players and shards for 3.5x the rounds, sized for about 2 hours on 2 CPU cores
+# without the parameter-exchange baselines: a 10,000-round run (2026-12-02) took 35-44 min per
+# training, four of them, which is 2.5-3 h; docs/results.md has the measured time of this one
 LARGE = {
     **STANDARD,
-    "rounds": 10000,
-    "warmup_rounds": 4000,
-    "checkpoint_every": 2000,
+    "rounds": 7000,
+    "warmup_rounds": 2800,
+    "checkpoint_every": 1750,
     "discriminative_steps": 4000,
 }
 
