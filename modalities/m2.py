@@ -119,6 +119,7 @@ class M2Player(PyroPlayer):
         self.latent_dim = latent_dim
         self.aux_weight = float(spec.aux_weight)
         self.consistency_weight = float(spec.consistency_weight)
+        self.compile_step = spec.compile
         self.encoders = nn.ModuleDict({r.name: r.encoder(hidden) for r in recipes})
         # M2 proper has its own network for q(c | x); sharing the encoder of q(z | x, c) is cheaper
         # but lets the reconstruction gradients (thousands of pixels) drown the classifier's.
@@ -460,6 +461,14 @@ class M2Player(PyroPlayer):
             loss.backward()
             self.optim.step()
         return loss.detach()
+
+    def learn(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """One optimiser step (see :meth:`Player.learn`); with ``compile`` through the compiled
+        plain-PyTorch objective (:class:`~modalities.m2_fused.FusedM2Step` of this player alone),
+        which draws the same noise from the same generator."""
+        if not self.compile_step:
+            return super().learn(batch)
+        return _fused_module().solo_step(self).learn([batch])[0]
 
     # -- fused steps (several players of one architecture; see modalities.m2_fused) ---------------
     def fusion_key(self) -> tuple | None:

@@ -44,6 +44,9 @@ from multimodal_game.batch import Batch
 
 from .recipes import frozen_call
 
+# a compiled step pads each part's rows (labelled, unlabelled, consistency) to a multiple of this
+PAD_ROWS = 16
+
 # the players of this module are modalities.m2.M2Player instances (fused_kind "m2"); it does not
 # import that module, which imports this one on first use
 M2Player = Any
@@ -257,7 +260,12 @@ def fusion_key(player: Any) -> tuple | str:
         return f"{type(player).__name__} is not an M2 player"
     if player.learning != "elbo" or player.complete:
         return "fused steps support learning='elbo' without complete"
-    options = (player.aux_weight, player.consistency_weight, player.enumerate_top)
+    options = (
+        player.aux_weight,
+        player.consistency_weight,
+        player.enumerate_top,
+        player.compile_step,
+    )
     return ("m2", _architecture(player), options)
 
 
@@ -366,6 +374,11 @@ class FusedM2Step(_Fused):
     def __init__(self, players: Sequence[M2Player]):
         super().__init__(players, fusion_key, "learning", _Objective)
         self._grads = torch.func.vmap(torch.func.grad(self._call, has_aux=True))
+        # with ``compile``: inductor over the whole objective and its gradient; row counts are
+        # padded to multiples of PAD_ROWS, so that a run meets few shapes (one compile each)
+        self.pad_rows = PAD_ROWS if players[0].compile_step else 1
+        if players[0].compile_step:
+            self._grads = torch.compile(self._grads, dynamic=False)
 
     def learn(
         self,
@@ -378,9 +391,10 @@ class FusedM2Step(_Fused):
         players = self.players
         batches = [b.to(p.device) for p, b in zip(players, batches)]
         counts = [_counts(p, b) for p, b in zip(players, batches)]
-        n_lab = max(c[0] for c in counts)
-        n_unl = max(c[1] for c in counts)
-        n_rows = max(len(b) for b in batches)
+        n_lab, n_unl, n_rows = (
+            _round_up(max(n), self.pad_rows)
+            for n in ([c[0] for c in counts], [c[1] for c in counts], [len(b) for b in batches])
+        )
         noises = []
         for i, (p, (nl, nu), b) in enumerate(zip(players, counts, batches)):
             with streams[i]() if streams else contextlib.nullcontext():
@@ -410,6 +424,18 @@ class FusedM2Step(_Fused):
                 terms["consistency"] = cons[i]
             out.append(terms)
         return out
+
+
+# each compiled player's step of its own (built on first use; a copied player builds its own)
+_SOLO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def solo_step(player: M2Player) -> FusedM2Step:
+    """The fused step of ``player`` alone (the compiled step of a ``compile`` player)."""
+    step = _SOLO.get(player)
+    if step is None:
+        step = _SOLO[player] = FusedM2Step([player])
+    return step
 
 
 _ADAM_KEYS = ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize", "foreach")
@@ -473,6 +499,10 @@ def _one_adam_step(
         maximize=False,
     )
     return True
+
+
+def _round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
 
 
 def _counts(player: M2Player, batch: Batch) -> tuple[int, int]:

@@ -134,6 +134,13 @@ class M2Spec(Strict):
     complete_sweeps: NonNegativeInt = Field(
         0, description="Gibbs sweeps over those variables when the label is inferred without them"
     )
+    compile: bool = Field(
+        False,
+        description="learn through the plain-PyTorch objective compiled by torch.compile "
+        "(inductor; learning 'elbo' without complete): equal to the Pyro step up to float "
+        "rounding, rows padded to multiples of 16 so that few shapes compile; each new shape "
+        "compiles once (tens of seconds on a CPU), so it pays on long runs",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> M2Spec:
@@ -148,6 +155,8 @@ class M2Spec(Strict):
         if self.enumerate_top and self.learning == "wake_sleep":
             # the sleep phase scores q(c | x) at dreamt labels, which a truncated guide has no site for
             raise ValueError("enumerate_top needs learning 'elbo' or 'symmetric_equilibrium'")
+        if self.compile and (self.learning != "elbo" or self.complete):
+            raise ValueError("compile needs learning 'elbo' and no complete variables")
         unknown = [v for v in self.complete if v not in names]
         if unknown:
             raise ValueError(

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from benchmarks.player_step import make_batch, make_player
-from modalities import build_player
-from modalities.m2_fused import FusedM2Sampler, FusedM2Step
+from modalities import build_player, m2_fused
+from modalities.m2_fused import FusedM2Sampler, FusedM2Step, solo_step
 from multimodal_game.batch import Batch
 from multimodal_game.game import Game
 from multimodal_game.rng import RngStream
@@ -215,3 +215,38 @@ def test_players_whose_variables_differ_in_name_only_fuse_by_position():
             want = p.sample(3 + i)
         assert set(got.data) == {"label", f"m{i}"}
         assert torch.allclose(got[f"m{i}"], want[f"m{i}"], atol=1e-5)
+
+
+def test_a_compiled_step_equals_the_pyro_step():
+    # compile: the plain-PyTorch objective through inductor, rows padded to multiples of 16; one
+    # player alone (its own learn) and two in a fused step, against their Pyro steps
+    kw = {**OPTIONS["both"], "compile": True}
+    compiled = [make_player(2, 16, 3, seed=i, **kw) for i in range(3)]
+    pyro_players = [make_player(2, 16, 3, seed=i, **{**kw, "compile": False}) for i in range(3)]
+    batches = [make_batch(20, k, seed=i) for i, k in enumerate(("mixed", "unlabelled", "mixed"))]
+    batches = [Batch(b.data, b.present, torch.rand(20) + 0.5) for b in batches]
+    mine, theirs = [RngStream(i, "cpu") for i in range(3)], [RngStream(i, "cpu") for i in range(3)]
+    fused = FusedM2Step(compiled[1:])
+    for _ in range(2):
+        with mine[0].active():
+            out = [compiled[0].learn(batches[0])]
+        out += fused.learn(batches[1:], [s.active for s in mine[1:]])
+        for p, b, s, o in zip(pyro_players, batches, theirs, out):
+            with s.active():
+                ref = p.learn(b)
+            assert o.keys() == ref.keys()
+            for k in ref:
+                assert torch.allclose(o[k], ref[k], rtol=1e-4, atol=1e-5), (k, o, ref)
+    for p, q in zip(compiled, pyro_players):
+        assert _max_difference(p, q) < 1e-3
+    assert all(torch.equal(a.cpu, b.cpu) for a, b in zip(mine, theirs))
+    # the compiled path ran: the lone player learnt through its own fused step, whose parts'
+    # rows were padded to multiples of 16 (10 labelled rows -> 16); the Pyro players' were not
+    assert solo_step(compiled[0]).pad_rows == fused.pad_rows == 16
+    assert FusedM2Step(pyro_players[1:]).pad_rows == 1
+    assert pyro_players[0] not in m2_fused._SOLO
+
+
+def test_compile_is_refused_where_the_fused_objective_does_not_apply():
+    with pytest.raises(Exception, match="compile needs learning 'elbo'"):
+        make_player(2, 16, 3, compile=True, learning="wake_sleep")
