@@ -148,6 +148,19 @@ STANDARD = {
     },
 }
 
+# the standard players for 2.3x the rounds, without the parameter-exchange baselines: about 2 hours
+# on 2 CPU cores, estimated from the standard seed-1 run (3005 s: game 1046 s, alone 850 s, central
+# 681 s for 1,500 rounds, the evaluations the rest; docs/results.md); not yet run
+LARGE = {
+    **STANDARD,
+    "fedavg_local_steps": [],
+    "fedprox_local_steps": [],
+    "rounds": 3500,
+    "warmup_rounds": 1200,
+    "eval_every": 875,
+    "checkpoint_every": 875,
+}
+
 FLAGS = (
     Flag(
         "--data", "data", str, "PolyMNIST folder (official release or generated); default: generate"
