@@ -242,6 +242,7 @@ def test_a_compiled_step_equals_the_pyro_step():
     assert all(torch.equal(a.cpu, b.cpu) for a, b in zip(mine, theirs))
     # the compiled path ran: the lone player learnt through its own fused step, whose parts'
     # rows were padded to multiples of 16 (10 labelled rows -> 16); the Pyro players' were not
+    assert compiled[0] in m2_fused._SOLO
     assert solo_step(compiled[0]).pad_rows == fused.pad_rows == 16
     assert FusedM2Step(pyro_players[1:]).pad_rows == 1
     assert pyro_players[0] not in m2_fused._SOLO
