@@ -1,7 +1,7 @@
 """Run the benchmarks, each printing one JSON line: ``python -m benchmarks [--quick] [--out DIR]``.
 
-``--only NAME ...`` picks some. The PolyMNIST generation and SSL benchmarks are long and run only
-when named (``--only ssl_mnist``).
+``--only NAME ...`` picks some. The PolyMNIST generation, SSL and compiled-round benchmarks are long
+and run only when named (``--only ssl_mnist``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ DEFAULT = [
     "classifiers",
     "gpu",
 ]
-EXTRA = ["polymnist_generate", "ssl_mnist"]
+EXTRA = ["polymnist_generate", "ssl_mnist", "compiled_round"]
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -375,10 +375,16 @@ class FusedM2Step(_Fused):
         super().__init__(players, fusion_key, "learning", _Objective)
         self._grads = torch.func.vmap(torch.func.grad(self._call, has_aux=True))
         # with ``compile``: inductor over the whole objective and its gradient; row counts are
-        # padded to multiples of PAD_ROWS, so that a run meets few shapes (one compile each)
+        # padded to multiples of PAD_ROWS, so that a run meets few shapes (one compile each). On
+        # CUDA the compiled step is also captured as a CUDA graph (one launch a step, replayed
+        # on static shapes); its outputs live in the graph's memory and are cloned before the next
         self.pad_rows = PAD_ROWS if players[0].compile_step else 1
+        self.device = players[0].device
         if players[0].compile_step:
-            self._grads = torch.compile(self._grads, dynamic=False)
+            cuda = self.device.type == "cuda"
+            mode = "reduce-overhead" if cuda else None
+            compiled = torch.compile(self._grads, dynamic=False, mode=mode)
+            self._grads = _cloned(compiled) if cuda else compiled
 
     def learn(
         self,
@@ -433,9 +439,18 @@ _SOLO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def solo_step(player: M2Player) -> FusedM2Step:
     """The fused step of ``player`` alone (the compiled step of a ``compile`` player)."""
     step = _SOLO.get(player)
-    if step is None:
+    if step is None or step.device != player.device:  # built for where the player is
         step = _SOLO[player] = FusedM2Step([player])
     return step
+
+
+def _cloned(fn: Callable) -> Callable:
+    """``fn`` with its outputs copied out of a CUDA graph's memory, which the next replay reuses."""
+
+    def call(*args: Any) -> Any:
+        return torch.utils._pytree.tree_map(torch.clone, fn(*args))
+
+    return call
 
 
 _ADAM_KEYS = ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize", "foreach")

@@ -217,15 +217,23 @@ def test_players_whose_variables_differ_in_name_only_fuse_by_position():
         assert torch.allclose(got[f"m{i}"], want[f"m{i}"], atol=1e-5)
 
 
-def test_a_compiled_step_equals_the_pyro_step():
-    # compile: the plain-PyTorch objective through inductor, rows padded to multiples of 16; one
-    # player alone (its own learn) and two in a fused step, against their Pyro steps
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA)])
+def test_a_compiled_step_equals_the_pyro_step(device, monkeypatch):
+    # compile: the plain-PyTorch objective through inductor (on CUDA also captured as a graph),
+    # rows padded to multiples of 16; one player alone (its own learn) and two in a fused step,
+    # against their Pyro steps
+    if device == "cuda":
+        monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+        monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
     kw = {**OPTIONS["both"], "compile": True}
-    compiled = [make_player(2, 16, 3, seed=i, **kw) for i in range(3)]
-    pyro_players = [make_player(2, 16, 3, seed=i, **{**kw, "compile": False}) for i in range(3)]
+    compiled = [make_player(2, 16, 3, seed=i, **kw).to(device) for i in range(3)]
+    pyro_players = [
+        make_player(2, 16, 3, seed=i, **{**kw, "compile": False}).to(device) for i in range(3)
+    ]
     batches = [make_batch(20, k, seed=i) for i, k in enumerate(("mixed", "unlabelled", "mixed"))]
-    batches = [Batch(b.data, b.present, torch.rand(20) + 0.5) for b in batches]
-    mine, theirs = [RngStream(i, "cpu") for i in range(3)], [RngStream(i, "cpu") for i in range(3)]
+    batches = [Batch(b.data, b.present, torch.rand(20) + 0.5).to(device) for b in batches]
+    mine = [RngStream(i, device) for i in range(3)]
+    theirs = [RngStream(i, device) for i in range(3)]
     fused = FusedM2Step(compiled[1:])
     for _ in range(2):
         with mine[0].active():
