@@ -47,6 +47,9 @@ from .recipes import frozen_call
 # a compiled step pads each part's rows (labelled, unlabelled, consistency) to a multiple of this
 PAD_ROWS = 16
 
+# graphs that compiled steps may keep in one process (architectures x padded shapes)
+COMPILED_GRAPHS = 64
+
 # the players of this module are modalities.m2.M2Player instances (fused_kind "m2"); it does not
 # import that module, which imports this one on first use
 M2Player = Any
@@ -381,6 +384,11 @@ class FusedM2Step(_Fused):
         self.pad_rows = PAD_ROWS if players[0].compile_step else 1
         self.device = players[0].device
         if players[0].compile_step:
+            # every compiled step shares one traced function (torch.func's wrapper), which keeps
+            # a graph per architecture and padded shape; past dynamo's limit (8) new ones would
+            # silently run eager
+            dynamo = torch._dynamo.config
+            dynamo.recompile_limit = max(dynamo.recompile_limit, COMPILED_GRAPHS)
             cuda = self.device.type == "cuda"
             mode = "reduce-overhead" if cuda else None
             compiled = torch.compile(self._grads, dynamic=False, mode=mode)

@@ -4,6 +4,7 @@ import copy
 
 import pytest
 import torch
+from torch._dynamo.utils import counters
 
 from benchmarks.player_step import make_batch, make_player
 from modalities import build_player, m2_fused
@@ -254,6 +255,13 @@ def test_a_compiled_step_equals_the_pyro_step(device, monkeypatch):
     assert solo_step(compiled[0]).pad_rows == fused.pad_rows == 16
     assert FusedM2Step(pyro_players[1:]).pad_rows == 1
     assert pyro_players[0] not in m2_fused._SOLO
+    # one process keeps a graph per architecture and shape, past dynamo's default of 8; new
+    # players of a compiled architecture (the next training of a run) reuse its graph
+    assert torch._dynamo.config.recompile_limit >= m2_fused.COMPILED_GRAPHS
+    frames = dict(counters["frames"])
+    again = FusedM2Step([make_player(2, 16, 3, seed=7 + i, **kw).to(device) for i in range(2)])
+    again.learn(batches[1:])
+    assert dict(counters["frames"]) == frames
 
 
 def test_compile_is_refused_where_the_fused_objective_does_not_apply():
