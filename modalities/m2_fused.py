@@ -17,6 +17,11 @@ Supported: ``learning="elbo"`` with or without the consistency term, exact or tr
 enumeration (``enumerate_top``), any mix of labelled and unlabelled rows; not ``complete``.
 :func:`fusion_key` says why another player is not fusable.
 
+A player with ``compile`` (its spec) learns through this step compiled by ``torch.compile``: in
+its fused group, or alone (:func:`solo_step`, from ``M2Player.learn``). Each part's rows are then
+padded to a multiple of :data:`PAD_ROWS`, so that a run meets few shapes; on CUDA the compiled step
+is captured as a CUDA graph.
+
 :class:`FusedM2Sampler` makes the draws of such players in one ``vmap`` of ``decode``: each
 player's labels and latents are drawn one by one on its own stream, exactly as ``M2Player.sample``
 draws them, so the draws equal the one-by-one ones (up to float rounding in the decoders). It needs
