@@ -465,8 +465,9 @@ class M2Player(PyroPlayer):
     def learn(self, batch: Batch) -> dict[str, torch.Tensor]:
         """One optimiser step (see :meth:`Player.learn`); with ``compile`` through the compiled
         plain-PyTorch objective (:class:`~modalities.m2_fused.FusedM2Step` of this player alone),
-        which draws the same noise from the same generator."""
-        if not self.compile_step:
+        which draws the same noise from the same generator; the Pyro step where a parameter has a
+        gradient hook (FedProx), which only backward runs."""
+        if not self.compile_step or _fused_module().has_gradient_hooks(self):
             return super().learn(batch)
         return _fused_module().solo_step(self).learn([batch])[0]
 

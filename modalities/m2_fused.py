@@ -268,6 +268,10 @@ def fusion_key(player: Any) -> tuple | str:
         return f"{type(player).__name__} is not an M2 player"
     if player.learning != "elbo" or player.complete:
         return "fused steps support learning='elbo' without complete"
+    if has_gradient_hooks(player):
+        return (
+            "a parameter has a gradient hook (FedProx's proximal term), which runs in backward only"
+        )
     options = (
         player.aux_weight,
         player.consistency_weight,
@@ -275,6 +279,12 @@ def fusion_key(player: Any) -> tuple | str:
         player.compile_step,
     )
     return ("m2", _architecture(player), options)
+
+
+def has_gradient_hooks(player: M2Player) -> bool:
+    """Whether a parameter of ``player`` carries a gradient hook (``Tensor.register_hook``, as
+    FedProx's proximal term does): the fused step's functional gradient would skip it."""
+    return any(p._backward_hooks for p in player.parameters())
 
 
 class _Objective(nn.Module):

@@ -99,6 +99,35 @@ def test_fedprox_adds_the_proximal_gradient_towards_the_last_average():
     assert moved > 0
 
 
+def test_fedprox_keeps_its_proximal_term_with_fused_players():
+    # the fused step's gradient is functional: a player with FedProx's gradient hooks must learn
+    # one by one (else FedProx would silently be FedAvg)
+    def play(fuse: bool, mu: float) -> dict:
+        game = alone_game(fuse_players=fuse)
+        ParameterAveraging(every=3, mu=mu).attach(game)
+        game.run(4)
+        return {n: p.parameters_state() for n, p in game.runtime.local_players.items()}
+
+    fused, plain, fedavg = play(True, 0.5), play(False, 0.5), play(True, 0.0)
+    for n in fused:
+        for k in fused[n]:
+            assert torch.allclose(fused[n][k], plain[n][k], atol=1e-5), (n, k)
+    assert any(not torch.allclose(fused[n][k], fedavg[n][k]) for n in fused for k in fused[n])
+
+
+def test_a_compiled_player_with_gradient_hooks_takes_the_pyro_step():
+    from modalities import m2_fused
+
+    player = build_player({**image_spec(2), "compile": True}, seed=0)
+    seen = []
+    next(player.parameters()).register_hook(lambda g: seen.append(1) or g)
+    player.learn(image_data(8, 0))
+    assert seen == [1] and player not in m2_fused._SOLO
+    assert m2_fused.fusion_key(player) == (
+        "a parameter has a gradient hook (FedProx's proximal term), which runs in backward only"
+    )
+
+
 def test_byte_counts_equal_the_parameter_and_sample_sizes():
     game = alone_game()
     params = sum(p.numel() * 4 for p in game.runtime.local_players["p0"].parameters())
