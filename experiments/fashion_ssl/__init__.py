@@ -170,6 +170,10 @@ QUICK = {
 # between quick and full: about 30-45 minutes on 2 CPU cores (docs/results.md has the measured time)
 STANDARD = {
     **QUICK,
+    # the players' steps compiled: 1.36x a round at these players' sizes, after about 2 minutes
+    # of compiles (four architectures, once per process), which 2,500 rounds pay back
+    # (docs/benchmarks.md, compiled_round); the runs of docs/results.md predate it
+    "player": {"compile": True},
     "shard_size": 5000,
     "rounds": 2000,
     "warmup_rounds": 800,
