@@ -462,6 +462,12 @@ def _run(name, config, quick, body, args, flags, checks) -> dict:
     device = resolve_device(args.device)
     if args.resume:
         check_resumable(args.out)
+    if (cfg.get("player") or {}).get("compile"):
+        from modalities.m2_fused import compile_problem
+
+        problem = compile_problem(device)
+        if problem:
+            raise ConfigError(f"player.compile: {problem} (or set player.compile = false)")
     for check in checks:
         check(cfg)
     out = run_folder(name, args)

@@ -281,6 +281,23 @@ def fusion_key(player: Any) -> tuple | str:
     return ("m2", _architecture(player), options)
 
 
+def compile_problem(device: torch.device | str) -> str | None:
+    """Why a compiled step cannot run on ``device`` (None if it can): on the CPU inductor builds
+    its kernels with a C++ compiler (``CXX`` or inductor's candidates, e.g. g++), found on PATH."""
+    if torch.device(device).type != "cpu":
+        return None
+    import os
+    import shutil
+
+    from torch._inductor import config as inductor
+
+    names = [os.environ.get("CXX"), *inductor.cpp.cxx]
+    if any(n and shutil.which(n) for n in names):
+        return None
+    wanted = ", ".join(n for n in names if n)
+    return f"compile needs a C++ compiler on the CPU ({wanted} on PATH, or CXX); none was found"
+
+
 def has_gradient_hooks(player: M2Player) -> bool:
     """Whether a parameter of ``player`` carries a gradient hook (``Tensor.register_hook``, as
     FedProx's proximal term does): the fused step's functional gradient would skip it."""

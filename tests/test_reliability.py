@@ -53,6 +53,22 @@ def test_a_missing_fashion_folder_is_one_line_before_config_json(tmp_path, capsy
     assert not out.exists()
 
 
+def test_compile_without_a_cpp_compiler_is_one_line_before_config_json(
+    tmp_path, capsys, monkeypatch
+):
+    from torch._inductor import config as inductor
+
+    from experiments import fashion_ssl
+
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.setattr(inductor.cpp, "cxx", (None, "no-such-cxx"))
+    out = tmp_path / "z"
+    argv = ["--quick", "--set", "player.compile=true", "--device", "cpu", "--out", str(out)]
+    line = one_line_error(fashion_ssl.main, [*argv, "--no-progress"], capsys)
+    assert "player.compile: compile needs a C++ compiler" in line and "no-such-cxx" in line
+    assert not out.exists()
+
+
 def _png_release(root: Path, files: dict[str, list[str]]) -> None:
     pixel = np.zeros((28, 28, 3), dtype=np.uint8)
     for split in ("train", "test"):
