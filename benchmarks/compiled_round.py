@@ -89,7 +89,9 @@ def compare(args) -> list[dict]:
                 "speedup": round(paired_speedup(times["pyro"], times[v]), 3),
                 "first_rounds_s": round(first[v], 1),
                 "compile_s": round(extra, 1),
-                "break_even_rounds": round(extra / saved) if saved > 0 else None,
+                "break_even_rounds": (
+                    round(extra / saved) if VARIANTS[v][1] and saved > 0 else None
+                ),
                 "max_parameter_difference": diff,
             }
         )
