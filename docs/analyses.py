@@ -557,6 +557,7 @@ GAIN_RECORDS = {
     "fashion_ssl": {
         "quick": ("fashion_ssl_quick_3seeds",),
         "standard": ("fashion_ssl_standard",),
+        "large": ("fashion_ssl_large",),
     },
 }
 
