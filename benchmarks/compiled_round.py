@@ -17,9 +17,8 @@ from __future__ import annotations
 import statistics
 import time
 
-import torch
-
 from benchmarks.common import alternate_times, paired_speedup, parser, report
+from benchmarks.fused_players import demo_game, resolve_profile
 
 VARIANTS = {  # name: (fuse_players, compile)
     "pyro": (False, False),
@@ -29,36 +28,22 @@ VARIANTS = {  # name: (fuse_players, compile)
 }
 
 
-def _config(experiment: str, profile: str) -> dict:
-    import importlib
-
-    from experiments.config import resolve
-
-    pkg = importlib.import_module(f"experiments.{experiment}")
-    return resolve(pkg.Config, [getattr(pkg, profile.upper())]).model_dump()
-
-
 def build(experiment: str, profile: str, fuse: bool, compile: bool):
     """The experiment's players at ``profile`` size in one game (see the module's docstring)."""
+    if experiment == "polymnist_cross":
+        return demo_game(fuse, profile, compile)
+    from experiments.fashion_ssl.run import build_host, policy
     from multimodal_game.game import Game
     from multimodal_game.host import builders, host_specs
 
-    cfg = _config(experiment, profile)
+    cfg = resolve_profile(experiment, profile)
     cfg["player"]["compile"] = compile
+    names = [f"player{k}" for k in range(len(cfg["players"]))]
+    specs = host_specs(builders(build_host, names, cfg, 0, cfg["labelled"][0]), 0, "cpu")
     options = {"fuse_players": fuse}
-    if experiment == "polymnist_cross":
-        from experiments.polymnist_cross.run import build_host
-
-        names = [f"style{k}" for k in range(cfg["modalities"])]
-        specs = host_specs(builders(build_host, names, cfg, 0), 0, "cpu")
-        alpha = torch.full((len(names), len(names)), 1.0 / len(names), dtype=torch.float64)
-    else:
-        from experiments.fashion_ssl.run import build_host, policy
-
-        names = [f"player{k}" for k in range(len(cfg["players"]))]
-        specs = host_specs(builders(build_host, names, cfg, 0, cfg["labelled"][0]), 0, "cpu")
-        alpha = policy(cfg)
-    return Game.from_specs(specs, alpha, batch_size=cfg["batch_size"], runtime_options=options)
+    return Game.from_specs(
+        specs, policy(cfg), batch_size=cfg["batch_size"], runtime_options=options
+    )
 
 
 def compare(args) -> list[dict]:

@@ -22,13 +22,15 @@ from benchmarks.common import alternate_times, paired_speedup, parser, report
 from benchmarks.round_overhead import build_game
 
 
-def demo_game(fuse: bool, profile: str = "quick"):
-    """The five style players of ``polymnist_cross`` at ``profile`` size, alpha uniform."""
+def demo_game(fuse: bool, profile: str = "quick", compile: bool = False):
+    """The five style players of ``polymnist_cross`` at ``profile`` size, alpha uniform
+    (``compile``: their steps compiled, ``player.compile``)."""
     from experiments.polymnist_cross.run import build_host
     from multimodal_game.game import Game
     from multimodal_game.host import builders, host_specs
 
-    cfg = resolve_profile(profile)
+    cfg = resolve_profile("polymnist_cross", profile)
+    cfg["player"]["compile"] = compile
     names = [f"style{k}" for k in range(cfg["modalities"])]
     specs = host_specs(builders(build_host, names, cfg, 0), 0, "cpu")
     alpha = torch.full((len(names), len(names)), 1.0 / len(names), dtype=torch.float64)
@@ -36,11 +38,14 @@ def demo_game(fuse: bool, profile: str = "quick"):
     return Game.from_specs(specs, alpha, batch_size=cfg["batch_size"], runtime_options=options)
 
 
-def resolve_profile(profile: str) -> dict:
-    from experiments.config import resolve
-    from experiments.polymnist_cross import QUICK, STANDARD, Config
+def resolve_profile(experiment: str, profile: str) -> dict:
+    """``experiment``'s config at ``profile`` (quick, standard, ...), resolved as a run's."""
+    import importlib
 
-    return resolve(Config, [{"quick": QUICK, "standard": STANDARD}[profile]]).model_dump()
+    from experiments.config import resolve
+
+    pkg = importlib.import_module(f"experiments.{experiment}")
+    return resolve(pkg.Config, [getattr(pkg, profile.upper())]).model_dump()
 
 
 def compare(n: int, args) -> dict:
