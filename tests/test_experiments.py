@@ -77,6 +77,11 @@ def test_polymnist_cross_runs_end_to_end(tmp_path, polymnist_dir):
     assert set(lines[1]["players"]["style0"]) >= {"loss", "elbo", "classifier"}
     assert "mean_accuracy" not in lines[1].get("evaluation", {})  # no hooks: losses only
     assert res["game"]["mean_accuracy"] == pytest.approx(saved["game"]["mean_accuracy"])
+    # where the run's time went: the evaluation's classifiers, each training and its evaluation
+    methods = ("game", "alone", "central", "fedavg_E2")
+    phases = {"classifiers", *methods, *(f"{t}_evaluation" for t in methods)}
+    assert set(saved["seconds"]) == phases and all(v > 0 for v in saved["seconds"].values())
+    assert sum(saved["seconds"].values()) <= saved["total_seconds"]
     # resume: the checkpoints exist and a resumed run picks them up without replaying rounds
     assert (out / "game.ckpt").is_file()
     again = polymnist_cross.main([*common, "--resume"])

@@ -274,11 +274,12 @@ def policy(cfg: dict):
 def body(run: Run) -> dict:
     cfg, m = run.cfg, run.cfg["modalities"]
     specs, _, train, test, clf_rows, validation = build_setup(cfg, run.seed)
-    if cfg["reference_classifiers"]:
-        clfs = load_reference_classifiers(cfg["reference_classifiers"], m, run.device)
-        clf_acc = classifier_accuracy(clfs, test, cfg["eval_examples"])
-    else:
-        clfs, clf_acc = style_classifiers(cfg, train, test, clf_rows, run)
+    with run.timed("classifiers"):  # the evaluation's instrument, independent of every player
+        if cfg["reference_classifiers"]:
+            clfs = load_reference_classifiers(cfg["reference_classifiers"], m, run.device)
+            clf_acc = classifier_accuracy(clfs, test, cfg["eval_examples"])
+        else:
+            clfs, clf_acc = style_classifiers(cfg, train, test, clf_rows, run)
     styles = [f"style{k}" for k in range(m)]
     # Alone, players do not interact, so only the evaluated (style) players are trained; they
     # come first in the game's players, so their seeds are those they have in the game.
@@ -300,11 +301,12 @@ def body(run: Run) -> dict:
         else:
             game = run.game(tag, hosts, alpha, warmup_rounds=cfg["warmup_rounds"])
             wire[tag] = run_bytes(game) if tag == "game" else 0
-        results[tag] = evaluate(game.players, style_of, test, clfs, cfg["eval_examples"])
-        if cfg["validation_tuples"]:  # what variants are compared on
-            results[tag]["validation_accuracy"] = style_accuracy(
-                game.players, style_of, validation, cfg["validation_tuples"]
-            )
+        with run.timed(f"{tag}_evaluation"):
+            results[tag] = evaluate(game.players, style_of, test, clfs, cfg["eval_examples"])
+            if cfg["validation_tuples"]:  # what variants are compared on
+                results[tag]["validation_accuracy"] = style_accuracy(
+                    game.players, style_of, validation, cfg["validation_tuples"]
+                )
         results["events"][tag] = game.events
         if tag == "game":
             results.update(alpha=game.alpha, exchange=game.accounting())
