@@ -19,6 +19,7 @@ DEFAULT = [
     "runtime",
     "memory",
     "classifiers",
+    "throughput",
     "gpu",
 ]
 EXTRA = ["polymnist_generate", "ssl_mnist", "compiled_round"]

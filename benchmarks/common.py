@@ -12,12 +12,30 @@ from pathlib import Path
 import torch
 
 
-def parser(name: str, description: str | None) -> argparse.ArgumentParser:
-    """A benchmark's parser with the flags every benchmark takes: ``--quick`` and ``--out``."""
+def parser(name: str, description: str | None, device: bool = False) -> argparse.ArgumentParser:
+    """A benchmark's parser with the flags every benchmark takes: ``--quick`` and ``--out``
+    (``device``: also ``--device cpu|cuda``)."""
     p = argparse.ArgumentParser(prog=f"python -m benchmarks.{name}", description=description)
     p.add_argument("--quick", action="store_true", help="fewer timed steps / rounds")
     p.add_argument("--out", type=Path, help="also write the JSON to this file")
+    if device:
+        p.add_argument(
+            "--device", choices=("cpu", "cuda"), default="cpu", help="where the players live"
+        )
     return p
+
+
+def check_device(device: str) -> None:
+    """A clear error before any work when ``device`` is cuda and there is none."""
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: torch sees no CUDA device here")
+
+
+def synchronize() -> None:
+    """Wait for queued CUDA work (if CUDA is in use), so that a timer measures it and not only its
+    launch; nothing on the CPU."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
 
 
 def emit(result: dict, out: Path | None) -> dict:
@@ -41,15 +59,18 @@ def report(name: str, args: argparse.Namespace, **fields) -> dict:
 def alternate_times(
     fns: Sequence[Callable[[], object]], steps: int, warmup: int
 ) -> list[list[float]]:
-    """Seconds of every step of each of ``fns``, called in turn step by step."""
+    """Seconds of every step of each of ``fns``, called in turn step by step (CUDA work included:
+    each step starts and ends synchronised)."""
     for _ in range(warmup):
         for fn in fns:
             fn()
     times: list[list[float]] = [[] for _ in fns]
     for _ in range(steps):
         for fn, ts in zip(fns, times):
+            synchronize()
             t = time.perf_counter()
             fn()
+            synchronize()
             ts.append(time.perf_counter() - t)
     return times
 

@@ -17,7 +17,14 @@ from __future__ import annotations
 import statistics
 import time
 
-from benchmarks.common import alternate_times, paired_speedup, parser, report
+from benchmarks.common import (
+    alternate_times,
+    check_device,
+    paired_speedup,
+    parser,
+    report,
+    synchronize,
+)
 from benchmarks.fused_players import demo_game, resolve_profile
 
 VARIANTS = {  # name: (fuse_players, compile)
@@ -28,10 +35,11 @@ VARIANTS = {  # name: (fuse_players, compile)
 }
 
 
-def build(experiment: str, profile: str, fuse: bool, compile: bool):
-    """The experiment's players at ``profile`` size in one game (see the module's docstring)."""
+def build(experiment: str, profile: str, fuse: bool, compile: bool, device: str = "cpu"):
+    """The experiment's players at ``profile`` size in one game on ``device`` (see the module's
+    docstring)."""
     if experiment == "polymnist_cross":
-        return demo_game(fuse, profile, compile)
+        return demo_game(fuse, profile, compile, device)
     from experiments.fashion_ssl.run import build_host, policy
     from multimodal_game.game import Game
     from multimodal_game.host import builders, host_specs
@@ -39,7 +47,7 @@ def build(experiment: str, profile: str, fuse: bool, compile: bool):
     cfg = resolve_profile(experiment, profile)
     cfg["player"]["compile"] = compile
     names = [f"player{k}" for k in range(len(cfg["players"]))]
-    specs = host_specs(builders(build_host, names, cfg, 0, cfg["labelled"][0]), 0, "cpu")
+    specs = host_specs(builders(build_host, names, cfg, 0, cfg["labelled"][0]), 0, device)
     options = {"fuse_players": fuse}
     return Game.from_specs(
         specs, policy(cfg), batch_size=cfg["batch_size"], runtime_options=options
@@ -47,12 +55,16 @@ def build(experiment: str, profile: str, fuse: bool, compile: bool):
 
 
 def compare(args) -> list[dict]:
-    games = {v: build(args.experiment, args.profile, *VARIANTS[v]) for v in args.variants}
+    games = {
+        v: build(args.experiment, args.profile, *VARIANTS[v], args.device) for v in args.variants
+    }
     first = {}
     for v, g in games.items():  # the warm-up rounds, compiles included, one game at a time
+        synchronize()
         t = time.perf_counter()
         for _ in range(args.warmup):
             g.step()
+        synchronize()
         first[v] = time.perf_counter() - t
     times = dict(zip(games, alternate_times([g.step for g in games.values()], args.steps, 0)))
     ref = games["pyro"].runtime.local_players
@@ -84,7 +96,7 @@ def compare(args) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    ap = parser("compiled_round", __doc__)
+    ap = parser("compiled_round", __doc__, device=True)
     ap.add_argument(
         "--experiment", choices=("polymnist_cross", "fashion_ssl"), default="polymnist_cross"
     )
@@ -93,11 +105,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=6)
     args = ap.parse_args(argv)
+    check_device(args.device)
     if "pyro" not in args.variants:
         args.variants = ["pyro", *args.variants]
     if args.quick:
         args.steps = 10
     name = f"compiled_round_{args.experiment}_{args.profile}"
+    name += "_cuda" if args.device == "cuda" else ""
     return report(name, args, target_speedup=2.0, runs=compare(args))
 
 

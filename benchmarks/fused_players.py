@@ -18,13 +18,13 @@ import statistics
 
 import torch
 
-from benchmarks.common import alternate_times, paired_speedup, parser, report
+from benchmarks.common import alternate_times, check_device, paired_speedup, parser, report
 from benchmarks.round_overhead import build_game
 
 
-def demo_game(fuse: bool, profile: str = "quick", compile: bool = False):
+def demo_game(fuse: bool, profile: str = "quick", compile: bool = False, device: str = "cpu"):
     """The five style players of ``polymnist_cross`` at ``profile`` size, alpha uniform
-    (``compile``: their steps compiled, ``player.compile``)."""
+    (``compile``: their steps compiled, ``player.compile``), on ``device``."""
     from experiments.polymnist_cross.run import build_host
     from multimodal_game.game import Game
     from multimodal_game.host import builders, host_specs
@@ -32,7 +32,7 @@ def demo_game(fuse: bool, profile: str = "quick", compile: bool = False):
     cfg = resolve_profile("polymnist_cross", profile)
     cfg["player"]["compile"] = compile
     names = [f"style{k}" for k in range(cfg["modalities"])]
-    specs = host_specs(builders(build_host, names, cfg, 0), 0, "cpu")
+    specs = host_specs(builders(build_host, names, cfg, 0), 0, device)
     alpha = torch.full((len(names), len(names)), 1.0 / len(names), dtype=torch.float64)
     options = {"fuse_players": fuse}
     return Game.from_specs(specs, alpha, batch_size=cfg["batch_size"], runtime_options=options)
@@ -50,10 +50,11 @@ def resolve_profile(experiment: str, profile: str) -> dict:
 
 def compare(n: int, args) -> dict:
     if args.demo:
-        plain, fused = demo_game(False, args.demo), demo_game(True, args.demo)
+        plain = demo_game(False, args.demo, device=args.device)
+        fused = demo_game(True, args.demo, device=args.device)
     else:
-        plain = build_game(n, args.batch, args.width)
-        fused = build_game(n, args.batch, args.width, fuse=True)
+        plain = build_game(n, args.batch, args.width, args.device)
+        fused = build_game(n, args.batch, args.width, args.device, fuse=True)
     plain_s, fused_s = alternate_times([plain.step, fused.step], args.steps, args.warmup)
     t_plain, t_fused = statistics.median(plain_s), statistics.median(fused_s)
     a, b = plain.runtime.local_players, fused.runtime.local_players
@@ -73,7 +74,7 @@ def compare(n: int, args) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    ap = parser("fused_players", __doc__)
+    ap = parser("fused_players", __doc__, device=True)
     ap.add_argument("--players", type=int, nargs="+", default=[5, 16])
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--width", type=int, default=8)
@@ -85,12 +86,14 @@ def main(argv: list[str] | None = None) -> dict:
         help="polymnist_cross's five style players at this profile's size instead",
     )
     args = ap.parse_args(argv)
+    check_device(args.device)
     if args.quick:
         args.steps, args.warmup = 20, 3  # 8 alternated rounds left the 5-player ratio +-0.05
     if args.demo:
         args.players = [5]
     runs = [compare(n, args) for n in args.players]
     name = f"fused_players_{args.demo}" if args.demo else "fused_players"
+    name += "_cuda" if args.device == "cuda" else ""
     return report(name, args, target_speedup=2.0 if args.demo else 1.5, runs=runs)
 
 

@@ -56,20 +56,14 @@ def step_rate(batch_size: int, dtype: str, compile_nets: bool, steps: int) -> di
 
 
 def sync_count() -> int:
-    """Host-device synchronisations (cudaStreamSynchronize / cudaDeviceSynchronize / memcpy to
-    host) seen by the profiler during three game rounds of three players."""
-    from torch.profiler import ProfilerActivity, profile
-
+    """Host-device synchronisations seen by the profiler during three game rounds of three
+    players (``host_reads.count_cuda_syncs``)."""
+    from benchmarks.host_reads import count_cuda_syncs
     from benchmarks.round_overhead import build_game
 
     game = build_game(3, 256, 16, device="cuda")
     game.step()
-    torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-        for _ in range(3):
-            game.step()
-    names = ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaMemcpyAsync DtoH")
-    return sum(e.count for e in prof.key_averages() if any(n in e.key for n in names))
+    return count_cuda_syncs(lambda: [game.step() for _ in range(3)])
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -4,7 +4,8 @@ A read (``item()``, ``tolist()``, ``bool()``, ``int()``, ``float()``, ``cpu()``,
 CUDA tensor waits for the device: a synchronisation. On the CPU they cannot be told apart from
 harmless reads, so every read is counted, each named by the innermost function of this project
 (or of the library) that made it. M2 image players on bundled-MNIST shards, fused and one by one,
-the loss and draw flags read every ``check_every`` rounds.
+the loss and draw flags read every ``check_every`` rounds. With ``--device cuda`` the players live
+on the GPU and the device synchronisations the profiler sees are counted too (``syncs_per_round``).
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from __future__ import annotations
 import collections
 import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 
-from benchmarks.common import parser, report
+from benchmarks.common import check_device, parser, report
 from benchmarks.round_overhead import build_game
 from multimodal_game.game import Game
 
@@ -61,6 +62,20 @@ def counting() -> Iterator[collections.Counter]:
             setattr(torch.Tensor, name, original)
 
 
+SYNCS = ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaMemcpyAsync DtoH")
+
+
+def count_cuda_syncs(fn: Callable[[], object]) -> int:
+    """Host-device synchronisations (stream / device synchronise, copies to the host) that the
+    profiler sees while ``fn`` runs; each one stalls the host until the GPU catches up."""
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        fn()
+    return sum(e.count for e in prof.key_averages() if any(n in e.key for n in SYNCS))
+
+
 def count_reads(game: Game, rounds: int) -> collections.Counter:
     """The reads of the game's next ``rounds`` rounds, by site."""
     with counting() as counts:
@@ -70,19 +85,20 @@ def count_reads(game: Game, rounds: int) -> collections.Counter:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    ap = parser("host_reads", __doc__)
+    ap = parser("host_reads", __doc__, device=True)
     ap.add_argument("--players", type=int, default=5)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--width", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--check-every", type=int, default=10)
     args = ap.parse_args(argv)
+    check_device(args.device)
     if args.quick:
         args.rounds = 10
     out = {}
     for fuse in (False, True):
         for check_every in (1, args.check_every):
-            game = build_game(args.players, args.batch, args.width, fuse=fuse)
+            game = build_game(args.players, args.batch, args.width, args.device, fuse=fuse)
             game.check_every = check_every
             game.run(3)  # optimiser states and cached architectures exist
             counts = count_reads(game, args.rounds)
@@ -91,7 +107,11 @@ def main(argv: list[str] | None = None) -> dict:
                 "reads_per_round": sum(counts.values()) / args.rounds,
                 "by_site": {s: n / args.rounds for s, n in counts.most_common()},
             }
-    return report("host_reads", args, **out)
+            if args.device == "cuda":
+                syncs = count_cuda_syncs(lambda g=game: g.run(args.rounds))
+                out[key]["syncs_per_round"] = syncs / args.rounds
+    name = "host_reads_cuda" if args.device == "cuda" else "host_reads"
+    return report(name, args, **out)
 
 
 if __name__ == "__main__":
