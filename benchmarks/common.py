@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -87,3 +88,30 @@ def paired_speedup(slow: Sequence[float], fast: Sequence[float]) -> float:
     """Median over steps of the ratio of two alternated steps' times: drift on the scale of a
     step cancels in each ratio, where a ratio of the two medians still carries it."""
     return statistics.median(a / b for a, b in zip(slow, fast))
+
+
+def median_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """A distribution-free interval for the median of ``values``: the order statistics k and
+    n + 1 - k, with k the largest for which the binomial(n, 1/2) tails outside them hold at most
+    ``1 - level`` (so its coverage is at least ``level``); the whole range when n is too small."""
+    xs, n = sorted(values), len(values)
+    k = 0
+    while k + 1 <= n // 2:
+        tails = 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+        if tails > 1 - level:
+            break
+        k += 1
+    if k == 0:
+        return xs[0], xs[-1]
+    return xs[k - 1], xs[n - k]
+
+
+def speedup_fields(slow: Sequence[float], fast: Sequence[float]) -> dict:
+    """The paired speed-up (median of the per-step ratios) and its 95% interval."""
+    ratios = [a / b for a, b in zip(slow, fast)]
+    low, high = median_interval(ratios)
+    return {
+        "speedup": round(statistics.median(ratios), 3),
+        "speedup_low_95": round(low, 3),
+        "speedup_high_95": round(high, 3),
+    }

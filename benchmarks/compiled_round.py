@@ -8,8 +8,9 @@ by one, the reference), ``fused`` (players of one architecture in one vmapped st
 (each player its own compiled step) and ``fused_compiled``. Their rounds are alternated after
 ``--warmup`` rounds, which include the compiles (timed apart: ``first_rounds_s``, the warm-up's
 seconds, against ``warmup`` x the steady round). Reported per variant: the median round, the median
-of the per-round ratios to ``pyro`` (drift-robust), the compile's extra seconds and the rounds that
-pay them back, and the largest parameter difference to ``pyro`` (float rounding only).
+of the per-round ratios to ``pyro`` (drift-robust) with its distribution-free 95% interval, the
+compile's extra seconds and the rounds that pay them back, and the largest parameter difference to
+``pyro`` (float rounding only).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ import time
 from benchmarks.common import (
     alternate_times,
     check_device,
-    paired_speedup,
     parser,
     report,
+    speedup_fields,
     synchronize,
 )
 from benchmarks.fused_players import demo_game, resolve_profile
@@ -83,7 +84,7 @@ def compare(args) -> list[dict]:
             {
                 "variant": v,
                 "round_s": round(median, 5),
-                "speedup": round(paired_speedup(times["pyro"], times[v]), 3),
+                **speedup_fields(times["pyro"], times[v]),
                 "first_rounds_s": round(first[v], 1),
                 "compile_s": round(extra, 1),
                 "break_even_rounds": (

@@ -3,9 +3,9 @@ their one-by-one Pyro steps (``InProcessRuntime(fuse_players=True)``; see ``moda
 
 The players of both games start equal and see the same batches and random streams, so the rounds
 do the same work; the two games' rounds are alternated. Reported per player count: the median round
-time of each, the median of the per-round ratios (drift-robust; the ratio of the medians
-beside it), and the largest parameter difference after the timed rounds (float
-rounding only). Target: >= 1.5x at width 8 on this CPU.
+time of each, the median of the per-round ratios (drift-robust, with its distribution-free 95%
+interval; the ratio of the medians beside it), and the largest parameter difference after the
+timed rounds (float rounding only). Target: >= 1.5x at width 8 on this CPU.
 
 ``--demo quick`` (or ``standard``): the five style players of ``polymnist_cross`` at that profile
 instead (the experiment's own config: 3-channel images, Laplace likelihood, the consistency term,
@@ -18,7 +18,7 @@ import statistics
 
 import torch
 
-from benchmarks.common import alternate_times, check_device, paired_speedup, parser, report
+from benchmarks.common import alternate_times, check_device, parser, report, speedup_fields
 from benchmarks.round_overhead import build_game
 
 
@@ -67,7 +67,7 @@ def compare(n: int, args) -> dict:
         "players": n,
         "plain_round_s": round(t_plain, 5),
         "fused_round_s": round(t_fused, 5),
-        "speedup": round(paired_speedup(plain_s, fused_s), 3),
+        **speedup_fields(plain_s, fused_s),
         "ratio_of_medians": round(t_plain / t_fused, 3),
         "max_parameter_difference": diff,
     }

@@ -45,3 +45,12 @@ def test_the_gpu_session_script_refuses_a_machine_without_cuda(tmp_path):
     )
     assert run.returncode == 2 and "no CUDA device" in run.stderr
     assert not (tmp_path / "out" / "steps.jsonl").exists()
+
+
+def test_the_median_interval_is_the_order_statistics_of_the_binomial_table():
+    from benchmarks.common import median_interval
+
+    # n = 16: the 4th and 13th values (coverage 1 - 2 P(Bin(16, 1/2) <= 3) = 0.979)
+    assert median_interval([float(v) for v in range(16, 0, -1)]) == (4.0, 13.0)
+    assert median_interval([1.0, 2.0, 3.0, 4.0, 5.0]) == (1.0, 5.0)  # too few: the whole range
+    assert median_interval([float(v) for v in range(1, 61)]) == (22.0, 39.0)
