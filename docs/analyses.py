@@ -553,6 +553,7 @@ GAIN_RECORDS = {
     "polymnist_cross": {
         "quick": ("polymnist_cross_quick_3seeds",),
         "standard": ("polymnist_cross_standard", "polymnist_cross_standard_seed1"),
+        "large": ("polymnist_cross_large",),
     },
     "fashion_ssl": {
         "quick": ("fashion_ssl_quick_3seeds",),
@@ -657,7 +658,7 @@ def plot_gain_with_size(records: Path, out: Path) -> Path:
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xticks(range(len(SIZES)), SIZES)
     ax.set_ylabel("game minus alone (accuracy)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
