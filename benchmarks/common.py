@@ -51,7 +51,10 @@ def emit(result: dict, out: Path | None) -> dict:
 
 
 def report(name: str, args: argparse.Namespace, **fields) -> dict:
-    """Emit ``fields`` with the benchmark's name, torch's thread count and its arguments."""
+    """Emit ``fields`` with the benchmark's name (``_cuda`` added where ``--device cuda``), torch's
+    thread count and its arguments."""
+    if getattr(args, "device", "cpu") == "cuda":
+        name += "_cuda"
     config = {k: v for k, v in vars(args).items() if k != "out"}
     res = {"benchmark": name, "threads": torch.get_num_threads(), "config": config, **fields}
     return emit(res, args.out)
@@ -108,10 +111,9 @@ def median_interval(values: Sequence[float], level: float = 0.95) -> tuple[float
 
 def speedup_fields(slow: Sequence[float], fast: Sequence[float]) -> dict:
     """The paired speed-up (median of the per-step ratios) and its 95% interval."""
-    ratios = [a / b for a, b in zip(slow, fast)]
-    low, high = median_interval(ratios)
+    low, high = median_interval([a / b for a, b in zip(slow, fast)])
     return {
-        "speedup": round(statistics.median(ratios), 3),
+        "speedup": round(paired_speedup(slow, fast), 3),
         "speedup_low_95": round(low, 3),
         "speedup_high_95": round(high, 3),
     }

@@ -112,7 +112,6 @@ def main(argv: list[str] | None = None) -> dict:
     if args.quick:
         args.steps = 10
     name = f"compiled_round_{args.experiment}_{args.profile}"
-    name += "_cuda" if args.device == "cuda" else ""
     return report(name, args, target_speedup=2.0, runs=compare(args))
 
 

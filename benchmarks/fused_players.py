@@ -93,7 +93,6 @@ def main(argv: list[str] | None = None) -> dict:
         args.players = [5]
     runs = [compare(n, args) for n in args.players]
     name = f"fused_players_{args.demo}" if args.demo else "fused_players"
-    name += "_cuda" if args.device == "cuda" else ""
     return report(name, args, target_speedup=2.0 if args.demo else 1.5, runs=runs)
 
 

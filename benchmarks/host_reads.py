@@ -110,8 +110,7 @@ def main(argv: list[str] | None = None) -> dict:
             if args.device == "cuda":
                 syncs = count_cuda_syncs(lambda g=game: g.run(args.rounds))
                 out[key]["syncs_per_round"] = syncs / args.rounds
-    name = "host_reads_cuda" if args.device == "cuda" else "host_reads"
-    return report(name, args, **out)
+    return report("host_reads", args, **out)
 
 
 if __name__ == "__main__":

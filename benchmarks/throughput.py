@@ -12,12 +12,11 @@ other than arithmetic: kernel launches, memory traffic, Python and Pyro's bookke
 from __future__ import annotations
 
 import statistics
-import time
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks.common import alternate_times, check_device, parser, report, synchronize
+from benchmarks.common import alternate_times, check_device, parser, report
 from benchmarks.player_step import make_batch, make_player
 
 
@@ -30,15 +29,8 @@ def counted_flops(fn) -> int:
 
 def rate(fn, flops: int, repeats: int) -> float:
     """FLOP/s of ``fn`` (``flops`` each call): best of ``repeats`` timed calls after one warm-up."""
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        synchronize()
-        t = time.perf_counter()
-        fn()
-        synchronize()
-        best = min(best, time.perf_counter() - t)
-    return flops / best
+    (times,) = alternate_times([fn], repeats, warmup=1)
+    return flops / min(times)
 
 
 def peaks(device: str, repeats: int) -> dict:
@@ -87,10 +79,9 @@ def main(argv: list[str] | None = None) -> dict:
     runs = [
         step_row(w, b, args.device, args.steps, peak) for w in args.widths for b in args.batches
     ]
-    name = "throughput_cuda" if args.device == "cuda" else "throughput"
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
     peak = {k.replace("flops", "gflop"): round(v / 1e9, 1) for k, v in peak.items()}
-    return report(name, args, device_name=device_name, **peak, runs=runs)
+    return report("throughput", args, device_name=device_name, **peak, runs=runs)
 
 
 if __name__ == "__main__":
