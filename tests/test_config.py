@@ -88,8 +88,6 @@ def test_the_standard_and_large_profiles_grow_from_quick(name, capsys):
     assert standard == resolve(module.Config, [module.STANDARD])
     quick, full = resolve(module.Config, [module.QUICK]), module.Config()
     assert quick.rounds < standard.rounds < full.rounds
-    if name == "polymnist_cross":  # no large profile yet (docs/results.md says why)
-        return
     assert module.main(["--profile", "large", "--print-config"]) == {}
     large = resolve(module.Config, [tomllib.loads(capsys.readouterr().out)])
     assert large == resolve(module.Config, [module.LARGE]) != full
