@@ -5,12 +5,14 @@ Players and data are the experiment's own at the chosen profile: ``polymnist_cro
 players (alpha uniform) or ``fashion_ssl``'s four players of different widths (100 labels, the
 experiment's policy). Four games start equal and see the same batches and streams: ``pyro`` (one
 by one, the reference), ``fused`` (players of one architecture in one vmapped step), ``compiled``
-(each player its own compiled step) and ``fused_compiled``. Their rounds are alternated after
+(each player its own compiled step) and ``fused_compiled``; with ``--variants`` also ``pyro_bf16``,
+``fused_bf16`` and ``fused_compiled_bf16`` (``precision = "bf16"``: the encoders and decoders under
+bfloat16 autocast, so their parameter difference is bf16 rounding, not float32's). Their rounds are alternated after
 ``--warmup`` rounds, which include the compiles (timed apart: ``first_rounds_s``, the warm-up's
 seconds, against ``warmup`` x the steady round). Reported per variant: the median round, the median
 of the per-round ratios to ``pyro`` (drift-robust) with its distribution-free 95% interval, the
 compile's extra seconds and the rounds that pay them back, and the largest parameter difference to
-``pyro`` (float rounding only).
+``pyro`` (float rounding only, for the float32 variants).
 """
 
 from __future__ import annotations
@@ -28,25 +30,36 @@ from benchmarks.common import (
 )
 from benchmarks.fused_players import demo_game, resolve_profile
 
-VARIANTS = {  # name: (fuse_players, compile)
-    "pyro": (False, False),
-    "fused": (True, False),
-    "compiled": (False, True),
-    "fused_compiled": (True, True),
+VARIANTS = {  # name: (fuse_players, compile, precision)
+    "pyro": (False, False, "fp32"),
+    "fused": (True, False, "fp32"),
+    "compiled": (False, True, "fp32"),
+    "fused_compiled": (True, True, "fp32"),
+    "pyro_bf16": (False, False, "bf16"),
+    "fused_bf16": (True, False, "bf16"),
+    "fused_compiled_bf16": (True, True, "bf16"),
 }
+DEFAULT_VARIANTS = ["pyro", "fused", "compiled", "fused_compiled"]
 
 
-def build(experiment: str, profile: str, fuse: bool, compile: bool, device: str = "cpu"):
+def build(
+    experiment: str,
+    profile: str,
+    fuse: bool,
+    compile: bool,
+    precision: str = "fp32",
+    device: str = "cpu",
+):
     """The experiment's players at ``profile`` size in one game on ``device`` (see the module's
     docstring)."""
     if experiment == "polymnist_cross":
-        return demo_game(fuse, profile, compile, device)
+        return demo_game(fuse, profile, compile, device, precision)
     from experiments.fashion_ssl.run import build_host, policy
     from multimodal_game.game import Game
     from multimodal_game.host import builders, host_specs
 
     cfg = resolve_profile(experiment, profile)
-    cfg["player"]["compile"] = compile
+    cfg["player"].update(compile=compile, precision=precision)
     names = [f"player{k}" for k in range(len(cfg["players"]))]
     specs = host_specs(builders(build_host, names, cfg, 0, cfg["labelled"][0]), 0, device)
     options = {"fuse_players": fuse}
@@ -57,7 +70,8 @@ def build(experiment: str, profile: str, fuse: bool, compile: bool, device: str 
 
 def compare(args) -> list[dict]:
     games = {
-        v: build(args.experiment, args.profile, *VARIANTS[v], args.device) for v in args.variants
+        v: build(args.experiment, args.profile, *VARIANTS[v], device=args.device)
+        for v in args.variants
     }
     first = {}
     for v, g in games.items():  # the warm-up rounds, compiles included, one game at a time
@@ -102,7 +116,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--experiment", choices=("polymnist_cross", "fashion_ssl"), default="polymnist_cross"
     )
     ap.add_argument("--profile", choices=("quick", "standard"), default="quick")
-    ap.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    ap.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=DEFAULT_VARIANTS)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=6)
     args = ap.parse_args(argv)

@@ -22,15 +22,22 @@ from benchmarks.common import alternate_times, check_device, parser, report, spe
 from benchmarks.round_overhead import build_game
 
 
-def demo_game(fuse: bool, profile: str = "quick", compile: bool = False, device: str = "cpu"):
+def demo_game(
+    fuse: bool,
+    profile: str = "quick",
+    compile: bool = False,
+    device: str = "cpu",
+    precision: str = "fp32",
+):
     """The five style players of ``polymnist_cross`` at ``profile`` size, alpha uniform
-    (``compile``: their steps compiled, ``player.compile``), on ``device``."""
+    (``compile``: their steps compiled, ``player.compile``; ``precision``: ``player.precision``),
+    on ``device``."""
     from experiments.polymnist_cross.run import build_host
     from multimodal_game.game import Game
     from multimodal_game.host import builders, host_specs
 
     cfg = resolve_profile("polymnist_cross", profile)
-    cfg["player"]["compile"] = compile
+    cfg["player"].update(compile=compile, precision=precision)
     names = [f"style{k}" for k in range(cfg["modalities"])]
     specs = host_specs(builders(build_host, names, cfg, 0), 0, device)
     alpha = torch.full((len(names), len(names)), 1.0 / len(names), dtype=torch.float64)

@@ -33,6 +33,7 @@ log-likelihood, so the game's equilibrium theory does not cover players that use
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
@@ -120,6 +121,7 @@ class M2Player(PyroPlayer):
         self.aux_weight = float(spec.aux_weight)
         self.consistency_weight = float(spec.consistency_weight)
         self.compile_step = spec.compile
+        self.precision = spec.precision
         self.encoders = nn.ModuleDict({r.name: r.encoder(hidden) for r in recipes})
         # M2 proper has its own network for q(c | x); sharing the encoder of q(z | x, c) is cheaper
         # but lets the reconstruction gradients (thousands of pixels) drown the classifier's.
@@ -153,7 +155,9 @@ class M2Player(PyroPlayer):
         h = torch.cat([z, onehot], -1)
         return {
             name: Emission(
-                self.recipes[name], flat_apply(self.decoders[name], h, 1), self.decoders[name]
+                self.recipes[name],
+                flat_apply(functools.partial(self._net, self.decoders[name]), h, 1),
+                self.decoders[name],
             )
             for name in (self.recipes if names is None else names)
         }
@@ -262,6 +266,15 @@ class M2Player(PyroPlayer):
                 loss = loss - (batch.weight[idx] * entropy).sum()
         return loss
 
+    def _net(self, module: nn.Module, x: torch.Tensor, call=None) -> torch.Tensor:
+        """``module(x)`` (``call(module, x)`` if given); with ``precision`` bf16 under bfloat16
+        autocast, its result back in float32."""
+        if self.precision == "fp32":
+            return module(x) if call is None else call(module, x)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16):
+            y = module(x) if call is None else call(module, x)
+        return y.float()
+
     @property
     def _q_c_encoders(self) -> nn.ModuleDict:
         """The encoders that q(c | x) reads: its own, or those of q(z | x, c) when shared."""
@@ -277,7 +290,7 @@ class M2Player(PyroPlayer):
                 continue
             x = batch.data[name]
             p = batch.observed(name).to(x.dtype)[:, None]
-            h = (enc(x) if call is None else call(enc, x)) * p
+            h = self._net(enc, x, call) * p
             total = h if total is None else total + h
             count = p if count is None else count + p
         if total is None:

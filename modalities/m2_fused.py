@@ -241,7 +241,14 @@ def _architecture(player: M2Player) -> tuple:
             for k, v in player.named_parameters()
         )
         recipes = tuple(repr({**vars(r), "name": pos[r.name]}) for r in player.recipes.values())
-        found = _ARCHITECTURES[player] = (shapes, recipes, player.label, player.classes, device)
+        found = _ARCHITECTURES[player] = (
+            shapes,
+            recipes,
+            player.label,
+            player.classes,
+            player.precision,
+            device,
+        )
     return found
 
 

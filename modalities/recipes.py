@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pyro.distributions as dist
 import torch
 import torch.nn.functional as F
@@ -21,7 +23,9 @@ def frozen_call(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return torch.func.functional_call(module, params, (x,))
 
 
-def flat_apply(module: nn.Module, x: torch.Tensor, event_dims: int) -> torch.Tensor:
+def flat_apply(
+    module: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, event_dims: int
+) -> torch.Tensor:
     """Apply ``module`` to a tensor with extra leading (enumeration) dimensions."""
     lead = x.shape[: x.dim() - event_dims]
     y = module(x.reshape(-1, *x.shape[x.dim() - event_dims :]))

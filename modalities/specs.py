@@ -134,6 +134,12 @@ class M2Spec(Strict):
     complete_sweeps: NonNegativeInt = Field(
         0, description="Gibbs sweeps over those variables when the label is inferred without them"
     )
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32",
+        description="bf16: the encoders and decoders run under autocast in bfloat16 (their "
+        "convolutions and matmuls; fast on CPUs with AMX or AVX512-BF16 and on GPUs), their "
+        "outputs, the likelihoods, the classifier and the optimiser stay float32",
+    )
     compile: bool = Field(
         False,
         description="learn through the plain-PyTorch objective compiled by torch.compile "
