@@ -38,6 +38,7 @@ step gpu 60 "$PY" -m benchmarks.gpu --quick --out "$B/gpu.json"
 step fused_players 45 "$PY" -m benchmarks.fused_players --device cuda --quick \
     --out "$B/fused_players_cuda.json"
 step compiled_round 90 "$PY" -m benchmarks.compiled_round --device cuda --steps 20 \
+    --variants pyro fused compiled fused_compiled fused_bf16 \
     --out "$B/compiled_round_polymnist_cross_quick_cuda.json"
 step demo 120 "$PY" -m experiments.polymnist_cross --quick --seed 0 --device cuda --no-progress \
     --out "$OUT/demo_cuda"
