@@ -154,3 +154,39 @@ def image_data(n: int, seed: int) -> Batch:
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(n, 1, 28, 28, generator=g)
     return Batch({"label": torch.arange(n) % 10, "x": x}, {"label": torch.arange(n) % 2 == 0})
+
+
+def fused_against_one_by_one(players, batches, steps: int, rtol: float, atol: float):
+    """``steps`` fused steps of ``players`` (a ``FusedM2Step``) beside the one-by-one steps of
+    copies, each player on its batch and its own random stream; every loss and objective compared
+    within (rtol, atol). Returns the copies and both sets of streams."""
+    import copy
+
+    from modalities.m2_fused import FusedM2Step
+    from multimodal_game.rng import RngStream
+
+    device = players[0].device
+    alone = [copy.deepcopy(p) for p in players]
+    fused_streams = [RngStream(i, device) for i in range(len(players))]
+    own_streams = [RngStream(i, device) for i in range(len(players))]
+    fused = FusedM2Step(players)
+    for _ in range(steps):
+        out = fused.learn(batches, [s.active for s in fused_streams])
+        for p, b, s, o in zip(alone, batches, own_streams, out):
+            with s.active():
+                ref = p.learn(b)
+            assert o.keys() == ref.keys()
+            for k in ref:  # the loss and each objective (elbo, classifier, consistency)
+                assert torch.allclose(o[k], ref[k], rtol=rtol, atol=atol), (k, o[k], ref[k])
+    return alone, fused_streams, own_streams
+
+
+def three_batches(n: int = 24) -> list[Batch]:
+    """Three batches of bundled MNIST digits, all labelled, none and half, with uneven weights."""
+    from benchmarks.player_step import make_batch
+
+    kinds = ("labelled", "unlabelled", "mixed")
+    return [
+        Batch(b.data, b.present, torch.rand(n) + 0.5)
+        for b in (make_batch(n, k, seed=i) for i, k in enumerate(kinds))
+    ]

@@ -4,6 +4,7 @@ import copy
 
 import pytest
 import torch
+from helpers import fused_against_one_by_one, three_batches
 from torch._dynamo.utils import counters
 
 from benchmarks.player_step import make_batch, make_player
@@ -39,21 +40,8 @@ def test_a_fused_step_equals_the_one_by_one_steps(device, option, monkeypatch):
         monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
     kw = OPTIONS[option]
     players = [make_player(2, 16, 3, seed=i, **kw).to(device) for i in range(3)]
-    alone = [copy.deepcopy(p) for p in players]
-    # three compositions: all labelled, none, half; uneven weights
-    batches = [make_batch(24, k, seed=i) for i, k in enumerate(("labelled", "unlabelled", "mixed"))]
-    batches = [Batch(b.data, b.present, torch.rand(24) + 0.5).to(device) for b in batches]
-    fused_streams = [RngStream(i, device) for i in range(3)]
-    own_streams = [RngStream(i, device) for i in range(3)]
-    fused = FusedM2Step(players)
-    for _ in range(3):
-        out = fused.learn(batches, [s.active for s in fused_streams])
-        for p, b, s, o in zip(alone, batches, own_streams, out):
-            with s.active():
-                ref = p.learn(b)
-            assert o.keys() == ref.keys()
-            for k in ref:  # the loss and each objective (elbo, classifier, consistency)
-                assert torch.allclose(o[k], ref[k], rtol=1e-4, atol=1e-5), (k, o, ref)
+    batches = [b.to(device) for b in three_batches()]
+    alone, fused_streams, own_streams = fused_against_one_by_one(players, batches, 3, 1e-4, 1e-5)
     for p, q in zip(players, alone):
         assert _max_difference(p, q) < 1e-3
         # one Adam call for all players leaves each optimiser's state as its own steps would

@@ -1,16 +1,13 @@
 """``precision = "bf16"``: the encoders and decoders under bfloat16 autocast, the rest float32."""
 
-import copy
-
 import pytest
 import torch
+from helpers import fused_against_one_by_one, three_batches
 
 from benchmarks.player_step import make_batch, make_player
 from modalities import build_player
 from modalities.m2_fused import FusedM2Step
-from multimodal_game.batch import Batch
 from multimodal_game.errors import ConfigError
-from multimodal_game.rng import RngStream
 
 BOTH = {"consistency_weight": 1000.0, "aux_weight": 1000.0, "enumerate_top": 2}
 
@@ -47,19 +44,10 @@ def test_bf16_runs_the_networks_in_bfloat16_and_returns_float32():
 
 def test_a_fused_bf16_step_matches_the_one_by_one_bf16_steps():
     players = [make_player(4, 32, 4, seed=i, precision="bf16", **BOTH) for i in range(3)]
-    alone = [copy.deepcopy(p) for p in players]
-    batches = [make_batch(24, k, seed=i) for i, k in enumerate(("labelled", "unlabelled", "mixed"))]
-    batches = [Batch(b.data, b.present, torch.rand(24) + 0.5) for b in batches]
-    fused_streams, own_streams = [RngStream(i) for i in range(3)], [RngStream(i) for i in range(3)]
-    fused = FusedM2Step(players)
-    for _ in range(3):
-        out = fused.learn(batches, [s.active for s in fused_streams])
-        for p, b, s, o in zip(alone, batches, own_streams, out):
-            with s.active():
-                ref = p.learn(b)
-            assert o.keys() == ref.keys()
-            for k in ref:  # bf16 rounds the batched and single convolutions apart
-                assert torch.allclose(o[k], ref[k], rtol=1e-2, atol=1e-2), (k, o[k], ref[k])
+    # bf16 rounds the batched and the single convolutions apart
+    _, fused_streams, own_streams = fused_against_one_by_one(
+        players, three_batches(), 3, 1e-2, 1e-2
+    )
     assert all(torch.equal(a.cpu, b.cpu) for a, b in zip(fused_streams, own_streams))
 
 
