@@ -3,7 +3,7 @@
 PolyMNIST experiments train one ``DigitClassifier`` per style before any game (the judges of
 accuracy and coherence). They share an architecture, so their steps could be stacked as in the
 PyTorch model-ensembling recipe (``torch.func.stack_module_state`` + ``vmap``, one Adam over the
-stacked parameters). Milliseconds per classifier-step, both alternated step by step, at one
+stacked parameters); a third side runs each forward under bfloat16 autocast. Milliseconds per classifier-step, both alternated step by step, at one
 thread and at every core.
 """
 
@@ -20,13 +20,18 @@ from benchmarks.common import alternate_times, paired_speedup, parser, report
 from multimodal_game.evaluation import DigitClassifier
 
 
-def one_by_one(models: list[nn.Module], x: torch.Tensor, y: torch.Tensor, batch: int):
+def one_by_one(
+    models: list[nn.Module], x: torch.Tensor, y: torch.Tensor, batch: int, bf16: bool = False
+):
+    """Each model's Adam step in turn (``bf16``: its forward under bfloat16 autocast)."""
     optims = [torch.optim.Adam(m.parameters(), lr=2e-3) for m in models]
 
     def step() -> None:
         for k, (model, opt) in enumerate(zip(models, optims)):
             idx = torch.randint(x.shape[1], (batch,))
-            loss = nn.functional.cross_entropy(model(x[k, idx]), y[k, idx])
+            with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+                logits = model(x[k, idx])
+            loss = nn.functional.cross_entropy(logits.float(), y[k, idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -74,8 +79,9 @@ def main(argv: list[str] | None = None) -> dict:
             fns = [
                 one_by_one(copy.deepcopy(models), x, y, args.batch),
                 stacked(copy.deepcopy(models), x, y, args.batch),
+                one_by_one(copy.deepcopy(models), x, y, args.batch, bf16=True),
             ]
-            seq, vm = alternate_times(fns, args.steps, warmup=2)
+            seq, vm, bf16 = alternate_times(fns, args.steps, warmup=2)
             per = 1000 / args.models
             rows.append(
                 {
@@ -83,6 +89,8 @@ def main(argv: list[str] | None = None) -> dict:
                     "one_by_one_ms_per_classifier_step": per * statistics.median(seq),
                     "vmap_ms_per_classifier_step": per * statistics.median(vm),
                     "vmap_speedup": paired_speedup(seq, vm),
+                    "bf16_ms_per_classifier_step": per * statistics.median(bf16),
+                    "bf16_speedup": paired_speedup(seq, bf16),
                 }
             )
     finally:
