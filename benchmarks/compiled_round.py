@@ -6,7 +6,7 @@ players (alpha uniform) or ``fashion_ssl``'s four players of different widths (1
 experiment's policy). Four games start equal and see the same batches and streams: ``pyro`` (one
 by one, the reference), ``fused`` (players of one architecture in one vmapped step), ``compiled``
 (each player its own compiled step) and ``fused_compiled``; with ``--variants`` also ``pyro_bf16``,
-``fused_bf16`` and ``fused_compiled_bf16`` (``precision = "bf16"``: the encoders and decoders under
+``fused_bf16``, ``compiled_bf16`` and ``fused_compiled_bf16`` (``precision = "bf16"``: the encoders and decoders under
 bfloat16 autocast, so their parameter difference is bf16 rounding, not float32's). Their rounds are alternated after
 ``--warmup`` rounds, which include the compiles (timed apart: ``first_rounds_s``, the warm-up's
 seconds, against ``warmup`` x the steady round). Reported per variant: the median round, the median
@@ -37,6 +37,7 @@ VARIANTS = {  # name: (fuse_players, compile, precision)
     "fused_compiled": (True, True, "fp32"),
     "pyro_bf16": (False, False, "bf16"),
     "fused_bf16": (True, False, "bf16"),
+    "compiled_bf16": (False, True, "bf16"),
     "fused_compiled_bf16": (True, True, "bf16"),
 }
 DEFAULT_VARIANTS = ["pyro", "fused", "compiled", "fused_compiled"]
