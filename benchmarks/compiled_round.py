@@ -5,9 +5,10 @@ Players and data are the experiment's own at the chosen profile: ``polymnist_cro
 players (alpha uniform) or ``fashion_ssl``'s four players of different widths (100 labels, the
 experiment's policy). Four games start equal and see the same batches and streams: ``pyro`` (one
 by one, the reference), ``fused`` (players of one architecture in one vmapped step), ``compiled``
-(each player its own compiled step) and ``fused_compiled``; with ``--variants`` also ``pyro_bf16``,
-``fused_bf16``, ``compiled_bf16`` and ``fused_compiled_bf16`` (``precision = "bf16"``: the encoders and decoders under
-bfloat16 autocast, so their parameter difference is bf16 rounding, not float32's). Their rounds are alternated after
+(each player its own compiled step) and ``fused_compiled``; with ``--variants`` also
+``pyro_bf16``, ``fused_bf16``, ``compiled_bf16`` and ``fused_compiled_bf16`` (``precision =
+"bf16"``: the encoders and decoders under bfloat16 autocast, so their parameter difference is bf16
+rounding, not float32's). Their rounds are alternated after
 ``--warmup`` rounds, which include the compiles (timed apart: ``first_rounds_s``, the warm-up's
 seconds, against ``warmup`` x the steady round). Reported per variant: the median round, the median
 of the per-round ratios to ``pyro`` (drift-robust) with its distribution-free 95% interval, the
