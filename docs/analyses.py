@@ -560,6 +560,17 @@ GAIN_RECORDS = {
         "standard": ("fashion_ssl_standard",),
         "large": ("fashion_ssl_large",),
     },
+    # synthetic (c, s) against base, the main player's per-style average accuracy (later records
+    # add seeds and variants)
+    "polymnist_paper": {
+        "quick": ("polymnist_paper_quick_3seeds",),
+        "standard": (
+            "polymnist_paper_standard",
+            "polymnist_paper_standard_cs",
+            "polymnist_paper_standard_synthetic_cs",
+        ),
+        "large": ("polymnist_paper_large",),
+    },
 }
 
 
@@ -584,7 +595,8 @@ def _gain(records: Path, names: Sequence[str], a: tuple, b: tuple) -> tuple | No
 def gain_points(records: Path) -> dict[str, dict[str, tuple]]:
     """Per size: the game's gain over alone (mean accuracy of the style players, paired by seed),
     central's gain over alone and the game's coherence (polymnist_cross); the game's margin over
-    the better of (a) discriminative and (b) alone at 100 labels, mean over players (fashion_ssl)."""
+    the better of (a) discriminative and (b) alone at 100 labels, mean over players (fashion_ssl);
+    synthetic (c, s) against base, paired by seed (polymnist_paper)."""
     pc, out = GAIN_RECORDS["polymnist_cross"], {}
     for size in SIZES:
         names = pc.get(size, ())
@@ -595,6 +607,13 @@ def gain_points(records: Path) -> dict[str, dict[str, tuple]]:
             )
             coh = list(_pooled(records, names, "game", "mean_coherence").values())
             out.setdefault("polymnist_cross", {})[size] = (game, central, float(np.mean(coh)))
+    for size in SIZES:
+        names = GAIN_RECORDS["polymnist_paper"].get(size, ())
+        paper = _gain(
+            records, names, ("accuracy", "synthetic_cs", "avg"), ("accuracy", "base", "avg")
+        )
+        if paper is not None:
+            out.setdefault("polymnist_paper", {})[size] = paper
     for size in SIZES:
         for name in GAIN_RECORDS["fashion_ssl"].get(size, ()):
             for L in ("100", "1000"):
@@ -614,8 +633,9 @@ def gain_with_size(records: Path) -> str:
     for size in SIZES:
         pc = points.get("polymnist_cross", {}).get(size)
         fa = [points.get(f"fashion_ssl L={L}", {}).get(size) for L in ("100", "1000")]
-        if pc is None and all(v is None for v in fa):
-            rows.append([size, "not run", "", "", "", "", ""])
+        paper = points.get("polymnist_paper", {}).get(size)
+        if pc is None and paper is None and all(v is None for v in fa):
+            rows.append([size, "not run", "", "", "", "", "", ""])
             continue
         game, central, coh = pc if pc else (None, None, None)
         share = f"{game[0] / central[0]:.0%}" if pc and central and central[0] > 0 else ""
@@ -627,6 +647,7 @@ def gain_with_size(records: Path) -> str:
                 share,
                 f"{coh:.3f}" if coh is not None else "",
                 *(f"{v:+.3f}" if v is not None else "not run" for v in fa),
+                _gain_text(paper) if paper else "not run",
             ]
         )
     cols = [
@@ -637,8 +658,16 @@ def gain_with_size(records: Path) -> str:
         "game's coherence",
         "fashion_ssl L=100: game - best alone",
         "fashion_ssl L=1000: game - best alone",
+        "polymnist_paper: synthetic (c, s) - base",
     ]
     return md_table(cols, rows)
+
+
+def _headline(label: str, point: Any) -> float:
+    """The plotted number of one size's point: the mean gain (polymnist_cross: the game's)."""
+    if label == "polymnist_cross":
+        return point[0][0]
+    return point[0] if isinstance(point, tuple) else point
 
 
 def plot_gain_with_size(records: Path, out: Path) -> Path:
@@ -651,9 +680,7 @@ def plot_gain_with_size(records: Path, out: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for label, by_size in gain_points(records).items():
         xs = [i for i, s in enumerate(SIZES) if s in by_size]
-        ys = [
-            by_size[SIZES[i]][0][0] if label == "polymnist_cross" else by_size[SIZES[i]] for i in xs
-        ]
+        ys = [_headline(label, by_size[SIZES[i]]) for i in xs]
         ax.plot(xs, ys, marker="o", label=label)
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xticks(range(len(SIZES)), SIZES)

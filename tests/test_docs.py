@@ -358,14 +358,29 @@ def test_the_gain_with_size_pairs_seeds_across_records_and_names_sizes_not_run(t
         "polymnist_cross_standard": pc(0.6, 0.7, 0.75),  # seed 0
         "polymnist_cross_standard_seed1": pc(0.62, 0.7, 0.77),
     }
+
+    def paper(**variants: float) -> dict:
+        return {"accuracy": {v: {"avg": a} for v, a in variants.items()}}
+
+    # polymnist_paper: the base of seeds 0 and 1 in one record, synthetic (c, s) in one per seed
+    records["polymnist_paper_standard"] = {
+        "seeds": [0, 1],
+        "summary": aggregate([paper(base=0.90), paper(base=0.92)]),
+    }
+    records["polymnist_paper_standard_cs"] = paper(real_cs=0.5, synthetic_cs=0.91)  # seed 0
     for name, res in records.items():
         seed = 1 if name.endswith("seed1") else 0
         (tmp_path / f"{name}.json").write_text(
             json.dumps({"results": res, "config": {"seed": seed}})
         )
+    (tmp_path / "polymnist_paper_standard_synthetic_cs.json").write_text(
+        json.dumps({"results": paper(synthetic_cs=0.95), "config": {"seed": 1}})
+    )
     rows = analyses.gain_with_size(tmp_path).splitlines()
     # quick: gains 0.04 and 0.06 (SE 0.01); central gains 0.1 and 0.08
     assert rows[2].startswith("| quick | +0.050 +- 0.010 (2 seeds) | +0.090 | 56% | 0.500 |")
-    # standard: one seed from each record, paired by seed
+    assert rows[2].endswith("| not run |")  # no polymnist_paper record at this size
+    # standard: one seed from each record, paired by seed; polymnist_paper +0.01 and +0.03
     assert rows[3].startswith("| standard | +0.090 +- 0.010 (2 seeds) | +0.150 | 60% |")
-    assert rows[4] == "| large | not run |  |  |  |  |  |"
+    assert rows[3].endswith("| +0.020 +- 0.010 (2 seeds) |")
+    assert rows[4] == "| large | not run |  |  |  |  |  |  |"
