@@ -1,7 +1,8 @@
 """Run the benchmarks, each printing one JSON line: ``python -m benchmarks [--quick] [--out DIR]``.
 
 ``--only NAME ...`` picks some. The PolyMNIST generation, SSL and compiled-round benchmarks are long
-and run only when named (``--only ssl_mnist``).
+and run only when named (``--only ssl_mnist``). ``python -m benchmarks.denormals
+--checkpoint RUN/base.ckpt`` runs alone: it needs a trained player.
 """
 
 from __future__ import annotations

@@ -261,7 +261,11 @@ class Run:
         )
         options = {"fuse_players": bool(self.cfg.get("fuse_players"))}
         if self.args.runtime == "ray":
-            options.update(address=self.args.ray_address, threads=self.cfg["threads"])
+            options.update(
+                address=self.args.ray_address,
+                threads=self.cfg["threads"],
+                flush_denormals=bool(self.cfg.get("flush_denormals")),
+            )
         game = Game.from_specs(
             specs,
             alpha,
@@ -485,16 +489,20 @@ def _run(name, config, quick, body, args, flags, checks) -> dict:
     )
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg["threads"])
+    flush = bool(cfg.get("flush_denormals")) and torch.set_flush_denormal(True)
     seed_everything(args.seed)
     try:
         with runtime_session(args):
             return body(Run(name, args, cfg, device, out, _plain_json(record)))
     finally:
         torch.set_num_threads(threads)
+        if flush:
+            torch.set_flush_denormal(False)
 
 
 # Keys that a resumed run may change without changing the trajectory of what is already played.
-RESUMABLE_CHANGES = ("rounds", "check_every")
+# (flush_denormals changes what is still to come only where a value is subnormal)
+RESUMABLE_CHANGES = ("rounds", "check_every", "flush_denormals")
 
 
 def config_changes(old: Mapping[str, Any], new: Mapping[str, Any], where: str = "") -> list[str]:

@@ -91,6 +91,14 @@ class GameConfig(Section):
         "Runs on both runtimes are the same bit for bit given the same threads and "
         "fuse_players = false",
     )
+    flush_denormals: bool = Field(
+        True,
+        description="CPU: treat subnormal floats as zero (torch.set_flush_denormal) in every "
+        "process that runs players. A trained image decoder pushes its background pixels' "
+        "sigmoid into the subnormal range, where the CPU computes many times slower: a "
+        "polymnist_paper player after 20,000 rounds stepped 1.9x faster with it "
+        "(docs/benchmarks.md, denormals)",
+    )
     fuse_players: bool = Field(
         True,
         description="M2 players of one architecture and options (learning 'elbo', no 'complete') "

@@ -7,6 +7,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import torch
 from helpers import user_error
 
 from experiments.config import load_toml, parse_set, resolve, to_toml
@@ -302,3 +303,31 @@ def test_a_resources_group_reaches_every_players_host_spec():
         ("labels", "labeller", 1.0),
     ]
     assert [s.group for s in host_specs(builders, 0, "cpu")] == [None, None, None]
+
+
+def test_a_run_flushes_subnormals_to_zero_unless_told_not_to_and_restores(tmp_path, monkeypatch):
+    import experiments
+    from experiments import cli
+
+    pkg = tmp_path / "pkgs" / "tiny_flush"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text(
+        '"""Reads how the CPU treats a subnormal float inside a run."""\n'
+        "from ..common import run_package\n"
+        "from ..config import GameConfig\n"
+        "class Config(GameConfig):\n"
+        "    pass\n"
+        "def main(argv=None):\n"
+        "    return run_package(__name__, argv)\n"
+    )
+    (pkg / "run.py").write_text(
+        "import torch\n"
+        "def body(run):\n"
+        "    return run.finish({'product': float(torch.tensor([1e-39]) * 3.0)})\n"
+    )
+    monkeypatch.setattr(experiments, "__path__", [*experiments.__path__, str(pkg.parent)])
+    run = ["run", "tiny-flush", "--no-progress", "--out"]
+    assert cli.main([*run, str(tmp_path / "a")])["product"] == 0.0  # the default: flushed
+    kept = cli.main([*run, str(tmp_path / "b"), "--set", "flush_denormals=false"])["product"]
+    assert kept == pytest.approx(3e-39, rel=1e-3)
+    assert float(torch.tensor([1e-39]) * 3.0) != 0.0  # the process's mode is restored after a run

@@ -40,9 +40,17 @@ class GroupActor:
     one architecture take fused steps and make their draws together. A player alone is a group of
     one."""
 
-    def __init__(self, specs: Sequence[HostSpec], threads: int | None, fuse_players: bool):
+    def __init__(
+        self,
+        specs: Sequence[HostSpec],
+        threads: int | None,
+        fuse_players: bool,
+        flush_denormals: bool = False,
+    ):
         if threads:
             torch.set_num_threads(threads)
+        if flush_denormals:
+            torch.set_flush_denormal(True)
         self.runtime = InProcessRuntime(specs=specs, fuse_players=fuse_players)
 
     def ping(self) -> int:
@@ -128,12 +136,14 @@ class RayRuntime:
         threads: int | None = None,
         num_cpus: int | None = None,
         fuse_players: bool = False,
+        flush_denormals: bool = False,
     ):
         self.specs = specs_by_name(specs)
         specs = list(self.specs.values())
         self.names = tuple(self.specs)
         self.threads = threads
         self.fuse_players = bool(fuse_players)
+        self.flush_denormals = bool(flush_denormals)
         # one actor per group (its players in spec order); a player without a group is its own
         self.group_of = {
             s.name: ("group", s.group) if s.group else ("player", s.name) for s in specs
@@ -180,7 +190,7 @@ class RayRuntime:
             num_cpus=sum(self._cpus[s.name] for s in specs),
             num_gpus=sum(s.num_gpus for s in specs),
             name=None,
-        ).remote(specs, self.threads, self.fuse_players)
+        ).remote(specs, self.threads, self.fuse_players, self.flush_denormals)
 
     def _actor(self, name: str) -> Any:
         return self.actors[self.group_of[name]]
