@@ -94,9 +94,9 @@ class GameConfig(Section):
     flush_denormals: bool = Field(
         True,
         description="CPU: treat subnormal floats as zero (torch.set_flush_denormal) in every "
-        "process that runs players. A trained image decoder pushes its background pixels' "
-        "sigmoid into the subnormal range, where the CPU computes many times slower: a "
-        "polymnist_paper player after 20,000 rounds stepped 1.9x faster with it "
+        "process that runs players. As image players train, their backward pass produces "
+        "subnormal values, where the CPU computes many times slower: a polymnist_paper player "
+        "after 20,000 rounds stepped 2.04x faster with it at one thread "
         "(docs/benchmarks.md, denormals)",
     )
     fuse_players: bool = Field(

@@ -19,15 +19,24 @@ CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
 EXPERIMENTS = list(registry())
 
 
+def _package(tmp_path, monkeypatch, name: str):
+    """An empty experiment package folder ``name`` that ``experiments`` finds (its files: the
+    caller's)."""
+    import experiments
+
+    pkg = tmp_path / "pkgs" / name
+    pkg.mkdir(parents=True)
+    monkeypatch.setattr(experiments, "__path__", [*experiments.__path__, str(pkg.parent)])
+    return pkg
+
+
 def test_a_new_experiment_is_one_package_found_by_the_cli_the_configs_and_the_report(
     tmp_path, monkeypatch, capsys
 ):
-    import experiments
     from experiments import cli, report
 
     assert len(EXPERIMENTS) == 8 and {"fashion_ssl", "polymnist_cross"} <= set(EXPERIMENTS)
-    pkg = tmp_path / "pkgs" / "tiny_new"
-    pkg.mkdir(parents=True)
+    pkg = _package(tmp_path, monkeypatch, "tiny_new")
     (pkg / "__init__.py").write_text(
         '"""A tiny experiment written by a test."""\n'
         "from pydantic import Field\n"
@@ -44,7 +53,6 @@ def test_a_new_experiment_is_one_package_found_by_the_cli_the_configs_and_the_re
     (pkg / "run.py").write_text(
         "def body(run):\n    return run.finish({'accuracy': {'a': 0.25 * run.cfg['scale']}})\n"
     )
-    monkeypatch.setattr(experiments, "__path__", [*experiments.__path__, str(pkg.parent)])
     found = registry()
     assert found["tiny_new"].summary == "A tiny experiment written by a test."
     assert "tiny-new" in cli.experiments()
@@ -306,11 +314,9 @@ def test_a_resources_group_reaches_every_players_host_spec():
 
 
 def test_a_run_flushes_subnormals_to_zero_unless_told_not_to_and_restores(tmp_path, monkeypatch):
-    import experiments
     from experiments import cli
 
-    pkg = tmp_path / "pkgs" / "tiny_flush"
-    pkg.mkdir(parents=True)
+    pkg = _package(tmp_path, monkeypatch, "tiny_flush")
     (pkg / "__init__.py").write_text(
         '"""Reads how the CPU treats a subnormal float inside a run."""\n'
         "from ..common import run_package\n"
@@ -325,7 +331,6 @@ def test_a_run_flushes_subnormals_to_zero_unless_told_not_to_and_restores(tmp_pa
         "def body(run):\n"
         "    return run.finish({'product': float(torch.tensor([1e-39]) * 3.0)})\n"
     )
-    monkeypatch.setattr(experiments, "__path__", [*experiments.__path__, str(pkg.parent)])
     run = ["run", "tiny-flush", "--no-progress", "--out"]
     assert cli.main([*run, str(tmp_path / "a")])["product"] == 0.0  # the default: flushed
     kept = cli.main([*run, str(tmp_path / "b"), "--set", "flush_denormals=false"])["product"]
