@@ -3,12 +3,13 @@
 As an image player trains, values in its learning step fall into float32's subnormal range (below
 1.2e-38), where the CPU computes many times slower; on a polymnist_paper player they arise inside
 the backward pass (its parameters, their gradients, the optimiser state and the modules' outputs
-hold none). ``torch.set_flush_denormal(True)`` treats them as zero (the experiments' default,
-``flush_denormals``). This benchmark loads a player from a polymnist_paper checkpoint
-(``--checkpoint RUN/base.ckpt``; ``--player`` names it), builds a batch of real PolyMNIST images as
-the experiment pools them, and times the player's learning step with flushing off and on,
-alternated step by step, beside a freshly initialised player of the same spec, at one thread and at
-every core. Reported: the median steps and the paired speed-up with its 95% interval.
+hold none). ``multimodal_game.device.flush_denormals(True)`` treats them as zero on every CPU
+thread (the experiments' default, ``flush_denormals``). This benchmark loads a player from a
+polymnist_paper checkpoint (``--checkpoint RUN/base.ckpt``; ``--player`` names it), builds a batch
+of real PolyMNIST images as the experiment pools them, and times the player's learning step with
+flushing off and on, alternated step by step, beside a freshly initialised player of the same spec,
+at one thread and at every core. Reported: the median steps and the paired speed-up with its 95%
+interval.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import statistics
 import torch
 
 from benchmarks.common import alternate_times, parser, report, speedup_fields
+from multimodal_game.device import flush_denormals
 
 
 def _player(checkpoint: str, name: str):
@@ -46,7 +48,7 @@ def _batch(data: str, n: int, variables: set[str]):
 
 def _stepper(player, batch, flush: bool):
     def step() -> None:
-        torch.set_flush_denormal(flush)
+        flush_denormals(flush)  # on every CPU thread, as a run sets it
         player.learn(batch)
 
     return step
@@ -66,9 +68,6 @@ def main(argv: list[str] | None = None) -> dict:
     batch = _batch(args.data, args.batch, set(trained.recipes) | {trained.label})
     rows, saved = [], torch.get_num_threads()
     try:
-        # flushing is a per-thread mode: toggled here on the calling thread, it reaches torch's
-        # worker threads only as they copy it, so one thread measures it cleanly (a run sets it
-        # once before its players start)
         for threads in sorted({1, saved}):
             torch.set_num_threads(threads)
             for name, player in (("trained", trained), ("fresh", fresh)):
@@ -86,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
                     }
                 )
     finally:
-        torch.set_flush_denormal(False)
+        flush_denormals(False)  # every thread computes subnormals again
         torch.set_num_threads(saved)
     return report("denormals", args, runs=rows)
 

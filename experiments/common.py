@@ -454,7 +454,7 @@ def aggregate(results: Sequence[Any]) -> Any:
 def _run(name, config, quick, body, args, flags, checks) -> dict:
     import torch
 
-    from multimodal_game.device import resolve_device
+    from multimodal_game.device import denormals_flushed, flush_denormals, resolve_device
 
     resolved = resolve_config(config, quick, args, flags)
     if args.print_config:
@@ -489,7 +489,13 @@ def _run(name, config, quick, body, args, flags, checks) -> dict:
     )
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg["threads"])
-    flush = bool(cfg.get("flush_denormals")) and torch.set_flush_denormal(True)
+    flush = bool(cfg.get("flush_denormals"))
+    if flush and not flush_denormals(True):
+        print(
+            "flush_denormals: not every CPU thread flushes subnormal floats here "
+            f"(denormals_flushed: {denormals_flushed()}); long runs may slow as players train",
+            file=sys.stderr,
+        )
     seed_everything(args.seed)
     try:
         with runtime_session(args):
@@ -497,7 +503,7 @@ def _run(name, config, quick, body, args, flags, checks) -> dict:
     finally:
         torch.set_num_threads(threads)
         if flush:
-            torch.set_flush_denormal(False)
+            flush_denormals(False)
 
 
 # Keys that a resumed run may change without changing the trajectory of what is already played.

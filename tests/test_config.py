@@ -313,12 +313,15 @@ def test_a_resources_group_reaches_every_players_host_spec():
     assert [s.group for s in host_specs(builders, 0, "cpu")] == [None, None, None]
 
 
-def test_a_run_flushes_subnormals_to_zero_unless_told_not_to_and_restores(tmp_path, monkeypatch):
+def test_a_run_flushes_subnormals_on_every_thread_unless_told_not_to_and_restores(
+    tmp_path, monkeypatch
+):
     from experiments import cli
+    from multimodal_game.device import denormals_flushed
 
     pkg = _package(tmp_path, monkeypatch, "tiny_flush")
     (pkg / "__init__.py").write_text(
-        '"""Reads how the CPU treats a subnormal float inside a run."""\n'
+        '"""Reads how the CPU threads treat a subnormal float inside a run."""\n'
         "from ..common import run_package\n"
         "from ..config import GameConfig\n"
         "class Config(GameConfig):\n"
@@ -327,12 +330,36 @@ def test_a_run_flushes_subnormals_to_zero_unless_told_not_to_and_restores(tmp_pa
         "    return run_package(__name__, argv)\n"
     )
     (pkg / "run.py").write_text(
-        "import torch\n"
+        "from multimodal_game.device import denormals_flushed\n"
         "def body(run):\n"
-        "    return run.finish({'product': float(torch.tensor([1e-39]) * 3.0)})\n"
+        "    return run.finish({'flushed': denormals_flushed()})\n"
     )
-    run = ["run", "tiny-flush", "--no-progress", "--out"]
-    assert cli.main([*run, str(tmp_path / "a")])["product"] == 0.0  # the default: flushed
-    kept = cli.main([*run, str(tmp_path / "b"), "--set", "flush_denormals=false"])["product"]
-    assert kept == pytest.approx(3e-39, rel=1e-3)
-    assert float(torch.tensor([1e-39]) * 3.0) != 0.0  # the process's mode is restored after a run
+    saved = torch.get_num_threads()
+    torch.set_num_threads(2)
+    torch.ones(1 << 20).mul_(2)  # torch's worker threads exist before any run sets the mode
+    try:
+        run = ["run", "tiny-flush", "--no-progress", "--set", "threads=2", "--out"]
+        assert cli.main([*run, str(tmp_path / "a")])["flushed"] is True  # the default
+        kept = cli.main([*run, str(tmp_path / "b"), "--set", "flush_denormals=false"])
+        assert kept["flushed"] is False
+        assert denormals_flushed() is False  # the process's mode is restored after a run
+    finally:
+        torch.set_num_threads(saved)
+
+
+def test_flushing_subnormals_reaches_the_worker_threads_torchs_own_call_misses():
+    from multimodal_game.device import denormals_flushed, flush_denormals
+
+    saved = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert flush_denormals(False)
+        torch.ones(1 << 20).mul_(2)  # the pool's threads start now, computing subnormals
+        torch.set_flush_denormal(True)  # the calling thread only
+        assert denormals_flushed() is None
+        assert flush_denormals(True) and denormals_flushed() is True
+        assert float(torch.tensor([1e-39]) * 3.0) == 0.0
+        assert flush_denormals(False) and denormals_flushed() is False
+    finally:
+        flush_denormals(False)
+        torch.set_num_threads(saved)

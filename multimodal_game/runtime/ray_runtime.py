@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from ..batch import Batch
+from ..device import flush_denormals as flush_every_thread
 from ..errors import PlayerLost
 from ..host import HostSpec, specs_by_name
 from ..policy import LearnPlan, Transfer
@@ -50,7 +51,7 @@ class GroupActor:
         if threads:
             torch.set_num_threads(threads)
         if flush_denormals:
-            torch.set_flush_denormal(True)
+            flush_every_thread(True)
         self.runtime = InProcessRuntime(specs=specs, fuse_players=fuse_players)
 
     def ping(self) -> int:
