@@ -93,11 +93,11 @@ class GameConfig(Section):
     )
     flush_denormals: bool = Field(
         True,
-        description="CPU: treat subnormal floats as zero (torch.set_flush_denormal) in every "
-        "process that runs players. As image players train, their backward pass produces "
-        "subnormal values, where the CPU computes many times slower: a polymnist_paper player "
-        "after 20,000 rounds stepped 2.04x faster with it at one thread "
-        "(docs/benchmarks.md, denormals)",
+        description="CPU: treat subnormal floats as zero on every CPU thread of every process "
+        "that runs players (multimodal_game.device.flush_denormals). As image players train, "
+        "their backward pass produces subnormal values, where the CPU computes many times "
+        "slower: a polymnist_paper player after 20,000 rounds stepped 1.82x faster with it at "
+        "two threads (docs/benchmarks.md, denormals)",
     )
     fuse_players: bool = Field(
         True,
