@@ -553,7 +553,7 @@ GAIN_RECORDS = {
     "polymnist_cross": {
         "quick": ("polymnist_cross_quick_3seeds",),
         "standard": ("polymnist_cross_standard", "polymnist_cross_standard_seed1"),
-        "large": ("polymnist_cross_large",),
+        "large": ("polymnist_cross_large", "polymnist_cross_large_seed1"),
     },
     "fashion_ssl": {
         "quick": ("fashion_ssl_quick_3seeds",),
