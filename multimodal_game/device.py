@@ -4,6 +4,8 @@ subnormal floats, in every thread."""
 from __future__ import annotations
 
 import ctypes
+import functools
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -48,19 +50,29 @@ _ON_EACH_THREAD = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 _GRAIN = 32768  # elements an ATen elementwise kernel gives one thread at least
 
 
-def _openmp_runtimes() -> list[ctypes.CDLL]:
-    """The OpenMP runtimes loaded in this process (read from /proc/self/maps: Linux only)."""
+@functools.cache
+def _parallel_regions() -> tuple[Callable, ...]:
+    """``GOMP_parallel`` of each OpenMP runtime loaded in this process (read once from
+    /proc/self/maps: Linux only). A runtime loaded later starts its threads from the thread that
+    first uses it, with that thread's mode."""
     try:
         maps = Path("/proc/self/maps").read_text()
     except OSError:
-        return []
+        return ()
     paths = dict.fromkeys(
         parts[5]
         for parts in (line.split(maxsplit=5) for line in maps.splitlines())
         if len(parts) == 6 and Path(parts[5]).name.startswith(_OPENMP_RUNTIMES)
     )
-    libs = [ctypes.CDLL(p) for p in paths]  # already loaded: the same handles, nothing new runs
-    return [lib for lib in libs if hasattr(lib, "GOMP_parallel")]
+    regions = []
+    for path in paths:
+        lib = ctypes.CDLL(path)  # already loaded: the same handle, nothing new runs
+        if hasattr(lib, "GOMP_parallel"):
+            region = lib.GOMP_parallel
+            region.argtypes = [_ON_EACH_THREAD, ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint]
+            region.restype = None
+            regions.append(region)
+    return tuple(regions)
 
 
 def flush_denormals(on: bool) -> bool:
@@ -80,15 +92,8 @@ def flush_denormals(on: bool) -> bool:
             torch.set_flush_denormal(on)
 
         callback = _ON_EACH_THREAD(each)
-        for lib in _openmp_runtimes():
-            lib.GOMP_parallel.argtypes = [
-                _ON_EACH_THREAD,
-                ctypes.c_void_p,
-                ctypes.c_uint,
-                ctypes.c_uint,
-            ]
-            lib.GOMP_parallel.restype = None
-            lib.GOMP_parallel(callback, None, threads, 0)
+        for region in _parallel_regions():
+            region(callback, None, threads, 0)
     return denormals_flushed() is on
 
 
