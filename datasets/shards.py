@@ -71,9 +71,10 @@ def by_classes(
 
 
 def dirichlet(
-    labels: torch.Tensor, n_players: int, beta: float, seed: int = 0
+    labels: torch.Tensor, n_players: int, beta: float, seed: int = 0, *, empty_ok: bool = False
 ) -> list[torch.Tensor]:
-    """Non-IID: each class is split among players in proportions drawn from Dirichlet(beta)."""
+    """Non-IID: each class is split among players in proportions drawn from Dirichlet(beta).
+    A player left without examples is an error, unless ``empty_ok`` (the caller names it)."""
     if not beta > 0:
         raise ValueError(f"Dirichlet beta must be > 0, got {beta}")
     _check_players(n_players, len(labels))
@@ -90,7 +91,7 @@ def dirichlet(
             parts[k].append(chunk)
     out = [torch.sort(torch.cat(p)).values for p in parts]
     empty = [k for k, p in enumerate(out) if len(p) == 0]
-    if empty:
+    if empty and not empty_ok:
         raise ValueError(
             f"Dirichlet(beta={beta}) shards left player(s) {empty} without examples; use a larger "
             "beta (more even shards), fewer players or another seed"
@@ -124,12 +125,14 @@ def labelled_mask(
     *,
     fraction: float | None = None,
     seed: int = 0,
+    balanced: bool = True,
 ) -> torch.Tensor:
     """Which examples of a shard keep their label, class-balanced: ``count`` examples, or a
     ``fraction`` of the shard (two keys, so that ``1`` - one example - is never mistaken for
     ``1.0`` - all of them). Neither: all labels kept. Classes get ``count / classes`` each
     (remainder to the classes seen first in a seeded order); a class with too few examples gives
-    its share to others.
+    its share to others. ``balanced=False``: a uniform draw from the shard instead, so that the
+    labels follow the shard's own class proportions (label-skewed shards).
     """
     n = len(indices)
     if count is not None and fraction is not None:
@@ -154,6 +157,10 @@ def labelled_mask(
                 else f"labelled count must be >= 0, got {count}"
             )
     g = _gen(seed)
+    if not balanced:
+        mask = torch.zeros(n, dtype=torch.bool)
+        mask[torch.randperm(n, generator=g)[:count]] = True
+        return mask
     y = labels[indices]
     classes = torch.unique(y)
     pools = {int(c): torch.nonzero(y == c).flatten() for c in classes}

@@ -13,7 +13,13 @@ from .common import Run
 def federated_methods(cfg: Mapping[str, Any]) -> list[tuple[str, int, float]]:
     """``(method, E, mu)`` of each parameter-exchange run the config asks for."""
     runs = [(f"fedavg_E{e}", e, 0.0) for e in cfg["fedavg_local_steps"]]
-    return runs + [(f"fedprox_E{e}", e, cfg["fedprox_mu"]) for e in cfg["fedprox_local_steps"]]
+    mus = cfg["fedprox_mu"] if isinstance(cfg["fedprox_mu"], list) else [cfg["fedprox_mu"]]
+    named = len(mus) > 1  # several mu: each run is named by its mu too
+    return runs + [
+        (f"fedprox_E{e}" + (f"_mu{mu:g}" if named else ""), e, float(mu))
+        for e in cfg["fedprox_local_steps"]
+        for mu in mus
+    ]
 
 
 def play_federated(
@@ -54,6 +60,36 @@ def play_distillation(
     )
     eye = torch.eye(len(builders), dtype=torch.float64)
     return run.game(tag, builders, eye, setup=distil.attach, **kw), distil
+
+
+def play_fedcvae(
+    game: Any, build: Callable[[str], Any], samples: int, steps: int, batch_size: int, seed: int
+) -> tuple[dict[str, Any], int, dict[str, list[int]]]:
+    """FedCVAE-Ens over ``game``, whose players learnt alone (multimodal_game.fedcvae): each
+    player's decoder and labelled class counts go to a server once; the server trains, for each
+    player, the classifier of ``build(name)`` (a fresh player of that player's architecture, seeded
+    here) on ``samples`` labelled decoder samples for ``steps`` steps. Returns the classifiers by
+    player, the bytes over the wire and the class counts the server drew by."""
+    import torch
+
+    from multimodal_game.fedcvae import classifier_bytes, decoder_bytes, fedcvae_bytes, fedcvae_ens
+
+    handles = game.players
+    counts = {nm: h.data_summary()["class_counts"]["label"] for nm, h in handles.items()}
+    names = list(handles)
+
+    def fit(name: str, data: Any) -> Any:
+        torch.manual_seed(seed + names.index(name))
+        model = build(name)
+        model.fit_classifier(data, steps, batch_size, seed)
+        return model
+
+    with torch.random.fork_rng(devices=[]):  # the run's own random stream stays untouched
+        models, _ = fedcvae_ens(handles, counts, fit, samples, seed=seed)
+    up = {nm: int(h.call(decoder_bytes)) for nm, h in handles.items()}
+    down = {nm: classifier_bytes(m) for nm, m in models.items()}
+    classes = len(next(iter(counts.values())))
+    return models, fedcvae_bytes(up, down, classes), counts
 
 
 def run_bytes(game: Any, every: int | None = None) -> int:

@@ -370,7 +370,11 @@ def run_package(package: str, argv: Sequence[str] | None = None) -> dict:
         p.error(f"--resume needs --out: the run folder to continue (e.g. --out runs/{name}-...)")
     try:
         module = importlib.import_module(f"{package}.run")
-        checks = [getattr(module, c) for c in ("check", "check_data") if hasattr(module, c)]
+        checks = [
+            _unseeded(getattr(module, c)) for c in ("check", "check_data") if hasattr(module, c)
+        ]
+        if hasattr(module, "check_seed"):  # what depends on the seed too, e.g. its data shards
+            checks.append(module.check_seed)
         layer = profiles.get(args.profile)
         if not args.seeds:
             return _run(name, config, layer, module.body, args, flags, checks)
@@ -381,6 +385,11 @@ def run_package(package: str, argv: Sequence[str] | None = None) -> dict:
         print(f"error: {e}", file=sys.stderr, flush=True)
         print("(run with --debug for the traceback)", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
+
+
+def _unseeded(check: Callable[[dict], None]) -> Callable[[dict, int], None]:
+    """A check of the config alone, called as every check is: ``check(cfg, seed)``."""
+    return lambda cfg, seed: check(cfg)
 
 
 def profile_of(args: argparse.Namespace) -> str:
@@ -412,6 +421,10 @@ def _run_seeds(name, config, quick, body, args, flags, checks) -> dict:
     ]
     if args.resume and not started:
         check_resumable(args.out / f"seed{args.seeds[0]}")
+    cfg = resolve_config(config, quick, args, flags).model_dump()
+    for seed in [] if args.print_config else args.seeds:  # every seed's checks first
+        for check in checks:
+            check(cfg, seed)
     out = run_folder(name, args)
     per_seed = {}
     for seed in args.seeds:
@@ -473,7 +486,7 @@ def _run(name, config, quick, body, args, flags, checks) -> dict:
         if problem:
             raise ConfigError(f"player.compile: {problem} (or set player.compile = false)")
     for check in checks:
-        check(cfg)
+        check(cfg, args.seed)
     out = run_folder(name, args)
     record = {"experiment": name, **cfg, "seed": args.seed, "device": str(device)}
     if args.resume:

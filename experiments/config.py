@@ -141,8 +141,10 @@ class ParameterExchangeConfig(GameConfig):
     fedprox_local_steps: list[PositiveInt] = Field(
         [10], description="FedProx baselines: E of each run (empty: none)"
     )
-    fedprox_mu: PositiveFloat = Field(
-        0.01, description="FedProx: weight mu of the proximal term mu/2 ||w - w_global||^2"
+    fedprox_mu: PositiveFloat | list[PositiveFloat] = Field(
+        0.01,
+        description="FedProx: weight mu of the proximal term mu/2 ||w - w_global||^2; a list "
+        "runs one FedProx per mu (methods fedprox_E<E>_mu<mu>), to choose mu on validation",
     )
 
 

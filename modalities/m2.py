@@ -137,6 +137,15 @@ class M2Player(PyroPlayer):
         self.z_net = mlp(hidden + self.classes, hidden, 2 * latent_dim)
         self.prior_logits = nn.Parameter(torch.zeros(self.classes))
 
+    def decoder_parameters(self) -> list[nn.Parameter]:
+        """The parameters of p(x | c, z), all that sampling given a label needs (z from N(0, I)):
+        what a one-shot generative exchange (multimodal_game.fedcvae) sends."""
+        return list(self.decoders.parameters())
+
+    def classifier_parameters(self) -> list[nn.Parameter]:
+        """The parameters of q(c | x): its encoders and its classifier head."""
+        return [*self._q_c_encoders.parameters(), *self.classifier.parameters()]
+
     # -- the generative story ---------------------------------------------------------------------
     def prior_c(self) -> dist.Distribution:
         # valid by construction; validating would read the parameters back from the device

@@ -155,16 +155,17 @@ class PlayerHost:
 
     def data_summary(self) -> dict[str, Any]:
         """Counts of the private data, nothing of its content: ``examples`` (the shard's size, what
-        FedAvg weights by) and, per categorical variable, how many examples observe it."""
+        FedAvg weights by) and, per categorical variable, how many examples observe it and how
+        many observe each class (``class_counts``: what a one-shot generative exchange sends)."""
         batch = getattr(self.source, "batch", None)
-        observed = {}
+        observed, counts = {}, {}
         if isinstance(batch, Batch):
-            observed = {
-                n: int(batch.observed_host(n).sum())
-                for n, v in self.space.items()
-                if v.kind == "categorical" and n in batch.data
-            }
-        return {"examples": len(self.source), "observed": observed}
+            for n, v in self.space.items():
+                if v.kind == "categorical" and n in batch.data:
+                    seen = batch[n][batch.observed_host(n)].long()
+                    observed[n] = len(seen)
+                    counts[n] = torch.bincount(seen, minlength=v.shape[0]).tolist()
+        return {"examples": len(self.source), "observed": observed, "class_counts": counts}
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(player, *args)`` on the evaluation stream (inputs moved to the player's device)."""

@@ -1,7 +1,7 @@
 """Semi-supervised classification from mixed labelled/unlabelled shards (the paper's Fig. 2).
 
-Four image players of increasing capacity, each with a disjoint class-balanced shard of Fashion-MNIST
-of which L examples are labelled (a sweep over L) and the rest unlabelled. Methods on the same shards:
+Four image players of increasing capacity, each with a disjoint shard of Fashion-MNIST (class-balanced,
+or label-skewed by Dirichlet(beta) with ``partition = "dirichlet"``) of which L examples are labelled (a sweep over L) and the rest unlabelled. Methods on the same shards:
 (a) each player alone, discriminative on its labels; (b) each player alone, semi-supervised (M2 on
 its labelled + unlabelled data); (c) the game (semi-supervised players exchanging synthetic
 labelled images, alpha uniform); (d) every architecture trained discriminatively on the full
@@ -9,7 +9,9 @@ labelled training set (upper bound); optionally (e) the paper authors' distillat
 (f) FedAvg and FedProx through Flower: players of one architecture (``federated_player``) that
 average their parameters every E local steps, on the same shards and rounds; (g) ensemble
 distillation (``fedmd_every``): the game's players of different architectures learn alone and
-distil the mean of their logits on a public unlabelled pool.
+distil the mean of their logits on a public unlabelled pool; (h) FedCVAE-Ens (``fedcvae``): the
+alone players' decoders go to a server once, which trains each architecture's classifier on their
+labelled samples.
 ``experiments/configs/fashion_ssl_paper.toml`` layers the authors' set-up over any size.
 """
 
@@ -44,6 +46,17 @@ class Config(ParameterExchangeConfig):
     )
     download: bool = Field(
         False, description="fetch Fashion-MNIST into data_root with torchvision when it is missing"
+    )
+    partition: Literal["iid", "dirichlet"] = Field(
+        "iid",
+        description="how the shards split the classes: 'iid' (disjoint, class-balanced) or "
+        "'dirichlet' (label skew: each class split among the players in proportions drawn from "
+        "Dirichlet(beta); a player's labelled rows are a uniform draw from its own shard)",
+    )
+    beta: PositiveFloat = Field(
+        0.1,
+        description="Dirichlet concentration of partition = 'dirichlet' (0.1 and lower: high "
+        "heterogeneity, most of a class with one player; large: towards IID)",
     )
     shard_size: PositiveInt = Field(
         15000,
@@ -107,6 +120,24 @@ class Config(ParameterExchangeConfig):
     fedmd_rows: PositiveInt = Field(256, description="public rows of each distillation")
     fedmd_steps: PositiveInt = Field(5, description="digest steps of each distillation")
     fedmd_lr: PositiveFloat = Field(1e-3, description="Adam learning rate of the digest steps")
+    fedcvae: bool = Field(
+        True,
+        description="also run FedCVAE-Ens (multimodal_game.fedcvae): each alone-trained player's "
+        "decoder p(x | c, z) and labelled class counts go to a server once; it trains a classifier "
+        "of each player's architecture on labelled decoder samples and sends it back",
+    )
+    fedcvae_samples: PositiveInt = Field(
+        10000, description="labelled decoder samples the FedCVAE server draws and trains on"
+    )
+    fedcvae_steps: NonNegativeInt = Field(
+        0, description="steps of the FedCVAE server's classifiers (0: discriminative_steps)"
+    )
+    game_federated_player: bool = Field(
+        False,
+        description="also play the game with every player of federated_player's architecture "
+        "(method game_fedarch): the game and FedAvg / FedProx with the same players, so that the "
+        "method and the architectures are compared apart",
+    )
     player: M2Spec = Field(
         PLAYER,
         description="every player's spec; its image width, hidden and latent sizes are each "
@@ -225,6 +256,7 @@ TABLE = Table(
                 "alone": "(b) alone",
                 "game": "(c) game",
                 "distillation": "(e) distillation",
+                "fedcvae": "(h) FedCVAE-Ens",
             },
             path="accuracy.{method}.{player}.{L}",
         ),

@@ -3,6 +3,7 @@ that ``--help`` answers without importing torch."""
 
 from __future__ import annotations
 
+import functools
 import warnings
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 
 from datasets.mnist import check_fashion_mnist, load_fashion_mnist, load_mnist
-from datasets.shards import make_shards
+from datasets.shards import Shard, dirichlet, labelled_mask, make_shards
 from modalities import build_player
 from multimodal_game.batch import Batch
 from multimodal_game.distillation import distillation_bytes
@@ -28,6 +29,7 @@ from multimodal_game.sources import TensorSource
 from ..baselines import (
     federated_methods,
     play_distillation,
+    play_fedcvae,
     play_federated,
     plot_accuracy_vs_bytes,
     run_bytes,
@@ -39,12 +41,19 @@ TRAIN_EXAMPLES = {"fashion": 60000, "mnist": 8000}  # training split of each dat
 
 
 def load(cfg: dict, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    if cfg["dataset"] == "fashion":
-        x, y = load_fashion_mnist(split, cfg["data_root"] or None, cfg["download"])
-    elif cfg["dataset"] == "mnist":
+    """A split's images (float, (N, 1, 28, 28) in [0, 1]) and labels; read once per process (the
+    tensors are shared: index them, never write into them)."""
+    return _load(cfg["dataset"], cfg["data_root"], cfg["download"], split)
+
+
+@functools.lru_cache(maxsize=4)
+def _load(dataset: str, root: str, download: bool, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    if dataset == "fashion":
+        x, y = load_fashion_mnist(split, root or None, download)
+    elif dataset == "mnist":
         x, y = load_mnist("bundled", split)
     else:
-        raise ValueError(f"unknown dataset {cfg['dataset']!r}; expected 'fashion' or 'mnist'")
+        raise ValueError(f"unknown dataset {dataset!r}; expected 'fashion' or 'mnist'")
     return x[:, None].float() / 255, y
 
 
@@ -54,13 +63,40 @@ def player_spec(cfg: dict, k: int, size: dict | None = None) -> dict:
     return with_overrides(f"player{k}", spec, cfg)
 
 
-def shard_batch(cfg: dict, seed: int, k: int, n_labelled: int) -> Batch:
-    """Player k's private shard: disjoint, class-balanced, ``n_labelled`` labels (capped)."""
-    x, y = load(cfg, "train")
+def shards(cfg: dict, seed: int, n_labelled: int) -> tuple[torch.Tensor, list[Shard]]:
+    """The training rows that the shards split (after the validation split) and each player's
+    shard (indices into those rows, which of them are labelled: ``n_labelled``, capped by the
+    shard). The partition depends on the seed only, so every method and label count of a run
+    sees the same shards; a shard left empty is a ConfigError naming the player."""
+    _, y = load(cfg, "train")
     n = len(cfg["players"])
     pool = _permutation(len(y), seed)[cfg["validation_examples"] :]
     pool = pool[: min(len(pool), n * cfg["shard_size"])]
-    shard = make_shards(y[pool], "iid", n, labelled=min(n_labelled, len(pool) // n), seed=seed)[k]
+    if cfg["partition"] == "iid":
+        return pool, make_shards(
+            y[pool], "iid", n, labelled=min(n_labelled, len(pool) // n), seed=seed
+        )
+    parts = dirichlet(y[pool], n, cfg["beta"], seed, empty_ok=True)
+    empty = [f"player{k}" for k, p in enumerate(parts) if len(p) == 0]
+    if empty:
+        raise ConfigError(
+            f"partition = 'dirichlet' with beta = {cfg['beta']} and seed {seed} leaves "
+            f"{', '.join(empty)} without a training example; use a larger beta or shard_size, "
+            "fewer players or another seed"
+        )
+    return pool, [
+        Shard(
+            p, labelled_mask(y[pool], p, min(n_labelled, len(p)), seed=seed + 1 + k, balanced=False)
+        )
+        for k, p in enumerate(parts)
+    ]
+
+
+def shard_batch(cfg: dict, seed: int, k: int, n_labelled: int) -> Batch:
+    """Player k's private shard (see ``shards``) with ``n_labelled`` labels (capped)."""
+    x, y = load(cfg, "train")
+    pool, parts = shards(cfg, seed, n_labelled)
+    shard = parts[k]
     if shard.n_labelled < n_labelled:
         warnings.warn(
             f"{n_labelled} labels asked for, but player{k}'s shard holds {len(shard)} examples: "
@@ -71,6 +107,17 @@ def shard_batch(cfg: dict, seed: int, k: int, n_labelled: int) -> Batch:
     if not cfg["unlabelled"]:  # the paper's players hold their labelled examples only
         rows, labelled = rows[labelled], labelled[labelled]
     return Batch({"label": y[rows], "x": x[rows]}, {"label": labelled})
+
+
+def shard_summary(batch: Batch) -> dict:
+    """What results.json records of a player's shard: its class counts and its labelled ones."""
+    y, seen = batch["label"], batch.observed_host("label")
+    return {
+        "examples": len(y),
+        "class_counts": torch.bincount(y, minlength=10).tolist(),
+        "labelled": int(seen.sum()),
+        "labelled_class_counts": torch.bincount(y[seen], minlength=10).tolist(),
+    }
 
 
 def _permutation(n: int, seed: int) -> torch.Tensor:
@@ -144,6 +191,27 @@ def distillation(cfg: dict, L: int, run: Run) -> list:
     return players
 
 
+def fedcvae(
+    cfg: dict, game, names: list[str], splits: dict, acc: dict, val: dict, L: int, run: Run
+):
+    """FedCVAE-Ens over the alone game's players: each gets back a classifier of its own
+    architecture trained by the server on its and the others' decoder samples; its scores go into
+    ``acc`` / ``val``, and the bytes it moved are returned."""
+    steps = cfg["fedcvae_steps"] or cfg["discriminative_steps"]
+
+    def build(name: str):
+        return build_player(player_spec(cfg, names.index(name))).to(run.device)
+
+    models, sent, _ = play_fedcvae(
+        game, build, cfg["fedcvae_samples"], steps, cfg["batch_size"], run.seed
+    )
+    for nm in names:
+        s = scores(models[nm], splits)
+        acc["fedcvae"][nm][L] = s["test"]
+        val["fedcvae"][nm][L] = s.get("validation")
+    return sent
+
+
 def scores(player, splits: dict[str, tuple]) -> dict[str, float]:
     """Accuracy of ``player``'s q(c | x) on each named (images, labels) split."""
     return {name: accuracy(player, {"x": x}, y) for name, (x, y) in splits.items()}
@@ -185,8 +253,10 @@ def body(run: Run) -> dict:
         "game",
         *(("distillation",) if cfg["distillation"] else ()),
         *(("no_harm",) if cfg["no_harm"] else ()),
+        *(("game_fedarch",) if cfg["game_federated_player"] else ()),
         *(m for m, _, _ in federated),
         *((fedmd,) if cfg["fedmd_every"] else ()),
+        *(("fedcvae",) if cfg["fedcvae"] else ()),
     )
     wire: dict = {L: {"discriminative": 0, "alone": 0} for L in cfg["labelled"]}
     acc: dict = {m: {nm: {} for nm in names} for m in methods}
@@ -203,11 +273,13 @@ def body(run: Run) -> dict:
     no_harm_log: dict = {}
     exchange = {}
     actual: dict = {}
+    shard_record: dict = {}
     for L in cfg["labelled"]:
         with run.timed(f"discriminative_{L}"):
             for k, nm in enumerate(names):
                 data = shard_batch(cfg, run.seed, k, L)
                 actual.setdefault(L, {})[nm] = int(data.observed_host("label").sum())
+                shard_record.setdefault(L, {})[nm] = shard_summary(data)
                 p = discriminative(cfg, k, data, cfg["discriminative_steps"], run)
                 s = scores(p, splits)
                 acc["discriminative"][nm][L] = s["test"]
@@ -219,18 +291,24 @@ def body(run: Run) -> dict:
                     acc["distillation"][nm][L] = s["test"]
                     val["distillation"][nm][L] = s.get("validation")
         alone = torch.eye(len(names), dtype=torch.float64)
-        games = [("alone", alone), ("game", policy(cfg))]
+        games = [("alone", alone, None), ("game", policy(cfg), None)]
         if cfg["no_harm"]:
-            games.append(("no_harm", no_harm_policy(cfg, run.seed)))
-        for method, alpha in games:
-            hosts = builders(build_host, names, cfg, run.seed, L)
+            games.append(("no_harm", no_harm_policy(cfg, run.seed), None))
+        if cfg["game_federated_player"]:  # the game with FedAvg's players
+            games.append(("game_fedarch", policy(cfg), cfg["federated_player"]))
+        for method, alpha, size in games:
+            hosts = builders(build_host, names, cfg, run.seed, L, size)
             game = run.game(f"{method}_L{L}", hosts, alpha, warmup_rounds=cfg["warmup_rounds"])
             for nm in names:
                 s = scores(game.players[nm], splits)
                 acc[method][nm][L] = s["test"]
                 val[method][nm][L] = s.get("validation")
-                made = conditional_samples(game.players[nm], classes, "x")
-                fidelity[method][nm][L] = agreement(clf, made, classes)
+                if method in fidelity:
+                    made = conditional_samples(game.players[nm], classes, "x")
+                    fidelity[method][nm][L] = agreement(clf, made, classes)
+            if method == "alone" and cfg["fedcvae"]:  # the alone players' decoders, sent once
+                with run.timed(f"fedcvae_L{L}"):
+                    wire[L]["fedcvae"] = fedcvae(cfg, game, names, splits, acc, val, L, run)
             if method == "game":
                 exchange[L] = game.accounting()
             if method != "alone":
@@ -286,7 +364,9 @@ def body(run: Run) -> dict:
         "accuracy": acc,
         # the same on the validation split (held out of the shards): what variants are chosen by
         "validation_accuracy": val,
-        "labelled_actual": actual,  # per L: the labels each player really held (capped by the shard)
+        "labelled_actual": actual,
+        # per L and player: its shard's size and class counts, labelled and in all
+        "shards": shard_record,  # per L: the labels each player really held (capped by the shard)
         # share of each player's (c, x) samples that an independent classifier assigns to c
         "label_fidelity": fidelity,
         "game_beats_both_alone_at_smallest_L": beats,
@@ -329,6 +409,11 @@ def check_data(cfg: dict) -> None:
     """The data files, before any work (a download happens in the run)."""
     if cfg["dataset"] == "fashion" and not cfg["download"]:
         check_fashion_mnist(cfg["data_root"] or None)
+
+
+def check_seed(cfg: dict, seed: int) -> None:
+    """The seed's shards, before any work: none may be empty (see ``shards``)."""
+    shards(cfg, seed, min(cfg["labelled"]))
 
 
 def check(cfg: dict) -> None:
