@@ -85,7 +85,10 @@ def dirichlet(
         idx = idx[torch.randperm(len(idx), generator=g)]
         # Dirichlet via normalised Gamma draws from the seeded generator
         gam = torch._standard_gamma(torch.full((n_players,), float(beta)), generator=g)
-        props = gam / gam.sum()
+        # a draw clamped at float32's smallest normal number is off by its whole value: where
+        # the largest draw is within 2^20 of it, the class's proportions are drawn in log space
+        exact = gam.max() > 2**20 * torch.finfo(gam.dtype).tiny
+        props = gam / gam.sum() if exact else _log_space(beta, n_players, g)
         cuts = (torch.cumsum(props, 0)[:-1] * len(idx)).round().long().tolist()
         for k, chunk in enumerate(torch.tensor_split(idx, cuts)):
             parts[k].append(chunk)
@@ -97,6 +100,16 @@ def dirichlet(
             "beta (more even shards), fewer players or another seed"
         )
     return out
+
+
+def _log_space(beta: float, n: int, g: torch.Generator) -> torch.Tensor:
+    """Dirichlet(beta) proportions drawn in log space, for a beta so small that the float32
+    Gamma(beta) draws fell at or near the smallest normal number (torch clamps them there, and
+    normalising clamped draws splits a class evenly): Gamma(beta) = Gamma(beta + 1) U^(1 / beta)."""
+    f64 = torch.float64
+    big = torch._standard_gamma(torch.full((n,), float(beta) + 1.0, dtype=f64), generator=g)
+    log_gam = big.log() + torch.rand(n, dtype=f64, generator=g).log() / float(beta)
+    return torch.softmax(log_gam, 0).float()
 
 
 def per_class(
