@@ -148,6 +148,26 @@ class ParameterExchangeConfig(GameConfig):
     )
 
 
+class GenerativeExchangeConfig(GameConfig):
+    """Keys of the experiments that also run the one-shot generative exchange FedCVAE-Ens
+    (multimodal_game.fedcvae) over the players that learnt alone."""
+
+    fedcvae: bool = Field(
+        True,
+        description="also run FedCVAE-Ens: each alone-trained player's decoder p(x | c, z) and "
+        "labelled class counts go to a server once; it trains a classifier of each player's "
+        "architecture on labelled decoder samples and sends it back",
+    )
+    fedcvae_samples: PositiveInt = Field(
+        10000, description="labelled decoder samples the FedCVAE server draws and trains on"
+    )
+    fedcvae_steps: NonNegativeInt = Field(
+        0,
+        description="steps of the FedCVAE server's classifiers (0: the experiment's classifier "
+        "steps, discriminative_steps or classifier_steps)",
+    )
+
+
 def sized(player: Mapping[str, Any], size: Mapping[str, Any], **first: Any) -> dict:
     """The m2 spec ``player`` at capacity ``size``: its hidden and latent sizes, and its first
     variable's width (and ``first``'s other options of that variable)."""

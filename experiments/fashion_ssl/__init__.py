@@ -24,7 +24,7 @@ from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, Pos
 from modalities.specs import ImageSpec, M2Spec
 
 from ..common import run_package
-from ..config import ParameterExchangeConfig, PlayerSize
+from ..config import GenerativeExchangeConfig, ParameterExchangeConfig, PlayerSize
 from ..tables import Items, Table
 
 # every player (sizes apart): binary-image likelihood, a modest consistency term
@@ -36,7 +36,7 @@ PLAYER = M2Spec(
 )
 
 
-class Config(ParameterExchangeConfig):
+class Config(ParameterExchangeConfig, GenerativeExchangeConfig):
     dataset: Literal["fashion", "mnist"] = Field(
         "fashion",
         description="'fashion' (Fashion-MNIST) or 'mnist' (the bundled digits, e.g. for tests)",
@@ -120,18 +120,6 @@ class Config(ParameterExchangeConfig):
     fedmd_rows: PositiveInt = Field(256, description="public rows of each distillation")
     fedmd_steps: PositiveInt = Field(5, description="digest steps of each distillation")
     fedmd_lr: PositiveFloat = Field(1e-3, description="Adam learning rate of the digest steps")
-    fedcvae: bool = Field(
-        True,
-        description="also run FedCVAE-Ens (multimodal_game.fedcvae): each alone-trained player's "
-        "decoder p(x | c, z) and labelled class counts go to a server once; it trains a classifier "
-        "of each player's architecture on labelled decoder samples and sends it back",
-    )
-    fedcvae_samples: PositiveInt = Field(
-        10000, description="labelled decoder samples the FedCVAE server draws and trains on"
-    )
-    fedcvae_steps: NonNegativeInt = Field(
-        0, description="steps of the FedCVAE server's classifiers (0: discriminative_steps)"
-    )
     game_federated_player: bool = Field(
         False,
         description="also play the game with every player of federated_player's architecture "

@@ -11,6 +11,11 @@ small alpha_ii lets both generate all digits.
 unsupervised hierarchical VAE players with binary latents on binarised digits, trained by the
 authors' symmetric equilibrium learning, exchanging complete triples (z0, z1, x).
 
+This split is label skew at its extreme. With m2 players each row also reports each player's
+accuracy on all ten test digits, and the parameter-exchange baselines (FedAvg, FedProx) and the
+one-shot generative exchange (FedCVAE-Ens) can run beside the sweep on the same shards
+(``experiments/configs/mnist_alpha_peers.toml``).
+
 FID is computed in two feature spaces of the digit classifier: its penultimate layer (the usual
 choice, which also scores image quality) and its class probabilities (which digits are drawn). With
 perfect learners the equilibrium is a mixture: player 0 draws its own digits with probability
@@ -27,7 +32,7 @@ from pydantic import Field, NonNegativeInt, PositiveInt
 from modalities.specs import HVAESpec, ImageSpec, M2Spec
 
 from ..common import run_package
-from ..config import GameConfig
+from ..config import GenerativeExchangeConfig, ParameterExchangeConfig
 from ..tables import Items, Table
 
 Digit = Annotated[int, Field(ge=0, le=9)]
@@ -38,7 +43,21 @@ Digit = Annotated[int, Field(ge=0, le=9)]
 PLAYER = M2Spec(variables=[ImageSpec(name="x", width=16)])
 
 
-class Config(GameConfig):
+class Config(ParameterExchangeConfig, GenerativeExchangeConfig):
+    # the baselines beside the sweep are off by default; experiments/configs/mnist_alpha_peers.toml
+    # turns them on (FedAvg, FedProx, FedCVAE-Ens on the same two digit shards)
+    fedavg_local_steps: list[PositiveInt] = Field(
+        [], description="FedAvg baselines: local steps E between two averagings (empty: none)"
+    )
+    fedprox_local_steps: list[PositiveInt] = Field(
+        [], description="FedProx baselines: E of each run (empty: none)"
+    )
+    fedcvae: bool = Field(
+        False,
+        description="also run FedCVAE-Ens over the alpha_ii = 1 players (who learnt alone): their "
+        "decoders and class counts go to a server once, which trains each player's classifier",
+    )
+
     alphas: list[Annotated[float, Field(ge=0, le=1)]] = Field(
         [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
         min_length=1,

@@ -18,6 +18,7 @@ from multimodal_game.batch import Batch
 from multimodal_game.errors import ConfigError
 from multimodal_game.evaluation import (
     FEATURE_SPACES,
+    accuracy,
     features,
     frechet_distance,
     inception_fid,
@@ -27,6 +28,7 @@ from multimodal_game.evaluation import (
 from multimodal_game.host import builders
 from multimodal_game.sources import TensorSource
 
+from ..baselines import federated_methods, play_fedcvae, play_federated, run_bytes
 from ..common import Run, preflight, table, with_overrides
 
 
@@ -59,6 +61,28 @@ def build_host(name: str, cfg: dict) -> tuple:
 
 
 TITLES = {"penultimate": "penultimate layer", "classes": "class probabilities"}
+
+
+def classified(cfg: dict, players: list) -> dict:
+    """Each player's accuracy on all ten test digits (m2 players; hvae players classify nothing)."""
+    if cfg["player"]["kind"] != "m2":
+        return {}
+    x, y = digits(cfg, "test")
+    return {"accuracy_all_digits": [accuracy(p, {"x": x}, y) for p in players]}
+
+
+def fedcvae(cfg: dict, game, run: Run) -> dict:
+    """FedCVAE-Ens over the alone players of ``game``: each gets a classifier of its architecture,
+    trained by the server on labelled samples of both decoders."""
+    steps = cfg["fedcvae_steps"] or cfg["classifier_steps"]
+
+    def build(name: str):
+        return build_player(spec(cfg, name)).to(run.device)
+
+    models, sent, counts = play_fedcvae(
+        game, build, cfg["fedcvae_samples"], steps, cfg["batch_size"], run.seed
+    )
+    return {**classified(cfg, list(models.values())), "bytes": sent, "class_counts": counts}
 
 
 def own_fraction_theory(a: float) -> float:
@@ -228,7 +252,8 @@ def body(run: Run) -> dict:
     clf, real_f, real, images = real_features(cfg, run)
     weights = cfg["inception_weights"]
     names = ["player0", "player1"]
-    rows = []
+    rows: list[dict] = []
+    peers: dict = {}
     for a in cfg["alphas"]:
         alpha = torch.tensor([[a, 1 - a], [1 - a, a]], dtype=torch.float64)
         game = run.game(
@@ -240,10 +265,18 @@ def body(run: Run) -> dict:
         players = [game.players[nm] for nm in names]
         row = {"alpha_ii": a, "own_fraction_theory": own_fraction_theory(a)}
         scores = evaluate(players, clf, real, cfg["classes"], cfg["samples"], images, weights)
-        rows.append({**row, **scores})
+        rows.append({**row, **scores, **classified(cfg, players), "bytes": run_bytes(game)})
+        if a == 1.0 and cfg["fedcvae"]:  # the players learnt alone: their decoders go, once
+            peers["fedcvae"] = fedcvae(cfg, game, run)
         if a in (min(cfg["alphas"]), max(cfg["alphas"])):
             grid = torch.cat([looks(p, 40) for p in players]).view(8, 10, 1, 28, 28)
             save_grid(grid, run.out / f"samples_alpha{a:.1f}.png")
+        game.close()
+    for method, every, mu in federated_methods(cfg):  # the same two shards, parameters averaged
+        game = play_federated(run, method, builders(build_host, names, cfg), every, mu)
+        players = [game.players[nm] for nm in names]
+        scores = evaluate(players, clf, real, cfg["classes"], cfg["samples"], images, weights)
+        peers[method] = {**scores, **classified(cfg, players), "bytes": run_bytes(game, every)}
         game.close()
     base = run.game("baseline", builders(build_host, ["baseline"], cfg), [[1.0]])
     everything = [{sp: {"all": real_f["all"][sp]} for sp in FEATURE_SPACES}]
@@ -267,6 +300,8 @@ def body(run: Run) -> dict:
         "baseline": baseline,
         "real_reference": reference,
         "expected_shape": expected_shape(rows),
+        # FedAvg / FedProx (FID and accuracy) and FedCVAE-Ens (accuracy) on the same shards
+        "peers": peers,
     }
     return run.finish(results, summary(results, cfg, run))
 
@@ -281,6 +316,18 @@ def check(cfg: dict) -> None:
             "pt_inception-2015-12-05-6726825d.pth supplied by you; leave the key empty for the "
             "digit classifier's feature spaces only)"
         )
+    baselines = bool(cfg["fedcvae"] or federated_methods(cfg))
+    if baselines and cfg["player"]["kind"] != "m2":
+        raise ConfigError(
+            "fedcvae / fedavg_local_steps / fedprox_local_steps: the baselines compare classifiers "
+            f"and need m2 players (label, image); player.kind is {cfg['player']['kind']!r}"
+        )
+    if cfg["fedcvae"] and 1.0 not in cfg["alphas"]:
+        raise ConfigError(
+            "fedcvae: FedCVAE-Ens sends the decoders of players that learnt alone, the "
+            f"alpha_ii = 1 game; add 1.0 to alphas (now {cfg['alphas']})"
+        )
     specs = {nm: spec(cfg, nm) for nm in ("player0", "player1")}
     sweep = [(specs, [[a, 1 - a], [1 - a, a]]) for a in cfg["alphas"]]
-    preflight(cfg, *sweep, ({"baseline": spec(cfg, "baseline")}, None))
+    fed = [(specs, None)] if federated_methods(cfg) else []
+    preflight(cfg, *sweep, *fed, ({"baseline": spec(cfg, "baseline")}, None))

@@ -1,0 +1,206 @@
+"""Label skew: the game against its peers on Dirichlet(beta) shards of Fashion-MNIST, read from the
+sweep's records (``docs/results/fashion_ssl_skew_beta<beta>_L<L>.json``, one per beta and L, three
+seeds each: ``experiments/configs/fashion_ssl_label_skew.toml``).
+
+Every comparison is paired by seed (the methods of one seed share its shards) and its error is the
+standard error of the per-seed differences. FedProx's mu is chosen per (beta, L) by the mean
+validation accuracy over seeds and players; everything reported is test accuracy.
+
+    python -m experiments.label_skew                 # the tables, as the results page shows them
+    python -m experiments.label_skew --plot docs/label_skew.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .tables import md_table
+
+RECORDS = Path(__file__).resolve().parents[1] / "docs" / "results"
+BETAS = ("0.05", "0.1", "0.5", "iid")
+LABELS = ("100", "1000")
+METHODS = {
+    "discriminative": "(a) discriminative alone",
+    "alone": "(b) semi-supervised alone",
+    "game": "game (widths 4 / 6 / 8 / 12)",
+    "no_harm": "no-harm game",
+    "game_fedarch": "game, FedAvg's players (all width 8)",
+    "fedavg_E10": "FedAvg E = 10 (all width 8)",
+    "fedprox": "FedProx E = 10, mu on validation (all width 8)",
+    "fedmd_E10": "ensemble distillation",
+    "fedcvae": "FedCVAE-Ens",
+    "central": "all labels (bound)",
+}
+PEERS = ("fedavg_E10", "fedprox", "fedcvae", "fedmd_E10")
+
+
+def record_name(beta: str, L: str) -> str:
+    return f"fashion_ssl_skew_beta{beta}_L{L}"
+
+
+def _seed_values(node: dict, L: str | None) -> np.ndarray:
+    """(seeds, players) of a method's accuracy node (``{player: {L: summary}}`` or, for
+    central, ``{player: summary}``)."""
+    cells = [node[p][L] if L is not None else node[p] for p in sorted(node)]
+    return np.array([c["values"] for c in cells]).T
+
+
+def load(records: Path, beta: str, L: str) -> dict | None:
+    """{"test" / "validation": {method: (seeds, players)}, "bytes": {method: mean bytes},
+    "mu": FedProx's chosen mu} of one record, or None where it is missing."""
+    path = records / f"{record_name(beta, L)}.json"
+    if not path.is_file():
+        return None
+    summary = json.loads(path.read_text())["results"]["summary"]
+    out: dict = {"test": {}, "validation": {}, "bytes": {}}
+    for split, key in (("test", "accuracy"), ("validation", "validation_accuracy")):
+        for method, node in summary[key].items():
+            out[split][method] = _seed_values(node, None if method == "central" else L)
+    out["bytes"] = {m: v["mean"] for m, v in summary["bytes_total"][L].items()}
+    proxes = [m for m in out["test"] if m.startswith("fedprox")]
+    if proxes:
+        best = max(proxes, key=lambda m: out["validation"][m].mean())
+        out["mu"] = best.rsplit("_mu", 1)[-1] if "_mu" in best else None
+        for split in ("test", "validation"):
+            out[split]["fedprox"] = out[split][best]
+        out["bytes"]["fedprox"] = out["bytes"][best]
+    return out
+
+
+def mean_se(d: np.ndarray) -> tuple[float, float]:
+    """Mean and standard error of per-seed values (nan error for one seed)."""
+    d = np.asarray(d, dtype=float)
+    se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
+    return float(d.mean()), se
+
+
+def _cell(m: float, se: float, digits: int = 3) -> str:
+    return f"{m:.{digits}f}" + ("" if np.isnan(se) else f" ± {se:.{digits}f}")
+
+
+def accuracy_table(records: Path = RECORDS) -> str:
+    """Mean test accuracy over the four players (mean ± standard error over seeds), one row per
+    label count and method, one column per beta."""
+    data = {(b, L): load(records, b, L) for b in BETAS for L in LABELS}
+    rows = []
+    for L in LABELS:
+        for method, label in METHODS.items():
+            cells = []
+            for b in BETAS:
+                d = data[(b, L)]
+                v = None if d is None else d["test"].get(method)
+                cells.append("" if v is None else _cell(*mean_se(v.mean(1))))
+            if any(cells):
+                rows.append([L, label, *cells])
+    mus = [f"{b}: {data[(b, L)]['mu']}" for L in LABELS for b in BETAS if data[(b, L)]]
+    cols = ["L", "method", *(f"beta = {b}" if b != "iid" else "IID" for b in BETAS)]
+    return md_table(cols, rows) + (f"\n\nFedProx's mu chosen on validation: {', '.join(mus)}")
+
+
+def comparison_table(records: Path = RECORDS) -> str:
+    """The game minus each peer and minus the better alone method, mean over players, paired by
+    seed (mean ± standard error); "ahead" / "behind" where the gap is beyond 2 standard errors."""
+    rows = []
+    for L in LABELS:
+        for b in BETAS:
+            d = load(records, b, L)
+            if d is None:
+                continue
+            game = d["test"]["game"].mean(1)
+            best_alone = np.maximum(d["test"]["alone"], d["test"]["discriminative"]).mean(1)
+            others = {p: d["test"][p].mean(1) for p in PEERS if p in d["test"]}
+            others["better alone"] = best_alone
+            if "game_fedarch" in d["test"]:
+                others["FedAvg (same players)"] = d["test"]["fedavg_E10"].mean(1)
+                game_same = d["test"]["game_fedarch"].mean(1)
+            for name, v in others.items():
+                diff = (game_same if name == "FedAvg (same players)" else game) - v
+                m, se = mean_se(diff)
+                verdict = "ahead" if m > 2 * se else "behind" if m < -2 * se else "tie"
+                who = METHODS.get(name, name)
+                if name == "FedAvg (same players)":
+                    who = "game, FedAvg's players, minus FedAvg E = 10"
+                rows.append([L, b, who, _cell(m, se), verdict, len(diff)])
+    return md_table(["L", "beta", "game minus", "mean ± SE", "> 2 SE", "seeds"], rows)
+
+
+def per_player_table(records: Path = RECORDS) -> str:
+    """Per player: the game minus the better of (a) and (b), paired by seed."""
+    rows = []
+    for L in LABELS:
+        for b in BETAS:
+            d = load(records, b, L)
+            if d is None:
+                continue
+            diff = d["test"]["game"] - np.maximum(d["test"]["alone"], d["test"]["discriminative"])
+            cells, below = [], 0
+            for k in range(diff.shape[1]):
+                m, se = mean_se(diff[:, k])
+                below += m < -2 * se
+                cells.append(_cell(m, se))
+            rows.append([L, b, *cells, below])
+    cols = ["L", "beta", *(f"player{k}" for k in range(4)), "below by > 2 SE"]
+    return md_table(cols, rows)
+
+
+def bytes_table(records: Path = RECORDS) -> str:
+    """Bytes over the wire over the whole run (both directions), per method, at L = 100."""
+    d = next((load(records, b, "100") for b in BETAS if load(records, b, "100")), None)
+    if d is None:
+        return ""
+    rows = [[METHODS[m], f"{d['bytes'][m]:,.0f}"] for m in METHODS if m in d["bytes"]]
+    return md_table(["method", "bytes over the run"], rows)
+
+
+def plot(records: Path, out: Path) -> Path:
+    """Mean test accuracy against beta per method (one panel per L), and per player at L = 100."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 4, figsize=(18, 8))
+    x = np.arange(len(BETAS))
+    for row, L in enumerate(LABELS):
+        data = [load(records, b, L) for b in BETAS]
+        for col in range(4):
+            ax = axes[row, col]
+            for method, label in METHODS.items():
+                pts = [
+                    (i, d["test"][method]) for i, d in enumerate(data) if d and method in d["test"]
+                ]
+                if not pts:
+                    continue
+                ys = [(v.mean(1) if col == 0 else v[:, col - 1]) for _, v in pts]
+                m = [y.mean() for y in ys]
+                se = [mean_se(y)[1] if len(y) > 1 else 0 for y in ys]
+                ax.errorbar([i for i, _ in pts], m, yerr=se, marker="o", capsize=2, label=label)
+            ax.set_xticks(x, [b if b != "iid" else "IID" for b in BETAS])
+            ax.set_xlabel("Dirichlet beta (label skew: left high)")
+            title = "mean over players" if col == 0 else f"player{col - 1}"
+            ax.set_title(f"L = {L}: {title}" if col else f"L = {L}: {title}")
+            ax.set_ylabel("test accuracy")
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m experiments.label_skew", description=__doc__)
+    p.add_argument("--records", type=Path, default=RECORDS, help="folder of the JSON records")
+    p.add_argument("--plot", type=Path, help="write the accuracy-against-beta plot here")
+    args = p.parse_args(argv)
+    for part in (accuracy_table, comparison_table, per_player_table, bytes_table):
+        print(part(args.records), end="\n\n")
+    if args.plot:
+        print(plot(args.records, args.plot))
+
+
+if __name__ == "__main__":
+    main()
