@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # torch and the game load only once a run starts: --help stay
     from multimodal_game.game import Game
 
 from .config import GameConfig, load_toml, parse_set, resolve, to_toml
+from .folders import Terminated, claim, interrupted_line, locked, sigterm_unwinds
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
@@ -89,6 +90,12 @@ def base_parser(name: str, description: str) -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help=f"one of {DEVICE_CHOICES} or cuda:N")
     p.add_argument(
         "--resume", action="store_true", help="continue from the run folder's checkpoints"
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run that --out already holds (its files are deleted first); without "
+        "it, and without --resume, a folder that holds a run is refused",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bars or lines")
     p.add_argument(
@@ -376,9 +383,19 @@ def run_package(package: str, argv: Sequence[str] | None = None) -> dict:
         if hasattr(module, "check_seed"):  # what depends on the seed too, e.g. its data shards
             checks.append(module.check_seed)
         layer = profiles.get(args.profile)
-        if not args.seeds:
-            return _run(name, config, layer, module.body, args, flags, checks)
-        return _run_seeds(name, config, layer, module.body, args, flags, checks)
+        args.folder = {"out": None}  # the run folder, once made (what an interruption names)
+        with sigterm_unwinds():
+            if not args.seeds:
+                return _run(name, config, layer, module.body, args, flags, checks)
+            return _run_seeds(name, config, layer, module.body, args, flags, checks)
+    except (KeyboardInterrupt, Terminated) as e:
+        if args.debug:
+            raise
+        why = "interrupted (Ctrl-C)" if isinstance(e, KeyboardInterrupt) else "terminated (SIGTERM)"
+        argv_used = list(sys.argv[1:] if argv is None else argv)
+        out = args.folder["out"] if hasattr(args, "folder") else None
+        print(interrupted_line(package, argv_used, out, why), file=sys.stderr, flush=True)
+        raise SystemExit(130 if isinstance(e, KeyboardInterrupt) else 143) from None
     except USER_ERRORS as e:
         if args.debug:
             raise
@@ -426,6 +443,11 @@ def _run_seeds(name, config, quick, body, args, flags, checks) -> dict:
         for check in checks:
             check(cfg, seed)
     out = run_folder(name, args)
+    with locked(out):
+        return _play_seeds(name, config, quick, body, args, flags, checks, out, started)
+
+
+def _play_seeds(name, config, quick, body, args, flags, checks, out: Path, started) -> dict:
     per_seed = {}
     for seed in args.seeds:
         one = argparse.Namespace(
@@ -436,6 +458,7 @@ def _run_seeds(name, config, quick, body, args, flags, checks) -> dict:
                 "out": out / f"seed{seed}",
                 # a seed the interrupted run had not reached starts afresh
                 "resume": args.resume and seed in started,
+                "overwrite": False,  # the whole folder was claimed above
             }
         )
         per_seed[seed] = _run(name, config, quick, body, one, flags, checks)
@@ -465,9 +488,7 @@ def aggregate(results: Sequence[Any]) -> Any:
 
 
 def _run(name, config, quick, body, args, flags, checks) -> dict:
-    import torch
-
-    from multimodal_game.device import denormals_flushed, flush_denormals, resolve_device
+    from multimodal_game.device import resolve_device
 
     resolved = resolve_config(config, quick, args, flags)
     if args.print_config:
@@ -488,6 +509,16 @@ def _run(name, config, quick, body, args, flags, checks) -> dict:
     for check in checks:
         check(cfg, args.seed)
     out = run_folder(name, args)
+    with locked(out):
+        return _play(name, body, args, cfg, device, out)
+
+
+def _play(name, body, args, cfg, device, out) -> dict:
+    """Write ``config.json`` into the claimed, locked folder ``out`` and play ``body``."""
+    import torch
+
+    from multimodal_game.device import denormals_flushed, flush_denormals
+
     record = {"experiment": name, **cfg, "seed": args.seed, "device": str(device)}
     if args.resume:
         check_resume(out, record, args.allow_change)
@@ -633,8 +664,14 @@ def seed_everything(seed: int) -> None:
 
 
 def run_folder(name: str, args: argparse.Namespace) -> Path:
+    """The run's folder (``--out``, or a new one under ``runs/``), claimed for this run: one that
+    already holds a run is refused unless resumed or overwritten (experiments.folders)."""
     out = args.out or Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    claim(out, resume=args.resume, overwrite=getattr(args, "overwrite", False))
     out.mkdir(parents=True, exist_ok=True)
+    box = getattr(args, "folder", None)
+    if box is not None and box.get("out") is None:  # the outermost folder: what resumes
+        box["out"] = out
     return out
 
 

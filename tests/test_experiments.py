@@ -191,11 +191,23 @@ def test_mnist_alpha_runs_end_to_end(tmp_path):
     cfg = tmp_path / "tiny.toml"
     cfg.write_text(
         "alphas = [0.2, 1.0]\nrounds = 2\nwarmup_rounds = 1\nbatch_size = 16\nsamples = 30\nclassifier_steps = 2\n"
+        "fedavg_local_steps = [2]\nfedprox_local_steps = [1]\nfedcvae = true\nfedcvae_samples = 40\n"
         "[player.variables.0]\nwidth = 2\n[player]\nhidden = 8\nlatent = 2\n"
     )
     out = tmp_path / "run"
     res = mnist_alpha.main(["--config", str(cfg), "--out", str(out), "--no-progress"])
     assert [r["alpha_ii"] for r in res["rows"]] == [0.2, 1.0]
+    # the peers on the same two shards: each player's accuracy on all ten digits, and FID
+    peers = res["peers"]
+    assert set(peers) == {"fedavg_E2", "fedprox_E1", "fedcvae"}
+    for method, r in peers.items():
+        assert len(r["accuracy_all_digits"]) == 2 and r["bytes"] > 0, method
+    assert peers["fedavg_E2"]["fid"]["classes"]["all"] >= 0
+    # FedCVAE's server drew by each player's class counts: player0 holds digits 0-4 only
+    counts = peers["fedcvae"]["class_counts"]
+    assert all(c > 0 for c in counts["player0"][:5]) and counts["player0"][5:] == [0] * 5
+    assert all(len(r["accuracy_all_digits"]) == 2 and r["bytes"] >= 0 for r in res["rows"])
+    assert res["rows"][1]["bytes"] == 0  # alpha_ii = 1: nothing travels
     for r in res["rows"]:
         for space in ("penultimate", "classes"):
             assert all(r["fid"][space][k] >= 0 for k in ("all", "own", "other"))

@@ -169,3 +169,69 @@ def test_a_tiny_beta_concentrates_each_class_instead_of_splitting_it_evenly():
     parts = dirichlet(labels, 8, 0.001, seed=0, empty_ok=True)
     counts = torch.stack([torch.bincount(labels[p], minlength=10) for p in parts])
     assert (counts.max(0).values >= 119).all()  # each class (120 rows) with one player
+
+
+def test_the_peers_overlay_of_mnist_alpha_loads_and_refuses_hvae_players():
+    from pathlib import Path
+
+    from experiments import mnist_alpha
+    from experiments.config import load_toml, resolve
+    from experiments.mnist_alpha.run import check
+    from multimodal_game.errors import ConfigError
+
+    overlay = load_toml(Path(__file__).parents[1] / "experiments/configs/mnist_alpha_peers.toml")
+    cfg = resolve(mnist_alpha.Config, [mnist_alpha.QUICK, overlay]).model_dump()
+    check(cfg)  # the shipped overlay passes the checks before any work
+    with pytest.raises(ConfigError, match="need m2 players"):
+        check(resolve(mnist_alpha.Config, [overlay, {"player": {"kind": "hvae"}}]).model_dump())
+    with pytest.raises(ConfigError, match="add 1.0 to alphas"):
+        check({**cfg, "alphas": [0.5]})
+
+
+def _record(folder, beta, L, test, validation, seeds=3):
+    """A sweep record whose every player has the per-seed values ``test[method]`` (and
+    ``validation[method]``)."""
+
+    def node(values):
+        return {f"player{k}": {L: {"values": list(values)}} for k in range(4)}
+
+    summary = {
+        "accuracy": {m: node(v) for m, v in test.items()},
+        "validation_accuracy": {m: node(v) for m, v in validation.items()},
+        "bytes_total": {L: {m: {"mean": 1000.0} for m in test}},
+    }
+    summary["accuracy"]["central"] = {f"player{k}": {"values": [0.9] * seeds} for k in range(4)}
+    summary["validation_accuracy"]["central"] = summary["accuracy"]["central"]
+    path = folder / f"fashion_ssl_skew_beta{beta}_L{L}.json"
+    path.write_text(json.dumps({"results": {"seeds": list(range(seeds)), "summary": summary}}))
+
+
+def test_the_sweep_tables_choose_fedprox_mu_on_validation_and_pair_by_seed(tmp_path):
+    from experiments import label_skew
+
+    test = {
+        "discriminative": [0.50, 0.52, 0.54],
+        "alone": [0.50, 0.50, 0.50],
+        "game": [0.60, 0.63, 0.66],  # ahead of alone by 0.12 +- 0.01: beyond 2 SE
+        "fedavg_E10": [0.60, 0.64, 0.65],  # a tie with the game (paired differences 0, -1, +1)
+        "fedprox_E10_mu0.1": [0.90, 0.90, 0.90],  # best on test, worse on validation
+        "fedprox_E10_mu1": [0.40, 0.40, 0.40],
+        "fedcvae": [0.70, 0.74, 0.75],
+    }
+    validation = {**test, "fedprox_E10_mu0.1": [0.1] * 3, "fedprox_E10_mu1": [0.5] * 3}
+    _record(tmp_path, "0.1", "100", test, validation)
+    data = label_skew.load(tmp_path, "0.1", "100")
+    assert data["mu"] == "1" and data["test"]["fedprox"].mean() == pytest.approx(0.40)
+    rows = {
+        line.split(" | ")[2]: line.split(" | ")
+        for line in label_skew.comparison_table(tmp_path).splitlines()[2:]
+    }
+    assert rows["FedAvg E = 10 (all width 8)"][4] == "tie"
+    assert rows["FedProx E = 10, mu on validation (all width 8)"][4] == "ahead"
+    assert rows["FedCVAE-Ens"][4] == "behind"
+    assert rows["FedCVAE-Ens"][3] == "-0.100 ± 0.006"  # -0.10, -0.11, -0.09: SE 0.01 / sqrt 3
+    assert rows["better alone"][4] == "ahead"
+    assert "beta = 0.1" in label_skew.accuracy_table(tmp_path) and "0.1: 1" in (
+        label_skew.accuracy_table(tmp_path)
+    )
+    assert label_skew.plot(tmp_path, tmp_path / "p.png").stat().st_size > 1000

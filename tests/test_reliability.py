@@ -256,3 +256,77 @@ def test_load_players_rebuilds_every_player_of_a_checkpoint_and_of_a_run_folder(
     assert list(load_players(tmp_path / "game.ckpt")) == ["p0", "p1"]
     with pytest.raises(CheckpointError, match=r"no checkpoint 'gam.ckpt'.*\['game'\]"):
         load_players(tmp_path, "gam")
+
+
+def _tiny_alpha(tmp_path, rounds: int, every: int = 2) -> list[str]:
+    cfg = tmp_path / f"tiny{rounds}.toml"
+    text = TINY_MNIST_ALPHA.replace("rounds = 3", f"rounds = {rounds}")
+    cfg.write_text(text.replace("alphas = [0.5]", f"alphas = [0.5]\ncheckpoint_every = {every}"))
+    return ["--config", str(cfg), "--no-progress"]
+
+
+def test_a_folder_that_holds_a_run_is_refused_unless_resumed_or_overwritten(tmp_path, capsys):
+    from experiments import mnist_alpha
+
+    out = tmp_path / "run"
+    mnist_alpha.main([*_tiny_alpha(tmp_path, 4), "--out", str(out)])
+    assert load_checkpoint(out / "alpha0.50.ckpt")["round"] == 4
+    # the same command without --resume, fewer rounds: refused, the finished run untouched
+    line = one_line_error(mnist_alpha.main, [*_tiny_alpha(tmp_path, 2), "--out", str(out)], capsys)
+    assert "already holds a run" in line and "--resume" in line and "--overwrite" in line
+    assert load_checkpoint(out / "alpha0.50.ckpt")["round"] == 4
+    argv = [*_tiny_alpha(tmp_path, 2), "--out", str(out), "--overwrite"]
+    mnist_alpha.main(argv)  # replaced: the old run's files went first
+    assert load_checkpoint(out / "alpha0.50.ckpt")["round"] == 2
+    records = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert records and max(r["round"] for r in records if "round" in r) <= 2
+    both = ["--resume", "--overwrite"]
+    assert "contradict" in one_line_error(mnist_alpha.main, [*argv, *both], capsys)
+
+
+def test_a_second_process_on_a_folder_is_refused_and_a_dead_ones_lock_is_not(tmp_path, capsys):
+    import os
+
+    from experiments import mnist_alpha
+    from experiments.folders import locked
+
+    out = tmp_path / "run"
+    with locked(out):  # another run holds the folder
+        line = one_line_error(
+            mnist_alpha.main, [*_tiny_alpha(tmp_path, 2), "--out", str(out)], capsys
+        )
+    assert f"in use by process {os.getpid()}" in line
+    assert not (out / "config.json").exists()
+    # a lock file left by a process that died: the kernel's lock went with it
+    (out / ".lock").write_text("process 999999 on elsewhere since long ago\n")
+    mnist_alpha.main([*_tiny_alpha(tmp_path, 2), "--out", str(out)])
+    assert (out / "results.json").is_file()
+
+
+def test_sigterm_stops_in_one_line_that_names_the_checkpoint_and_resumes(tmp_path):
+    import shlex
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    argv = [*_tiny_alpha(tmp_path, 3000, every=5), "--out", str(out)]
+    cmd = [sys.executable, "-m", "experiments.mnist_alpha", *argv]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while not (out / "alpha0.50.ckpt").is_file() and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=60)[1].decode()
+    assert proc.returncode == 143, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("terminated (SIGTERM): last checkpoint")
+    assert "alpha0.50.ckpt" in lines[0] and lines[0].endswith("--resume")
+    resume = shlex.split(lines[0].split("resume with: ", 1)[1])
+    assert resume[:3] == ["python", "-m", "experiments.mnist_alpha"]
+    stopped = load_checkpoint(out / "alpha0.50.ckpt")["round"]
+    assert 0 < stopped < 3000
+    # the printed command resumes it (fewer rounds to go: the same run, cut short)
+    again = [sys.executable, *resume[1:], "--set", f"rounds={stopped + 5}"]
+    done = subprocess.run(again, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert load_checkpoint(out / "alpha0.50.ckpt")["round"] == stopped + 5
