@@ -13,7 +13,9 @@ CLI::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import re
+import sys
 import time
 import warnings
 from collections.abc import Sequence
@@ -133,13 +135,45 @@ def cache_path(root: str | Path, split: str) -> Path:
     return Path(root) / f"polymnist_{split}.pt"
 
 
+def checksum_path(root: str | Path, split: str) -> Path:
+    """The cache's SHA-256, written beside it: what a load checks the cache against."""
+    return cache_path(root, split).with_suffix(".pt.sha256")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def save_cache(data: dict[str, torch.Tensor], root: Path, split: str) -> Path:
+    """Write the cache and then its checksum (each atomically: a crash leaves either the old
+    pair, or a cache whose checksum is missing or wrong, which a load names)."""
     path = cache_path(root, split)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save(data, tmp)
+    digest = _sha256(tmp)
     tmp.replace(path)
+    side = checksum_path(root, split)
+    side_tmp = side.with_suffix(".tmp")
+    side_tmp.write_text(digest + "\n")
+    side_tmp.replace(side)
     return path
+
+
+def cache_problem(root: str | Path, split: str) -> str | None:
+    """What is wrong with a split's cache: its checksum file is missing (a cache written before
+    caches carried one) or does not match its bytes; None when it matches."""
+    side = checksum_path(root, split)
+    if not side.is_file():
+        return f"has no checksum file {side.name} (written by an older version)"
+    want = side.read_text().strip()
+    if _sha256(cache_path(root, split)) != want:
+        return f"does not match its checksum in {side.name}: the file is corrupt"
+    return None
 
 
 # how many problems of a PNG folder one error lists (the rest are counted)
@@ -268,6 +302,11 @@ def check_folder(root: str | Path) -> None:
         raise DataFileError(f"PolyMNIST folder {str(root)!r} does not exist")
     for split in ("train", "test"):
         base = root / split
+        if cache_path(root, split).is_file() and checksum_path(root, split).is_file():
+            problem = cache_problem(root, split)
+            if problem:
+                raise DataFileError(f"PolyMNIST cache {str(cache_path(root, split))!r} {problem}")
+            continue
         if cache_path(root, split).is_file() or (base / "labels.pt").is_file():
             continue
         if not base.is_dir():
@@ -288,6 +327,12 @@ def load(root: str | Path, split: str = "train") -> dict[str, torch.Tensor]:
                 f"{str(root / split)!r} are not read (delete the cache to read them again)",
                 stacklevel=2,
             )
+        problem = cache_problem(root, split) if checksum_path(root, split).is_file() else None
+        if problem:
+            raise DataFileError(
+                f"PolyMNIST cache {str(cache_path(root, split))!r} {problem}; delete it (the "
+                "default generated folder is rebuilt on the next run)"
+            )
         try:
             return torch.load(cache_path(root, split), weights_only=True)
         except Exception as e:  # noqa: BLE001 - any unpickling failure means a bad cache file
@@ -302,10 +347,18 @@ def load(root: str | Path, split: str = "train") -> dict[str, torch.Tensor]:
 def ensure_generated(
     root: str | Path, seed: int = 0, mnist: str = "bundled", modalities: int = 5
 ) -> Path:
-    """Generate the cache (no PNGs) under ``root`` unless it is already there."""
+    """Generate the cache (no PNGs) under ``root`` unless it is already there and matches its
+    checksum; a corrupt cache (or one without a checksum) is rebuilt, saying so in one line."""
     root = Path(root)
     for split in ("train", "test"):
-        if not cache_path(root, split).is_file():
+        problem = cache_problem(root, split) if cache_path(root, split).is_file() else "missing"
+        if problem and problem != "missing":
+            print(
+                f"PolyMNIST cache {str(cache_path(root, split))!r} {problem}; rebuilding it",
+                file=sys.stderr,
+                flush=True,
+            )
+        if problem:
             root.mkdir(parents=True, exist_ok=True)
             x, y = load_mnist(mnist, split)
             data = generate(x, y, default_backgrounds(), modalities, seed + (split == "test"))

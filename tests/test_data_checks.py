@@ -52,3 +52,26 @@ def test_a_missing_observed_variable_is_named():
     ):
         host({"label": torch.arange(4)})
     assert issubclass(DataError, ConfigError)  # the command line prints it as one line
+
+
+def test_a_corrupt_polymnist_cache_is_named_and_the_generated_one_rebuilt(tmp_path, capsys):
+
+    from datasets import polymnist
+    from datasets.idx import DataFileError
+
+    root = polymnist.ensure_generated(tmp_path / "pm", seed=0)
+    cache = polymnist.cache_path(root, "train")
+    good = polymnist.load(root, "train")["images"].clone()
+    raw = bytearray(cache.read_bytes())
+    mid = len(raw) // 2
+    raw[mid : mid + 4096] = bytes(b ^ 0xFF for b in raw[mid : mid + 4096])  # damaged pixels
+    cache.write_bytes(bytes(raw))
+    with pytest.raises(DataFileError, match="polymnist_train.pt.*corrupt"):
+        polymnist.load(root, "train")
+    with pytest.raises(DataFileError, match="polymnist_train.pt.*corrupt"):
+        polymnist.check_folder(root)  # what a run checks before config.json
+    capsys.readouterr()
+    polymnist.ensure_generated(root, seed=0)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "polymnist_train.pt" in err[0] and "rebuilding" in err[0]
+    assert torch.equal(polymnist.load(root, "train")["images"], good)

@@ -76,10 +76,13 @@ def player_specs(cfg: dict) -> dict[str, dict]:
 
 
 def check_data(cfg: dict) -> None:
-    """A given PolyMNIST folder, checked as a whole (every missing or mislabelled file named)
-    without reading an image; the default folder is generated from the bundled digits."""
+    """A given PolyMNIST folder, checked as a whole (every missing or mislabelled file named, a
+    cache against its checksum) without reading an image; the default folder is generated from the
+    bundled digits, or its cache checked."""
     if cfg["data"]:
         polymnist.check_folder(cfg["data"])
+    else:  # generated once; a corrupt cache is named and rebuilt here, before config.json
+        data_root(cfg)
 
 
 def check(cfg: dict) -> None:
