@@ -8,8 +8,11 @@ anywhere in the data is an error naming the file rather than a silently differen
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
+import io
 import os
+import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -76,13 +79,30 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
+    # serialised in memory first: a full disk or a file-size limit then fails in the plain write
+    # below with its errno (torch's own writer reports it as "unexpected pos"), and is named
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, **state, "checksum": checksum(state)}, buffer)
+    data = buffer.getbuffer()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, **state, "checksum": checksum(state)}, f)
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            free = shutil.disk_usage(path.parent).free
+            raise CheckpointError(
+                f"cannot write checkpoint {str(path)!r}: {e.strerror}; it needs "
+                f"{len(data) / 1e6:.1f} MB and {free / 1e6:.1f} MB are free there (the previous "
+                "checkpoint, if any, is intact; free space or raise the file-size limit, then "
+                "--resume)"
+            ) from None
+        raise
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

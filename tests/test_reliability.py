@@ -330,3 +330,23 @@ def test_sigterm_stops_in_one_line_that_names_the_checkpoint_and_resumes(tmp_pat
     done = subprocess.run(again, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert load_checkpoint(out / "alpha0.50.ckpt")["round"] == stopped + 5
+
+
+def test_a_file_size_limit_while_a_checkpoint_is_written_is_one_line_naming_it(tmp_path):
+    # a real EFBIG: the run's process may write files of at most 64 KiB (a checkpoint is larger)
+    out = tmp_path / "run"
+    argv = [*_tiny_alpha(tmp_path, 2), "--out", str(out)]
+    code = (
+        "import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536)); "
+        "from experiments import mnist_alpha; mnist_alpha.main(sys.argv[1:])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, *argv], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[-2].startswith("error: cannot write checkpoint") and "alpha0.50.ckpt" in lines[-2]
+    assert "File too large" in lines[-2] and "MB are free there" in lines[-2]
+    assert lines[-1] == "(run with --debug for the traceback)"
+    assert not list(out.glob(".*.tmp"))  # no partial file left
