@@ -350,3 +350,17 @@ def test_a_file_size_limit_while_a_checkpoint_is_written_is_one_line_naming_it(t
     assert "File too large" in lines[-2] and "MB are free there" in lines[-2]
     assert lines[-1] == "(run with --debug for the traceback)"
     assert not list(out.glob(".*.tmp"))  # no partial file left
+
+
+def test_empty_shards_in_a_config_are_one_line_naming_the_players_before_config_json(
+    tmp_path, capsys
+):
+    from experiments import mnist_alpha, polymnist_cross
+
+    out = tmp_path / "run"
+    argv = ["--quick", "--set", "pair_tuples=0", "--out", str(out), "--no-progress"]
+    line = one_line_error(polymnist_cross.main, argv, capsys)
+    assert "pair_tuples = 0" in line and "pair" in line and not out.exists()
+    argv = [*_tiny_alpha(tmp_path, 2), "--set", "classes=[[0, 1, 2, 3, 4], []]", "--out", str(out)]
+    line = one_line_error(mnist_alpha.main, argv, capsys)
+    assert "classes.1" in line and "at least 1" in line and not out.exists()

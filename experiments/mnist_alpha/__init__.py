@@ -36,6 +36,7 @@ from ..config import GenerativeExchangeConfig, ParameterExchangeConfig
 from ..tables import Items, Table
 
 Digit = Annotated[int, Field(ge=0, le=9)]
+Digits = Annotated[list[Digit], Field(min_length=1)]  # a player holds at least one digit
 
 
 # both players (and the baseline): m2 (label, image) players, or (player.kind = "hvae") the
@@ -63,7 +64,7 @@ class Config(ParameterExchangeConfig, GenerativeExchangeConfig):
         min_length=1,
         description="the sweep over alpha_ii (alpha_ij = 1 - alpha_ii); one game and checkpoint each",
     )
-    classes: tuple[list[Digit], list[Digit]] = Field(
+    classes: tuple[Digits, Digits] = Field(
         ([0, 1, 2, 3, 4], [5, 6, 7, 8, 9]), description="the digits of player 0 and of player 1"
     )
     player: Annotated[M2Spec | HVAESpec, Field(discriminator="kind")] = Field(

@@ -20,6 +20,7 @@ from modalities import build_player
 from modalities.specs import M2Spec, VariableSpec
 from multimodal_game.batch import Batch
 from multimodal_game.coherence import evaluate as evaluate_axes
+from multimodal_game.errors import ConfigError
 from multimodal_game.evaluation import (
     accuracy,
     agreement,
@@ -87,6 +88,12 @@ def check_data(cfg: dict) -> None:
 
 def check(cfg: dict) -> None:
     """Every player spec and the alpha policy, before any data is read."""
+    if cfg["pairs"] and cfg["pair_tuples"] == 0:
+        names = ", ".join(f"pair{i}{j}" for i, j in cfg["pairs"])
+        raise ConfigError(
+            f"pair_tuples = 0 leaves the pair players ({names}) without a single tuple; set "
+            "pair_tuples >= 1, or pairs = [] for no pair players"
+        )
     preflight(cfg, (player_specs(cfg), policy(cfg)), ({"central": central_spec(cfg)}, None))
 
 
