@@ -235,6 +235,12 @@ class Batch:
                         f"data of {who}: {name!r} has {len(bad)} observed code(s) outside "
                         f"[0, {var.cardinality}), e.g. {bad[:5].tolist()}"
                     )
+            elif var.kind in IMAGES and value.dtype != torch.float32:
+                fix = ".float() / 255" if not value.dtype.is_floating_point else ".float()"
+                raise DataError(
+                    f"data of {who}: {name!r} ({var.describe()}) holds {value.dtype} values; "
+                    f"images are float32 in [0, 1], as the players compute (convert with {fix})"
+                )
             elif not torch.isfinite(value.cpu()[seen]).all():
                 raise DataError(f"data of {who}: {name!r} holds non-finite values (NaN or inf)")
             elif name in ranges and seen.any():

@@ -39,6 +39,12 @@ def test_good_data_passes_and_unlabelled_rows_may_hold_any_code():
         ({"label": torch.zeros(6)}, r"'label' holds torch.float32 values, expected integer"),
         ({"x": torch.full((6, 1, 28, 28), float("nan"))}, r"'x' holds non-finite values"),
         ({"img": torch.rand(6, 1, 28, 28)}, r"variable 'img' is not in the space"),
+        # float64 images in [0, 1] used to pass here and fail in round 1 (double against float)
+        (
+            {"x": torch.rand(6, 1, 28, 28, dtype=torch.float64)},
+            r"'x' .* holds torch.float64 values; images are float32 .*convert with .float\(\)",
+        ),
+        ({"x": torch.zeros(6, 1, 28, 28, dtype=torch.uint8)}, r"convert with .float\(\) / 255"),
     ],
 )
 def test_bad_data_is_named_before_any_learning(change, expected):
