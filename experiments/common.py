@@ -179,6 +179,53 @@ def preflight(cfg: Mapping[str, Any], *games: tuple[Mapping[str, Mapping], Any])
         )
     for specs, alpha in games:
         _preflight_game(specs, alpha, cfg)
+        check_memory(specs, cfg["batch_size"])
+
+
+# Bytes of training memory per pixel of an image variable per row of a batch, per unit of the
+# image networks' width: measured on this project's CPU VM for m2 players of width 12 and 32
+# (one learn step's peak resident memory at 256 and 2,048 rows: 0.47 and 1.13 MB more per row,
+# about 48 x width bytes per pixel; the decoder runs once per class for unlabelled rows)
+BYTES_PER_PIXEL_AND_WIDTH = 48
+
+
+def memory_estimate(specs: Mapping[str, Mapping[str, Any]], batch_size: int) -> int:
+    """Bytes that one round's learn steps may hold at once: every m2 player's image variables at
+    ``2 * batch_size`` rows (a game batch: own rows with synthetic rows on top), all players
+    together (fused steps train a group at once)."""
+    total = 0
+    for spec in specs.values():
+        if spec.get("kind", "m2") != "m2":
+            continue
+        for v in spec.get("variables", ()):
+            if v.get("recipe") == "image":
+                pixels = v.get("channels", 1) * 28 * 28
+                total += BYTES_PER_PIXEL_AND_WIDTH * v.get("width", 32) * pixels * 2 * batch_size
+    return total
+
+
+def available_memory() -> int | None:
+    """Bytes this machine can still give (MemAvailable), or None where it cannot be read."""
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        lines = Path("/proc/meminfo").read_text().splitlines()
+        return 1024 * int(next(x for x in lines if x.startswith("MemAvailable")).split()[1])
+    return None
+
+
+def check_memory(specs: Mapping[str, Mapping[str, Any]], batch_size: int) -> None:
+    """Refuse a batch size whose estimated training memory exceeds what this machine has free;
+    warn above half of it."""
+    need, have = memory_estimate(specs, batch_size), available_memory()
+    if have is None or need == 0:
+        return
+    text = f"batch_size = {batch_size}: the players' learn steps need about {need / 2**30:.1f} GiB"
+    if need > have:
+        raise ConfigError(
+            f"{text}, more than the {have / 2**30:.1f} GiB this machine has free; use a smaller "
+            "batch_size"
+        )
+    if need > have / 2:
+        print(f"warning: {text} of the {have / 2**30:.1f} GiB free", file=sys.stderr, flush=True)
 
 
 def _preflight_game(specs: Mapping[str, Mapping[str, Any]], alpha: Any, cfg: Mapping) -> None:

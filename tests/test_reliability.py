@@ -364,3 +364,23 @@ def test_empty_shards_in_a_config_are_one_line_naming_the_players_before_config_
     argv = [*_tiny_alpha(tmp_path, 2), "--set", "classes=[[0, 1, 2, 3, 4], []]", "--out", str(out)]
     line = one_line_error(mnist_alpha.main, argv, capsys)
     assert "classes.1" in line and "at least 1" in line and not out.exists()
+
+
+def test_a_batch_that_cannot_fit_in_memory_is_refused_before_any_work(tmp_path, capsys):
+    from experiments import polymnist_cross
+    from experiments.common import available_memory
+
+    out = tmp_path / "run"
+    argv = ["--quick", "--set", "batch_size=100000", "--out", str(out), "--no-progress"]
+    line = one_line_error(polymnist_cross.main, argv, capsys)
+    assert "batch_size = 100000" in line and "GiB this machine has free" in line
+    assert not out.exists()
+    # the estimate grows with the rows: the quick default is far inside what is free
+    from experiments.common import memory_estimate
+    from experiments.config import resolve
+    from experiments.polymnist_cross import QUICK, Config
+    from experiments.polymnist_cross.run import player_specs
+
+    specs = player_specs(resolve(Config, [QUICK]).model_dump())
+    assert memory_estimate(specs, 100000) == 100000 / 64 * memory_estimate(specs, 64)
+    assert memory_estimate(specs, QUICK["batch_size"]) < available_memory() / 2
