@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from experiments import label_skew
 from experiments.tables import fmt, md_table, number
 
 
@@ -701,6 +702,12 @@ ANALYSES: dict[str, Callable[[Path], str]] = {
     "paper_fashion": paper_fashion,
     "batch_composition": batch_composition,
     "against_best_alone": against_best_alone,
+    # the label-skew sweep (experiments.label_skew)
+    "label_skew_accuracy": label_skew.accuracy_table,
+    "label_skew_comparison": label_skew.comparison_table,
+    "label_skew_per_player": label_skew.per_player_table,
+    "label_skew_bytes": label_skew.bytes_table,
+    "mnist_alpha_peers": label_skew.fig1_table,
 }
 
 

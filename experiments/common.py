@@ -451,6 +451,27 @@ def run_package(package: str, argv: Sequence[str] | None = None) -> dict:
         raise SystemExit(2) from None
 
 
+def not_comparable(cfg: Mapping[str, Any], asked_threads: int, runtime: str) -> str:
+    """Why a run on ``runtime`` would not give bit for bit the numbers of the same config on the
+    other runtime ('' when it would): the default ``threads = 0`` resolves to every core in
+    process and one thread per Ray actor, and fused steps run in process only unless a Ray
+    actor holds a group (``resources``)."""
+    why = []
+    cores = max(1, os.cpu_count() or 1)
+    if asked_threads == 0 and cores > 1:
+        why.append(f"threads = 0 is {cores} threads in process and 1 per Ray actor")
+    groups = any("group" in (r or {}) for r in (cfg.get("resources") or {}).values())
+    if cfg.get("fuse_players") and not groups:
+        why.append("fuse_players fuses steps in process, while each Ray actor steps its one player")
+    if not why:
+        return ""
+    other = "Ray" if runtime != "ray" else "in process"
+    return (
+        f"this run is not bit-comparable with the same config run {other}: {'; '.join(why)} "
+        "(set threads and fuse_players = false for runs that must match)"
+    )
+
+
 def _unseeded(check: Callable[[dict], None]) -> Callable[[dict, int], None]:
     """A check of the config alone, called as every check is: ``check(cfg, seed)``."""
     return lambda cfg, seed: check(cfg)
@@ -542,8 +563,12 @@ def _run(name, config, quick, body, args, flags, checks) -> dict:
         print(to_toml(resolved), end="")
         return {}
     cfg = resolved.model_dump()
+    asked = cfg["threads"]
     if cfg["threads"] == 0:  # every core in process, one per actor; recorded as what ran
         cfg["threads"] = 1 if args.runtime == "ray" else max(1, os.cpu_count() or 1)
+    args.not_comparable = not_comparable(cfg, asked, args.runtime)
+    if args.not_comparable and args.runtime == "ray" and not args.print_config:  # recorded always
+        print(f"note: {args.not_comparable}", file=sys.stderr, flush=True)
     device = resolve_device(args.device)
     if args.resume:
         check_resumable(args.out)
@@ -575,6 +600,9 @@ def _play(name, body, args, cfg, device, out) -> dict:
             **record,
             "quick": bool(args.quick),
             "profile": profile_of(args),
+            # why this run's numbers are not bit for bit those of the same config on the other
+            # runtime ("" where they are)
+            "runtime_difference": getattr(args, "not_comparable", ""),
             "provenance": provenance(),
         },
     )

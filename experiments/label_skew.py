@@ -156,6 +156,43 @@ def bytes_table(records: Path = RECORDS) -> str:
     return md_table(["method", "bytes over the run"], rows)
 
 
+def fig1_table(records: Path = RECORDS, name: str = "mnist_alpha_peers_3seeds") -> str:
+    """The Fig. 1 split (digits 0-4 against 5-9) beside its peers: each player's accuracy on all
+    ten test digits, FID (class-probability space) to the whole test set, bytes over the run."""
+    path = records / f"{name}.json"
+    if not path.is_file():
+        return f"(record {name} not yet run)"
+    summary = json.loads(path.read_text())["results"]["summary"]
+
+    def cells(r: dict) -> list[str]:
+        accs = [np.array(a["values"]) for a in r["accuracy_all_digits"]]
+        fid = r.get("fid", {}).get("classes", {}).get("all")
+        return [
+            *(_cell(*mean_se(a)) for a in accs),
+            _cell(*mean_se((accs[0] + accs[1]) / 2)),
+            "" if fid is None else _cell(*mean_se(fid["values"])),
+            f"{r['bytes']['mean']:,.0f}",
+        ]
+
+    rows = [
+        [
+            f"game, alpha_ii = {r['alpha_ii']['mean']:.1f}"
+            + (" (alone)" if r["alpha_ii"]["mean"] == 1 else ""),
+            *cells(r),
+        ]
+        for r in summary["rows"]
+    ]
+    names = {
+        "fedavg_E10": "FedAvg E = 10",
+        "fedcvae": "FedCVAE-Ens (its decoders: the alone row's)",
+    }
+    for method, r in summary.get("peers", {}).items():
+        label = names.get(method, method.replace("fedprox_E10_mu", "FedProx E = 10, mu = "))
+        rows.append([label, *cells(r)])
+    cols = ["method", "player0 (0-4)", "player1 (5-9)", "mean", "FID to all digits", "bytes"]
+    return md_table(cols, rows)
+
+
 def plot(records: Path, out: Path) -> Path:
     """Mean test accuracy against beta per method (one panel per L), and per player at L = 100."""
     import matplotlib

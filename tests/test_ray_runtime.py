@@ -251,7 +251,7 @@ def test_a_player_killed_during_a_checkpoint_is_restarted_like_any_other(tmp_pat
         g.close()
 
 
-def test_experiment_runs_on_ray_with_the_same_result(tmp_path):
+def test_experiment_runs_on_ray_with_the_same_result(tmp_path, capsys):
     from experiments import expfam_equilibrium
 
     cfg = tmp_path / "small.toml"
@@ -266,6 +266,15 @@ def test_experiment_runs_on_ray_with_the_same_result(tmp_path):
     # threads left at 0: every core in process, one per Ray actor, each recorded as it ran
     threads = [json.loads((tmp_path / d / "config.json").read_text())["threads"] for d in "ab"]
     assert threads == [os.cpu_count(), 1]
+    # so the default config is not bit-comparable across runtimes, and both runs say so: the
+    # Ray run in one line, both in config.json
+    differ = [
+        json.loads((tmp_path / d / "config.json").read_text())["runtime_difference"] for d in "ab"
+    ]
+    if os.cpu_count() > 1:
+        assert all("threads = 0 is" in d and "not bit-comparable" in d for d in differ)
+        notes = [x for x in capsys.readouterr().err.splitlines() if x.startswith("note: ")]
+        assert notes == [f"note: {differ[1]}"]
 
 
 def test_the_command_line_gives_the_same_checkpoint_on_both_runtimes(tmp_path):
@@ -288,7 +297,8 @@ def test_the_command_line_gives_the_same_checkpoint_on_both_runtimes(tmp_path):
         mnist_alpha.main(
             ["--config", str(cfg), "--out", str(out), "--no-progress", "--runtime", runtime]
         )
-        assert json.loads((out / "config.json").read_text())["threads"] == 1
+        written = json.loads((out / "config.json").read_text())
+        assert written["threads"] == 1 and written["runtime_difference"] == ""
         hosts = load_checkpoint(out / "alpha0.50.ckpt")["hosts"]
         states[runtime] = {n: dict(_tensors(h["player"])) for n, h in hosts.items()}
     assert_same(states["ray"], states["inprocess"])
