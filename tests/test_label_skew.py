@@ -235,3 +235,29 @@ def test_the_sweep_tables_choose_fedprox_mu_on_validation_and_pair_by_seed(tmp_p
         label_skew.accuracy_table(tmp_path)
     )
     assert label_skew.plot(tmp_path, tmp_path / "p.png").stat().st_size > 1000
+
+
+def test_the_fig1_peers_table_reads_each_players_accuracy_and_their_mean(tmp_path):
+    from experiments import label_skew
+
+    def stat(*v):
+        return {"mean": sum(v) / len(v), "values": list(v)}
+
+    def row(a0, a1, fid=None, **extra):
+        r = {"accuracy_all_digits": [stat(*a0), stat(*a1)], "bytes": stat(10.0, 10.0), **extra}
+        return r | ({"fid": {"classes": {"all": stat(*fid)}}} if fid else {})
+
+    summary = {
+        "rows": [row((0.5, 0.5), (0.4, 0.6), (0.1, 0.3), alpha_ii=stat(1.0, 1.0))],
+        "peers": {
+            "fedavg_E10": row((0.8, 0.9), (0.8, 0.9), (0.2, 0.2)),
+            "fedcvae": row((0.6, 0.6), (0.6, 0.6)),
+        },
+    }
+    (tmp_path / "m.json").write_text(json.dumps({"results": {"summary": summary}}))
+    lines = label_skew.fig1_table(tmp_path, "m").splitlines()
+    assert lines[2].startswith("| game, alpha_ii = 1.0 (alone) | 0.500 ± 0.000 | 0.500 ± 0.100 |")
+    assert "| 0.500 ± 0.050 | 0.200 ± 0.100 | 10 |" in lines[2]  # the players' mean; FID
+    assert lines[3].startswith("| FedAvg E = 10 | 0.850 ± 0.050 |")
+    assert lines[4].startswith("| FedCVAE-Ens") and lines[4].endswith("|  | 10 |")  # no FID
+    assert "not yet run" in label_skew.fig1_table(tmp_path, "absent")
