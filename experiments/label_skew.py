@@ -21,7 +21,7 @@ import numpy as np
 from .tables import md_table
 
 RECORDS = Path(__file__).resolve().parents[1] / "docs" / "results"
-BETAS = ("0.05", "0.1", "0.5", "iid")
+BETAS = ("0.01", "0.05", "0.1", "0.5", "iid")
 LABELS = ("100", "1000")
 METHODS = {
     "discriminative": "(a) discriminative alone",
@@ -71,6 +71,15 @@ def load(records: Path, beta: str, L: str) -> dict | None:
     return out
 
 
+def _records(records: Path):
+    """(L, beta, loaded record) of every record of the sweep that exists, in table order."""
+    for L in LABELS:
+        for b in BETAS:
+            d = load(records, b, L)
+            if d is not None:
+                yield L, b, d
+
+
 def mean_se(d: np.ndarray) -> tuple[float, float]:
     """Mean and standard error of per-seed values (nan error for one seed)."""
     d = np.asarray(d, dtype=float)
@@ -105,44 +114,36 @@ def comparison_table(records: Path = RECORDS) -> str:
     """The game minus each peer and minus the better alone method, mean over players, paired by
     seed (mean ± standard error); "ahead" / "behind" where the gap is beyond 2 standard errors."""
     rows = []
-    for L in LABELS:
-        for b in BETAS:
-            d = load(records, b, L)
-            if d is None:
-                continue
-            game = d["test"]["game"].mean(1)
-            best_alone = np.maximum(d["test"]["alone"], d["test"]["discriminative"]).mean(1)
-            others = {p: d["test"][p].mean(1) for p in PEERS if p in d["test"]}
-            others["better alone"] = best_alone
-            if "game_fedarch" in d["test"]:
-                others["FedAvg (same players)"] = d["test"]["fedavg_E10"].mean(1)
-                game_same = d["test"]["game_fedarch"].mean(1)
-            for name, v in others.items():
-                diff = (game_same if name == "FedAvg (same players)" else game) - v
-                m, se = mean_se(diff)
-                verdict = "ahead" if m > 2 * se else "behind" if m < -2 * se else "tie"
-                who = METHODS.get(name, name)
-                if name == "FedAvg (same players)":
-                    who = "game, FedAvg's players, minus FedAvg E = 10"
-                rows.append([L, b, who, _cell(m, se), verdict, len(diff)])
+    for L, b, d in _records(records):
+        game = d["test"]["game"].mean(1)
+        best_alone = np.maximum(d["test"]["alone"], d["test"]["discriminative"]).mean(1)
+        others = {p: d["test"][p].mean(1) for p in PEERS if p in d["test"]}
+        others["better alone"] = best_alone
+        if "game_fedarch" in d["test"]:
+            others["FedAvg (same players)"] = d["test"]["fedavg_E10"].mean(1)
+            game_same = d["test"]["game_fedarch"].mean(1)
+        for name, v in others.items():
+            diff = (game_same if name == "FedAvg (same players)" else game) - v
+            m, se = mean_se(diff)
+            verdict = "ahead" if m > 2 * se else "behind" if m < -2 * se else "tie"
+            who = METHODS.get(name, name)
+            if name == "FedAvg (same players)":
+                who = "game, FedAvg's players, minus FedAvg E = 10"
+            rows.append([L, b, who, _cell(m, se), verdict, len(diff)])
     return md_table(["L", "beta", "game minus", "mean ± SE", "> 2 SE", "seeds"], rows)
 
 
 def per_player_table(records: Path = RECORDS) -> str:
     """Per player: the game minus the better of (a) and (b), paired by seed."""
     rows = []
-    for L in LABELS:
-        for b in BETAS:
-            d = load(records, b, L)
-            if d is None:
-                continue
-            diff = d["test"]["game"] - np.maximum(d["test"]["alone"], d["test"]["discriminative"])
-            cells, below = [], 0
-            for k in range(diff.shape[1]):
-                m, se = mean_se(diff[:, k])
-                below += m < -2 * se
-                cells.append(_cell(m, se))
-            rows.append([L, b, *cells, below])
+    for L, b, d in _records(records):
+        diff = d["test"]["game"] - np.maximum(d["test"]["alone"], d["test"]["discriminative"])
+        cells, below = [], 0
+        for k in range(diff.shape[1]):
+            m, se = mean_se(diff[:, k])
+            below += m < -2 * se
+            cells.append(_cell(m, se))
+        rows.append([L, b, *cells, below])
     cols = ["L", "beta", *(f"player{k}" for k in range(4)), "below by > 2 SE"]
     return md_table(cols, rows)
 
