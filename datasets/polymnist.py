@@ -294,27 +294,37 @@ def load_tensor_release(root: str | Path, split: str = "train") -> dict[str, tor
 
 
 def check_folder(root: str | Path) -> None:
-    """Check a PolyMNIST folder for both splits without reading any image: a generator cache or
-    the tensor release is there, or the PNG release's folders pair up file by file (every problem
-    named at once). Raises :class:`DataFileError`."""
+    """Check a PolyMNIST folder for both splits without reading any image: a generator cache (its
+    checksum) or the tensor release is there, or the PNG release's folders pair up file by file.
+    Every problem of both splits is named at once in one :class:`DataFileError`."""
     root = Path(root)
     if not root.is_dir():
         raise DataFileError(f"PolyMNIST folder {str(root)!r} does not exist")
+    problems = []
     for split in ("train", "test"):
-        base = root / split
-        if cache_path(root, split).is_file() and checksum_path(root, split).is_file():
-            problem = cache_problem(root, split)
-            if problem:
-                raise DataFileError(f"PolyMNIST cache {str(cache_path(root, split))!r} {problem}")
-            continue
-        if cache_path(root, split).is_file() or (base / "labels.pt").is_file():
-            continue
-        if not base.is_dir():
-            raise DataFileError(
-                f"PolyMNIST folder {str(base)!r} does not exist (expected {str(root)!r} to hold "
-                f"train/ and test/ with m0, m1, ... or the cache {cache_path(root, split).name})"
-            )
-        _paired_files(base, _modality_folders(base, split), split)
+        try:
+            _check_split(root, split)
+        except DataFileError as e:
+            problems.append(str(e))
+    if problems:
+        raise DataFileError(" | ".join(problems))
+
+
+def _check_split(root: Path, split: str) -> None:
+    base = root / split
+    if cache_path(root, split).is_file() and checksum_path(root, split).is_file():
+        problem = cache_problem(root, split)
+        if problem:
+            raise DataFileError(f"PolyMNIST cache {str(cache_path(root, split))!r} {problem}")
+        return
+    if cache_path(root, split).is_file() or (base / "labels.pt").is_file():
+        return
+    if not base.is_dir():
+        raise DataFileError(
+            f"PolyMNIST folder {str(base)!r} does not exist (expected {str(root)!r} to hold "
+            f"train/ and test/ with m0, m1, ... or the cache {cache_path(root, split).name})"
+        )
+    _paired_files(base, _modality_folders(base, split), split)
 
 
 def load(root: str | Path, split: str = "train") -> dict[str, torch.Tensor]:

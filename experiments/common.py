@@ -180,6 +180,14 @@ def preflight(cfg: Mapping[str, Any], *games: tuple[Mapping[str, Mapping], Any])
     for specs, alpha in games:
         _preflight_game(specs, alpha, cfg)
         check_memory(specs, cfg["batch_size"])
+    warmup, rounds = cfg.get("warmup_rounds", 0), cfg["rounds"]
+    if warmup >= rounds and any(alpha is not None and len(specs) > 1 for specs, alpha in games):
+        print(
+            f"warning: warmup_rounds = {warmup} >= rounds = {rounds}: the players learn alone for "
+            "the whole game and nothing is exchanged",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 # Bytes of training memory per pixel of an image variable per row of a batch, per unit of the

@@ -229,3 +229,16 @@ def test_show_draws_styles_by_digits(tmp_path):
     polymnist.save_cache(data, tmp_path, "test")
     polymnist.main(["show", str(tmp_path), "--out", str(tmp_path / "grid.png")])
     assert Image.open(tmp_path / "grid.png").size == (10 * 28 * 2, 3 * 28 * 2)
+
+
+def test_the_folder_check_names_the_faults_of_both_splits_at_once(tmp_path, small_mnist):
+    x, y = small_mnist
+    for split in ("train", "test"):
+        data = polymnist.generate(x[:20], y[:20], _backgrounds(), modalities=2, seed=0)
+        polymnist.write_png_layout(data, tmp_path, split)
+        victim = sorted((tmp_path / split / "m1").iterdir())[0]
+        victim.unlink()  # one missing file in each split
+    with pytest.raises(DataFileError) as e:
+        polymnist.check_folder(tmp_path)
+    text = str(e.value)
+    assert "train" in text and "test" in text and text.count("is missing") == 2

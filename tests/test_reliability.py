@@ -384,3 +384,14 @@ def test_a_batch_that_cannot_fit_in_memory_is_refused_before_any_work(tmp_path, 
     specs = player_specs(resolve(Config, [QUICK]).model_dump())
     assert memory_estimate(specs, 100000) == 100000 / 64 * memory_estimate(specs, 64)
     assert memory_estimate(specs, QUICK["batch_size"]) < available_memory() / 2
+
+
+def test_a_warmup_as_long_as_the_game_is_a_warning_before_any_work(tmp_path, capsys):
+    from experiments import mnist_alpha
+
+    argv = [*_tiny_alpha(tmp_path, 2), "--set", "warmup_rounds=5", "--out", str(tmp_path / "r")]
+    mnist_alpha.main([*argv, "--print-config"])  # nothing runs, nothing is checked
+    capsys.readouterr()
+    mnist_alpha.main(argv)
+    err = capsys.readouterr().err
+    assert err.count("warmup_rounds = 5 >= rounds = 2") == 1 and "nothing is exchanged" in err
