@@ -201,11 +201,11 @@ def plot(records: Path, out: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 4, figsize=(18, 8))
+    fig, axes = plt.subplots(2, 5, figsize=(22, 9), sharey=True)
     x = np.arange(len(BETAS))
     for row, L in enumerate(LABELS):
         data = [load(records, b, L) for b in BETAS]
-        for col in range(4):
+        for col in range(5):
             ax = axes[row, col]
             for method, label in METHODS.items():
                 pts = [
@@ -220,10 +220,11 @@ def plot(records: Path, out: Path) -> Path:
             ax.set_xticks(x, [b if b != "iid" else "IID" for b in BETAS])
             ax.set_xlabel("Dirichlet beta (label skew: left high)")
             title = "mean over players" if col == 0 else f"player{col - 1}"
-            ax.set_title(f"L = {L}: {title}" if col else f"L = {L}: {title}")
+            ax.set_title(f"L = {L}: {title}")
             ax.set_ylabel("test accuracy")
-    axes[0, 0].legend(fontsize=7)
-    fig.tight_layout()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=9)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out

@@ -56,6 +56,11 @@ def lookup(node: Any, path: str) -> Any:
         return lookup(node[int(key)], rest)
     if isinstance(node, dict) and key in node:
         return lookup(node[key], rest)
+    if isinstance(node, dict):  # a key that holds dots itself (a method named by mu = 0.1)
+        parts = path.split(".")
+        for i in range(len(parts), 1, -1):
+            if (joined := ".".join(parts[:i])) in node:
+                return lookup(node[joined], ".".join(parts[i:]))
     return MISSING
 
 

@@ -100,3 +100,11 @@ def test_a_list_of_results_gives_one_row_per_item_labelled_from_the_record():
         "| 0.50 | 2.0 |",
         "| baseline | 3.0 |",
     ]
+
+
+def test_lookup_reads_a_key_that_holds_dots_itself():
+
+    node = {"accuracy": {"fedprox_E10_mu0.1": {"player0": {"100": 0.6}}, "game": {"a.b": 1}}}
+    assert lookup(node, "accuracy.fedprox_E10_mu0.1.player0.100") == 0.6
+    assert lookup(node, "accuracy.game.a.b") == 1
+    assert lookup(node, "accuracy.fedprox_E10_mu0.2.player0.100") is MISSING
