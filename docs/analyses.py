@@ -706,6 +706,7 @@ ANALYSES: dict[str, Callable[[Path], str]] = {
     "label_skew_accuracy": label_skew.accuracy_table,
     "label_skew_comparison": label_skew.comparison_table,
     "label_skew_per_player": label_skew.per_player_table,
+    "label_skew_fedcvae": label_skew.fedcvae_table,
     "label_skew_bytes": label_skew.bytes_table,
     "mnist_alpha_peers": label_skew.fig1_table,
 }

@@ -61,6 +61,9 @@ def load(records: Path, beta: str, L: str) -> dict | None:
         for method, node in summary[key].items():
             out[split][method] = _seed_values(node, None if method == "central" else L)
     out["bytes"] = {m: v["mean"] for m, v in summary["bytes_total"][L].items()}
+    out["fidelity"] = {
+        m: _seed_values(node, L) for m, node in summary.get("label_fidelity", {}).items()
+    }
     proxes = [m for m in out["test"] if m.startswith("fedprox")]
     if proxes:
         best = max(proxes, key=lambda m: out["validation"][m].mean())
@@ -131,6 +134,22 @@ def comparison_table(records: Path = RECORDS) -> str:
                 who = "game, FedAvg's players, minus FedAvg E = 10"
             rows.append([L, b, who, _cell(m, se), verdict, len(diff)])
     return md_table(["L", "beta", "game minus", "mean ± SE", "> 2 SE", "seeds"], rows)
+
+
+def fedcvae_table(records: Path = RECORDS) -> str:
+    """FedCVAE-Ens against FedAvg, paired by seed, beside what its server trains on: the share of
+    the alone players' (c, x) samples that an independent classifier reads as c (their decoders
+    are what FedCVAE sends; a sample read as another class is a wrong label for the server)."""
+    rows = []
+    for L, b, d in _records(records):
+        t = d["test"]
+        m, se = mean_se(t["fedcvae"].mean(1) - t["fedavg_E10"].mean(1))
+        verdict = "ahead" if m > 2 * se else "behind" if m < -2 * se else "tie"
+        fid = d["fidelity"].get("alone")
+        fid_text = "" if fid is None else _cell(*mean_se(fid.mean(1)))
+        rows.append([L, b, _cell(m, se), verdict, fid_text])
+    cols = ["L", "beta", "FedCVAE-Ens minus FedAvg", "> 2 SE", "label fidelity of the decoders"]
+    return md_table(cols, rows)
 
 
 def per_player_table(records: Path = RECORDS) -> str:
@@ -235,7 +254,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--records", type=Path, default=RECORDS, help="folder of the JSON records")
     p.add_argument("--plot", type=Path, help="write the accuracy-against-beta plot here")
     args = p.parse_args(argv)
-    for part in (accuracy_table, comparison_table, per_player_table, bytes_table):
+    for part in (accuracy_table, comparison_table, fedcvae_table, per_player_table, bytes_table):
         print(part(args.records), end="\n\n")
     if args.plot:
         print(plot(args.records, args.plot))
