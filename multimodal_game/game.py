@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -82,6 +83,7 @@ class Game(EventSource):
         self.policy: Policy = as_policy(alpha if policy is None else policy, warmup_rounds)
         self.policy.bind(self.names, self.spaces, batch_size)
         self.batch_size = int(batch_size)
+        self._warn_about_data()
         # the round, history, exchanges, meta (e.g. the resolved run config), last checkpoint
         self.state = RunState()
         self.check_every = int(check_every)
@@ -92,6 +94,29 @@ class Game(EventSource):
         self.statistics = statistics or Statistics()
         self.exchange = self._exchange_modes(exchange)
         self._plans_with_modes: dict[int, tuple[RoundPlan, RoundPlan]] = {}
+
+    def _warn_about_data(self) -> None:
+        """One warning per player whose data cannot serve as configured: fewer examples than a
+        batch (rows are drawn again within a round), or no observed value of a categorical
+        variable it models together with others (e.g. a label it never sees)."""
+        for name in self.names:
+            summary = self.runtime.data_summary(name)
+            n = summary.get("examples", 0)
+            if 0 < n < self.batch_size:
+                warnings.warn(
+                    f"player {name!r} holds {n} examples, fewer than batch_size = "
+                    f"{self.batch_size}: a round draws some of them more than once",
+                    stacklevel=3,
+                )
+            others = len(self.spaces[name]) > 1
+            for var, seen in summary.get("observed", {}).items():
+                if seen == 0 and others and n > 0:
+                    warnings.warn(
+                        f"player {name!r} observes no value of {var!r} in its {n} examples: "
+                        f"it learns {var!r} from nothing but its own model (check the labelled "
+                        "count or fraction)",
+                        stacklevel=3,
+                    )
 
     def _exchange_modes(self, exchange: str | Mapping[tuple[str, str], str]) -> dict:
         """(producer, consumer) -> "statistics" for the interfaces that travel as summaries."""

@@ -395,3 +395,21 @@ def test_a_warmup_as_long_as_the_game_is_a_warning_before_any_work(tmp_path, cap
     mnist_alpha.main(argv)
     err = capsys.readouterr().err
     assert err.count("warmup_rounds = 5 >= rounds = 2") == 1 and "nothing is exchanged" in err
+
+
+def test_a_player_with_fewer_examples_than_a_batch_or_no_label_is_warned_once(recwarn):
+    from helpers import image_spec
+
+    from modalities import build_player
+    from multimodal_game import Batch, Game, TensorSource
+
+    x = torch.rand(6, 1, 28, 28)
+    small = Batch({"label": torch.arange(6), "x": x}, {"label": torch.ones(6, dtype=torch.bool)})
+    blind = Batch({"label": torch.arange(6), "x": x}, {"label": torch.zeros(6, dtype=torch.bool)})
+    players = {"a": build_player(image_spec()), "b": build_player(image_spec())}
+    sources = {"a": TensorSource(small, "label", 0.25), "b": TensorSource(blind)}
+    Game(players, [[0.5, 0.5], [0.5, 0.5]], sources, batch_size=8)
+    texts = [str(w.message) for w in recwarn]
+    assert sum("'a' holds 6 examples, fewer than batch_size = 8" in t for t in texts) == 1
+    assert sum("'b' observes no value of 'label'" in t for t in texts) == 1
+    assert not any("'a' observes no value" in t for t in texts)
