@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml requirements-torch.txt
 	$(BIN)/python -m pip install -q -e ".[dev,ray,flower]"
 	touch $(STAMP)
 
+# each demo writes a run folder of its own (runs/polymnist_cross-<time>): a folder that holds a
+# run is never overwritten without --overwrite
 demo: $(STAMP)
-	$(BIN)/python -m experiments.polymnist_cross --quick --out runs/polymnist-quick $(ARGS)
+	$(BIN)/python -m experiments.polymnist_cross --quick $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
