@@ -5,8 +5,8 @@ and decoders (``nn.Module.compile``, inductor; Pyro's model/guide stay eager aro
 ``channels_last`` converts its parameters and inputs to that memory format. Reported per batch kind:
 the loss of both on the same draw after one step each (they must agree within float tolerance),
 the first-step time (for compile: the compile time), the median step of each (alternated) and their ratio, and the
-break-even number of steps (compile time / time saved per step). Adoption rule (issue #19): an
-option only where the speed-up is >= 1.3x on this CPU.
+break-even number of steps (compile time / time saved per step). An option is adopted only where
+its speed-up is at least 1.3x on this CPU.
 """
 
 from __future__ import annotations
