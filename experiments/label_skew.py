@@ -118,20 +118,16 @@ def comparison_table(records: Path = RECORDS) -> str:
     seed (mean ± standard error); "ahead" / "behind" where the gap is beyond 2 standard errors."""
     rows = []
     for L, b, d in _records(records):
-        game = d["test"]["game"].mean(1)
+        t = {m: v.mean(1) for m, v in d["test"].items()}
         best_alone = np.maximum(d["test"]["alone"], d["test"]["discriminative"]).mean(1)
-        others = {p: d["test"][p].mean(1) for p in PEERS if p in d["test"]}
-        others["better alone"] = best_alone
-        if "game_fedarch" in d["test"]:
-            others["FedAvg (same players)"] = d["test"]["fedavg_E10"].mean(1)
-            game_same = d["test"]["game_fedarch"].mean(1)
-        for name, v in others.items():
-            diff = (game_same if name == "FedAvg (same players)" else game) - v
+        pairs = [(METHODS[p], t["game"] - t[p]) for p in PEERS if p in t]
+        pairs.append(("better alone", t["game"] - best_alone))
+        if "game_fedarch" in t:  # the same players on both sides: the method alone
+            label = "game, FedAvg's players, minus FedAvg E = 10"
+            pairs.append((label, t["game_fedarch"] - t["fedavg_E10"]))
+        for who, diff in pairs:
             m, se = mean_se(diff)
             verdict = "ahead" if m > 2 * se else "behind" if m < -2 * se else "tie"
-            who = METHODS.get(name, name)
-            if name == "FedAvg (same players)":
-                who = "game, FedAvg's players, minus FedAvg E = 10"
             rows.append([L, b, who, _cell(m, se), verdict, len(diff)])
     return md_table(["L", "beta", "game minus", "mean ± SE", "> 2 SE", "seeds"], rows)
 
