@@ -30,6 +30,7 @@ def _player(checkpoint: str, name: str):
     host = load_checkpoint(checkpoint)["hosts"][name]
     spec = copy.deepcopy(host["spec"])
     fresh, trained = build_player(copy.deepcopy(spec)), build_player(spec)
+    fresh.check_inputs = trained.check_inputs = False  # the step as a game's host runs it
     trained.load_state_dict(host["player"]["module"])
     trained.optim.load_state_dict(host["player"]["optim"])
     return fresh, trained

@@ -32,7 +32,9 @@ def make_player(
         "hidden": hidden,
         **options,
     }
-    return build_player(spec)
+    player = build_player(spec)
+    player.check_inputs = False  # the step as a game's host runs it (its data checked once)
+    return player
 
 
 def make_batch(n: int, kind: str, seed: int = 0) -> Batch:

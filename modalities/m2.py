@@ -491,6 +491,7 @@ class M2Player(PyroPlayer):
         gradient hook (FedProx), which only backward runs."""
         if not self.compile_step or _fused_module().has_gradient_hooks(self):
             return super().learn(batch)
+        self.check_input(batch)
         return _fused_module().solo_step(self).learn([batch])[0]
 
     # -- fused steps (several players of one architecture; see modalities.m2_fused) ---------------

@@ -196,10 +196,12 @@ class Batch:
         space: Space,
         owner: str = "",
         ranges: Mapping[str, tuple[float, float]] | None = None,
+        complete: bool = True,
     ) -> None:
         """Check a player's own data against its space before any learning: every variable known
         and of the right shape, every observed variable present (a categorical may be absent: all
-        unlabelled), categorical codes integers in [0, k), other values finite and inside the
+        unlabelled; with ``complete=False`` any variable may be: a batch of a partial view),
+        categorical codes integers in [0, k), other values finite and inside the
         range the player's likelihood models (``ranges``: variable -> (low, high); images default
         to [0, 1]). A :class:`DataError` names the player and the variable."""
         ranges = {
@@ -215,7 +217,7 @@ class Batch:
             if var.kind == "latent":
                 continue
             if name not in self.data:
-                if var.kind != "categorical":
+                if var.kind != "categorical" and complete:
                     raise DataError(
                         f"data of {who} has no variable {name!r} ({var.describe()}); "
                         f"it has {sorted(self.data)}"

@@ -72,6 +72,8 @@ class PlayerHost:
             player = player.to(self.device)
         self.player = player
         check_source(source, player.space, name, getattr(player, "value_ranges", None))
+        if hasattr(player, "check_inputs"):  # checked here once, not at every step
+            player.check_inputs = False
         self.source = source.to(self.device)
         self.data_gen = torch.Generator()
         self.data_gen.manual_seed(int(seed) ^ 0x5DEECE66D)

@@ -88,6 +88,10 @@ class PyroPlayer(PyroModule):
     """
 
     learning_rules = ("elbo", "wake_sleep")
+    # learn() checks each batch's values against the space and value ranges (a named DataError
+    # for, e.g., 0..255 images). A PlayerHost checks its private source once when it is built and
+    # turns this off: the per-step check would read the batch on the host (a device sync).
+    check_inputs = True
 
     def __init__(
         self,
@@ -218,6 +222,7 @@ class PyroPlayer(PyroModule):
     def learn(self, batch: Batch) -> dict[str, torch.Tensor]:
         """One optimiser step; returns the loss and each objective (normalised by the total
         weight), detached and still on the device: reading them would wait for it."""
+        self.check_input(batch)
         batch = batch.to(self.device)
         terms = self.objectives(batch)
         loss = self._combine(terms, batch)
@@ -227,6 +232,13 @@ class PyroPlayer(PyroModule):
         opt.step()
         total = batch.weight.sum().clamp_min(1e-12)
         return {"loss": loss.detach(), **{k: (v / total).detach() for k, v in terms.items()}}
+
+    def check_input(self, batch: Batch) -> None:
+        """A named DataError if ``batch`` does not fit the space or the value ranges (unless a host
+        has checked the data already: ``check_inputs``); any variable may be absent."""
+        if self.check_inputs:
+            ranges = getattr(self, "value_ranges", None)
+            batch.check_data(self.space, type(self).__name__, ranges, complete=False)
 
     def _apply(self, fn: Any, recurse: bool = True) -> Any:
         out = super()._apply(fn, recurse)

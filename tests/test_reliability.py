@@ -202,6 +202,30 @@ def test_images_outside_the_likelihoods_range_are_named_when_the_host_is_built()
     Game({"a": build_player(spec)}, [[1.0]], {"a": TensorSource(ok)})
 
 
+def test_learn_called_directly_names_images_outside_the_range_and_steps_on_good_ones():
+    from modalities import build_player
+    from multimodal_game import Batch, Game, TensorSource
+    from multimodal_game.errors import DataError
+
+    spec = {"variables": [{"name": "x", "recipe": "image", "width": 2}], "latent": 2, "hidden": 8}
+    player = build_player(spec, seed=0)
+    pixels = torch.randint(0, 256, (16, 1, 28, 28)).float()  # forgot to divide by 255
+    before = {k: v.clone() for k, v in player.parameters_state().items()}
+    with pytest.raises(DataError, match=r"'x' .* outside \[0, 1\] .*divide by 255"):
+        player.learn(Batch({"label": torch.arange(16) % 10, "x": pixels}))
+    after = player.parameters_state()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # refused before the step
+    unlabelled = {"label": torch.zeros(16, dtype=torch.bool)}
+    player.learn(Batch({"label": torch.zeros(16, dtype=torch.long), "x": pixels / 255}, unlabelled))
+    assert any(not torch.equal(before[k], v) for k, v in player.parameters_state().items())
+    # a host checks its source once and the game's steps go unchecked (no read per step)
+    game = Game(
+        {"a": player}, [[1.0]], {"a": TensorSource(Batch({"x": pixels / 255}))}, batch_size=8
+    )
+    assert player.check_inputs is False
+    game.close()
+
+
 def test_the_readme_api_section_is_the_quickstart_and_runs_the_same_twice(tmp_path):
     readme = (ROOT / "README.md").read_text()
     section = readme[readme.index("## The Python API") :]
