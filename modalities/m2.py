@@ -494,6 +494,11 @@ class M2Player(PyroPlayer):
         self.check_input(batch)
         return _fused_module().solo_step(self).learn([batch])[0]
 
+    def release(self) -> None:
+        """Drop this player's compiled step (kept per player until then); a runtime calls this
+        when it closes, so that a closed game's players can be freed."""
+        _fused_module().release(self)
+
     # -- fused steps (several players of one architecture; see modalities.m2_fused) ---------------
     def fusion_key(self) -> tuple | None:
         """Equal for players that one fused step can train together; None if this one cannot."""

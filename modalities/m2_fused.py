@@ -491,6 +491,12 @@ def solo_step(player: M2Player) -> FusedM2Step:
     return step
 
 
+def release(player: M2Player) -> None:
+    """Forget ``player``'s own step (the step holds the player, so the weak key alone would
+    never let it go)."""
+    _SOLO.pop(player, None)
+
+
 def _cloned(fn: Callable) -> Callable:
     """``fn`` with its outputs copied out of a CUDA graph's memory, which the next replay reuses."""
 

@@ -437,3 +437,53 @@ def test_a_player_with_fewer_examples_than_a_batch_or_no_label_is_warned_once(re
     assert sum("'a' holds 6 examples, fewer than batch_size = 8" in t for t in texts) == 1
     assert sum("'b' observes no value of 'label'" in t for t in texts) == 1
     assert not any("'a' observes no value" in t for t in texts)
+
+
+def test_a_methods_players_are_released_before_the_next_method_starts(tmp_path, monkeypatch):
+    import gc
+    import weakref
+
+    from experiments import fashion_ssl
+    from experiments.common import Run
+
+    played, alive_at_start = [], []
+    game = Run.game
+
+    def watched(self, tag, *args, **kwargs):
+        gc.collect()
+        alive_at_start.append((tag, [ref() is not None for ref in played]))
+        g = game(self, tag, *args, **kwargs)
+        played.extend(weakref.ref(p) for p in g.runtime.local_players.values())
+        return g
+
+    monkeypatch.setattr(Run, "game", watched)
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(
+        'dataset = "mnist"\nshard_size = 60\nlabelled = [20]\nrounds = 2\nwarmup_rounds = 1\n'
+        "batch_size = 16\ndiscriminative_steps = 2\ncentral_examples = 100\ntest_examples = 30\n"
+        "fedavg_local_steps = [1]\nfedprox_local_steps = []\nfedmd_every = 0\n"
+        "players = [" + ", ".join(["{width = 2, hidden = 8, latent = 2}"] * 2) + "]\n"
+        "federated_player = {width = 2, hidden = 8, latent = 2}\n"
+    )
+    fashion_ssl.main(["--config", str(cfg), "--out", str(tmp_path / "r"), "--no-progress"])
+    assert len(alive_at_start) >= 4 and len(played) >= 6
+    assert all(not any(alive) for _, alive in alive_at_start), alive_at_start
+
+
+def test_a_closed_games_player_with_its_own_compiled_step_is_freed():
+    import gc
+    import weakref
+
+    from modalities import build_player, m2_fused
+    from multimodal_game import Batch, Game, TensorSource
+
+    spec = {"variables": [{"name": "x", "recipe": "image", "width": 2}], "latent": 2, "hidden": 8}
+    player = build_player(spec, seed=0)
+    m2_fused.solo_step(player)  # what a compile player's learn() builds and keeps
+    data = Batch({"label": torch.arange(8), "x": torch.rand(8, 1, 28, 28)})
+    game = Game({"a": player}, [[1.0]], {"a": TensorSource(data)}, batch_size=8)
+    ref = weakref.ref(player)
+    del player
+    game.close()
+    gc.collect()
+    assert ref() is None and len(m2_fused._SOLO) == 0

@@ -97,12 +97,6 @@ def shard_batch(cfg: dict, seed: int, k: int, n_labelled: int) -> Batch:
     x, y = load(cfg, "train")
     pool, parts = shards(cfg, seed, n_labelled)
     shard = parts[k]
-    if shard.n_labelled < n_labelled:
-        warnings.warn(
-            f"{n_labelled} labels asked for, but player{k}'s shard holds {len(shard)} examples: "
-            f"it gets {shard.n_labelled} (results.json 'labelled_actual')",
-            stacklevel=2,
-        )
     rows, labelled = pool[shard.indices], shard.labelled
     if not cfg["unlabelled"]:  # the paper's players hold their labelled examples only
         rows, labelled = rows[labelled], labelled[labelled]
@@ -412,8 +406,21 @@ def check_data(cfg: dict) -> None:
 
 
 def check_seed(cfg: dict, seed: int) -> None:
-    """The seed's shards, before any work: none may be empty (see ``shards``)."""
+    """The seed's shards, before any work: none may be empty (see ``shards``); one warning names
+    every label count that some shard cannot hold, with those shards."""
     shards(cfg, seed, min(cfg["labelled"]))
+    short = []
+    for n_labelled in sorted(set(cfg["labelled"])):
+        _, parts = shards(cfg, seed, n_labelled)
+        small = [f"player{k} ({len(p)})" for k, p in enumerate(parts) if len(p) < n_labelled]
+        if small:
+            short.append(f"{n_labelled} labels asked for, but {', '.join(small)} hold fewer")
+    if short:
+        warnings.warn(
+            f"seed {seed}: {'; '.join(short)} examples: each gets its whole shard labelled "
+            "(results.json 'labelled_actual')",
+            stacklevel=2,
+        )
 
 
 def check(cfg: dict) -> None:

@@ -140,4 +140,11 @@ class InProcessRuntime:
             self.hosts[n] = self.specs[n].make()
 
     def close(self) -> None:
-        pass
+        """Release the players, their optimisers, data and fused steps (a run's next method starts
+        without this one's memory); evaluate before closing."""
+        for host in self.hosts.values():  # a player's own caches (e.g. its compiled step)
+            release = getattr(host.player, "release", None)
+            if callable(release):
+                release()
+        self.hosts = {}
+        self._fused = {}
