@@ -132,11 +132,13 @@ def train_classifier(
     lr: float = 2e-3,
     seed: int = 0,
     device: torch.device | str = "cpu",
+    width: int = 32,
+    features: int = 64,
 ) -> DigitClassifier:
     """Train a ``DigitClassifier`` on real images (float in [0, 1], N x C x 28 x 28)."""
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    clf = DigitClassifier(x.shape[1]).to(device)
+    clf = DigitClassifier(x.shape[1], width=width, features=features).to(device)
     opt = torch.optim.Adam(clf.parameters(), lr=lr)
     x, y = x.to(device), y.to(device)
     for _ in range(steps):

@@ -567,3 +567,24 @@ def test_seeds_run_once_each_and_aggregate(tmp_path):
     assert err["values"] == [r["max_abs_error"] for r in one]
     assert err["mean"] == pytest.approx(sum(err["values"]) / 2)
     assert one[0]["max_abs_error"] != one[1]["max_abs_error"]  # the seeds differ
+
+
+def test_polymnist_cross_reuses_its_judges_and_reads_the_same_coherence(
+    tmp_path, polymnist_dir, capsys
+):
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(TINY)
+    runs = []
+    for k in range(2):
+        argv = ["--config", str(cfg), "--data", str(polymnist_dir), "--no-progress"]
+        argv += ["--set", f"judges_cache={tmp_path / 'judges'}", "--set", "fedavg_local_steps=[]"]
+        capsys.readouterr()
+        runs.append(polymnist_cross.main([*argv, "--out", str(tmp_path / f"run{k}")]))
+        said = capsys.readouterr().out
+        assert ("judges: reused from" in said) == (k == 1), said
+    trained, reused = runs
+    assert len(list((tmp_path / "judges").glob("judges-*.pt"))) == 1
+    assert trained["classifier_accuracy"] == reused["classifier_accuracy"]
+    for tag in ("game", "alone", "central"):
+        for axis in ("coherence", "coherence_from_subset", "joint_coherence", "fid"):
+            assert trained[tag][axis] == reused[tag][axis], (tag, axis)

@@ -67,6 +67,11 @@ class Config(ParameterExchangeConfig):
         0.2, gt=0, lt=1, description="training tuples held out for the independent classifiers"
     )
     classifier_steps: PositiveInt = Field(1500, description="steps of each independent classifier")
+    judges_cache: str = Field(
+        "",
+        description="folder of the fixed judges (trained once per data and recipe, then reused); "
+        "empty: judges/ inside the data folder",
+    )
     validation_tuples: NonNegativeInt = Field(
         1000,
         description="training tuples no player or classifier sees: variants are compared on "

@@ -32,9 +32,9 @@ from multimodal_game.evaluation import (
     predict,
     predict_proba,
     save_grid,
-    train_classifier,
 )
 from multimodal_game.host import builders
+from multimodal_game.judges import JudgeRecipe, cached_judges
 from multimodal_game.policy import FixedAlpha, OwnPlusPartners
 from multimodal_game.sources import TensorSource
 
@@ -43,6 +43,7 @@ from ..common import (
     Run,
     memo,
     preflight,
+    say,
     with_overrides,
 )
 
@@ -103,10 +104,7 @@ def build_setup(cfg: dict, seed: int):
     root = data_root(cfg)
     train, test = polymnist.load(root, "train"), polymnist.load(root, "test")
     m = cfg["modalities"]
-    n = len(train["labels"])
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    n_clf = int(cfg["classifier_fraction"] * n)
-    clf_rows, rest = perm[:n_clf], perm[n_clf:]
+    clf_rows, rest = judge_rows(cfg, len(train["labels"]), seed)
     val_rows, rest = rest[: cfg["validation_tuples"]], rest[cfg["validation_tuples"] :]
     specs, data = player_specs(cfg), {}
     pair_rows = rest[: cfg["pair_tuples"] * len(cfg["pairs"])]
@@ -131,6 +129,22 @@ def build_setup(cfg: dict, seed: int):
         data["mnist_mask"] = Batch({"label": y, "s": (x >= 128).float()[:, None]})
     validation = {"images": train["images"][val_rows], "labels": labels[val_rows]}
     return specs, data, train, test, clf_rows, validation
+
+
+JUDGE_ROWS_SEED = 0  # the judges' rows: the first of this seed's order, the same for every seed
+
+
+def judge_rows(cfg: dict, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the judges' training rows, every other row in the seed's order). The judges' rows are one
+    fixed share of the training set (``classifier_fraction``), the same for every seed, so that
+    every run and seed is read by the same judges; no player, validation or test row is among
+    them. (At seed 0 both are what the run's own permutation gave before judges were fixed.)"""
+    n_clf = int(cfg["classifier_fraction"] * n)
+    fixed = torch.randperm(n, generator=torch.Generator().manual_seed(JUDGE_ROWS_SEED))[:n_clf]
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    free = torch.ones(n, dtype=torch.bool)
+    free[fixed] = False
+    return fixed, order[free[order]]
 
 
 def style_accuracy(players: dict, style_of: dict, split: dict, n_eval: int) -> dict[str, float]:
@@ -234,20 +248,25 @@ def save_grids(players: dict, style_of: dict, test: dict, m: int, out: Path, tag
     save_grid(torch.stack(trows), out / f"translations_{tag}.png")
 
 
-def style_classifiers(cfg: dict, train: dict, test: dict, rows: torch.Tensor, run: Run) -> tuple:
-    """Independent per-style classifiers on held-out real tuples (no style player trains on these
-    images; the label-only player holds their labels) and their test accuracy."""
-    clfs = {}
-    for k in range(cfg["modalities"]):
-        x = train["images"][rows, k].float() / 255
-        clfs[k] = train_classifier(
-            x,
-            train["labels"][rows],
-            steps=cfg["classifier_steps"],
-            seed=run.seed + k,
-            device=run.device,
-        )
-    return clfs, classifier_accuracy(clfs, test, cfg["eval_examples"])
+def style_judges(cfg: dict, train: dict, test: dict, rows: torch.Tensor, run: Run) -> tuple:
+    """The fixed per-style judges (multimodal_game.judges): trained once on the held-out real
+    tuples ``rows`` (no style player trains on these images; the label-only player holds their
+    labels), scored on the whole test split, kept beside the data and reused by every run, method
+    and seed with the same data and recipe."""
+    m = cfg["modalities"]
+    folder = cfg["judges_cache"] or Path(data_root(cfg)) / "judges"
+    judges = cached_judges(
+        folder,
+        {f"m{k}": train["images"][rows, k] for k in range(m)},
+        train["labels"][rows],
+        JudgeRecipe(steps=cfg["classifier_steps"]),
+        scoring=({f"m{k}": test["images"][:, k] for k in range(m)}, test["labels"]),
+        say=say,
+    )
+    how = "trained and saved to" if judges.trained else "reused from"
+    say(f"judges: {how} {str(judges.path)!r}")
+    judges.to(run.device)
+    return {k: judges.classifiers[f"m{k}"] for k in range(m)}, judges.accuracy
 
 
 def classifier_accuracy(clfs: dict, test: dict, n: int) -> dict[str, float]:
@@ -289,7 +308,7 @@ def body(run: Run) -> dict:
             clfs = load_reference_classifiers(cfg["reference_classifiers"], m, run.device)
             clf_acc = classifier_accuracy(clfs, test, cfg["eval_examples"])
         else:
-            clfs, clf_acc = style_classifiers(cfg, train, test, clf_rows, run)
+            clfs, clf_acc = style_judges(cfg, train, test, clf_rows, run)
     styles = [f"style{k}" for k in range(m)]
     # Alone, players do not interact, so only the evaluated (style) players are trained; they
     # come first in the game's players, so their seeds are those they have in the game.
