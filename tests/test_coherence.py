@@ -95,3 +95,50 @@ def test_a_subset_reads_the_label_from_all_its_variables_together():
     assert res["accuracy"]["m0"] == 0.0
     # {m0, m1} and {m0, m2}: the sure reader outweighs the unsure one, so every pair reads right
     assert res["coherence_from_subset"]["2"] == 1.0
+
+
+class Counted(Speaker):
+    """Counts its reads and draws."""
+
+    def __init__(self, name, wrong=False):
+        super().__init__(name, wrong)
+        self.reads = self.draws = 0
+
+    def infer(self, label, given):
+        self.reads += 1
+        return super().infer(label, given)
+
+    def sample(self, n, given=None):
+        self.draws += 1
+        return super().sample(n, given)
+
+
+class FeatureJudge(Judge):
+    """A judge with a feature space (the brightness itself) and a head; counts its passes."""
+
+    def __init__(self):
+        super().__init__()
+        self.passes = 0
+        self.head = lambda h: -((h[:, :1] - torch.arange(10) / 9) ** 2)
+
+    def features(self, x):
+        self.passes += 1
+        return torch.cat([x.flatten(1).mean(1, keepdim=True), x.flatten(1)[:, :1]], 1)
+
+
+def test_one_pass_each_speaker_reads_and_draws_once_and_each_judge_reads_once():
+    speakers = {v: Counted(v, wrong=v == "m2") for v in ("m0", "m1", "m2")}
+    judges = {v: FeatureJudge() for v in speakers}
+    d = data()
+    real = {v: judges[v].features(d[v]) for v in speakers}
+    for j in judges.values():
+        j.passes = 0
+    res = evaluate(speakers, d, judges, joint_samples=40, real_features=real)
+    assert all(s.reads == 1 and s.draws == 1 for s in speakers.values())
+    assert all(j.passes == 1 for j in judges.values())
+    assert res["label_fidelity"] == {"m0": 1.0, "m1": 1.0, "m2": 0.0}
+    # FID compares distributions: samples that are the real rows (m0), or the same rows under
+    # permuted labels (m2's shift of uniform labels), are at 0
+    assert res["fid"] == pytest.approx({"m0": 0, "m1": 0, "m2": 0}, abs=1e-6)
+    # the batched pass keeps every axis: as in the wrong-speaker case above
+    assert res["coherence_from_subset"]["1"] == pytest.approx(2 / 3)

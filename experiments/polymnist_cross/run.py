@@ -23,10 +23,8 @@ from multimodal_game.coherence import evaluate as evaluate_axes
 from multimodal_game.errors import ConfigError
 from multimodal_game.evaluation import (
     accuracy,
-    agreement,
     conditional_samples,
     features,
-    frechet_distance,
     linear_probe,
     load_reference_classifiers,
     predict,
@@ -183,31 +181,42 @@ def build_host(name: str, cfg: dict, seed: int) -> tuple:
 
 
 @torch.no_grad()
-def evaluate(players: dict, style_of: dict, test: dict, clfs: dict, n_eval: int) -> dict:
+def test_views(test: dict, m: int, n_eval: int) -> dict[str, torch.Tensor]:
+    """The first ``n_eval`` test tuples, one float view per style."""
+    return {f"m{k}": test["images"][:n_eval, k].float() / 255 for k in range(m)}
+
+
+@torch.no_grad()
+def judge_features(clfs: dict, views: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Each style judge's features of the real test views: read once a run, for every method's FID."""
+    return {f"m{k}": features(clf, views[f"m{k}"]) for k, clf in clfs.items()}
+
+
+@torch.no_grad()
+def evaluate(
+    players: dict, style_of: dict, test: dict, clfs: dict, n_eval: int, real: dict | None = None
+) -> dict:
     """``style_of[k]``: the player that speaks for style k (its classifier and its generator).
-    Accuracy, pairwise coherence, coherence from every subset of styles and joint coherence
-    (multimodal_game.coherence, judged by the independent style classifiers); then FID in each
-    classifier's feature space, label fidelity of each player's (c, m_k) samples and a linear probe
-    of the latent z."""
+    Accuracy, pairwise coherence, coherence from every subset of styles, joint coherence, label
+    fidelity of each player's (c, m_k) samples and their FID in each judge's feature space, in one
+    pass (multimodal_game.coherence, judged by the fixed style judges; ``real``: the judges'
+    features of the real test views, ``judge_features``); then a linear probe of the latent z."""
     labels = test["labels"][:n_eval]
     m = len(clfs)
     speakers = {f"m{k}": players[style_of[k]] for k in range(m)}
-    views = {f"m{k}": test["images"][:n_eval, k].float() / 255 for k in range(m)}
+    views = test_views(test, m, n_eval)
     axes = evaluate_axes(
         speakers,
         {"label": labels, **views},
         {f"m{k}": clfs[k] for k in range(m)},
         subset_rows=min(n_eval, SUBSET_ROWS),
         joint_samples=min(n_eval, SUBSET_ROWS),
+        real_features=real if real is not None else judge_features(clfs, views),
     )
     coherence = np.zeros((m, m))
     for k, j in itertools.permutations(range(m), 2):
         coherence[k, j] = axes["coherence"][f"m{k}->m{j}"]
-    fid, fidelity = {}, {}
-    for k in range(m):
-        gen_k = conditional_samples(speakers[f"m{k}"], labels, f"m{k}")
-        fid[f"m{k}"] = frechet_distance(features(clfs[k], gen_k), features(clfs[k], views[f"m{k}"]))
-        fidelity[f"m{k}"] = agreement(clfs[k], gen_k, labels)
+    fid, fidelity = axes["fid"], axes["label_fidelity"]
     probe = {}
     for k in range(m):  # linear probe of E_q[z | m_k]: first half of the test tuples fits it
         z = speakers[f"m{k}"].infer("z", Batch({f"m{k}": views[f"m{k}"]}))
@@ -309,6 +318,7 @@ def body(run: Run) -> dict:
             clf_acc = classifier_accuracy(clfs, test, cfg["eval_examples"])
         else:
             clfs, clf_acc = style_judges(cfg, train, test, clf_rows, run)
+    real_features = judge_features(clfs, test_views(test, m, cfg["eval_examples"]))
     styles = [f"style{k}" for k in range(m)]
     # Alone, players do not interact, so only the evaluated (style) players are trained; they
     # come first in the game's players, so their seeds are those they have in the game.
@@ -331,7 +341,9 @@ def body(run: Run) -> dict:
             game = run.game(tag, hosts, alpha, warmup_rounds=cfg["warmup_rounds"])
             wire[tag] = run_bytes(game) if tag == "game" else 0
         with run.timed(f"{tag}_evaluation"):
-            results[tag] = evaluate(game.players, style_of, test, clfs, cfg["eval_examples"])
+            results[tag] = evaluate(
+                game.players, style_of, test, clfs, cfg["eval_examples"], real_features
+            )
             if cfg["validation_tuples"]:  # what variants are compared on
                 results[tag]["validation_accuracy"] = style_accuracy(
                     game.players, style_of, validation, cfg["validation_tuples"]
