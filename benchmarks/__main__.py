@@ -1,7 +1,7 @@
 """Run the benchmarks, each printing one JSON line: ``python -m benchmarks [--quick] [--out DIR]``.
 
-``--only NAME ...`` picks some. The PolyMNIST generation, SSL and compiled-round benchmarks are long
-and run only when named (``--only ssl_mnist``). ``python -m benchmarks.denormals
+``--only NAME ...`` picks some. The PolyMNIST generation, SSL, compiled-round and launches
+benchmarks are long and run only when named (``--only ssl_mnist``). ``python -m benchmarks.denormals
 --checkpoint RUN/base.ckpt`` runs alone: it needs a trained player.
 """
 
@@ -23,7 +23,7 @@ DEFAULT = [
     "throughput",
     "gpu",
 ]
-EXTRA = ["polymnist_generate", "ssl_mnist", "compiled_round"]
+EXTRA = ["polymnist_generate", "ssl_mnist", "compiled_round", "launches"]
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -255,3 +255,25 @@ def test_a_compiled_step_equals_the_pyro_step(device, monkeypatch):
 def test_compile_is_refused_where_the_fused_objective_does_not_apply():
     with pytest.raises(Exception, match="compile needs learning 'elbo'"):
         make_player(2, 16, 3, compile=True, learning="wake_sleep")
+
+
+def test_the_fused_steps_gradient_function_is_one_graph_without_breaks():
+    """What a CUDA graph can capture: dynamo traces vmap(grad(objective)) whole (the consistency
+    term and the auxiliary classifier included)."""
+    import pyro
+
+    players = [make_player(2, 16, 3, seed=i, **OPTIONS["both"]) for i in range(2)]
+    step = FusedM2Step(players)
+    seen = {}
+    grads = step._grads
+
+    def record(*args):
+        seen["args"] = args
+        return grads(*args)
+
+    step._grads = record
+    step.learn(three_batches()[1:])
+    torch._dynamo.reset()
+    with pyro.validation_enabled(False):
+        explained = torch._dynamo.explain(grads)(*seen["args"])
+    assert (explained.graph_count, explained.graph_break_count) == (1, 0), explained.break_reasons
