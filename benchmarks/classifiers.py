@@ -17,7 +17,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from benchmarks.common import alternate_times, paired_speedup, parser, report
-from multimodal_game.evaluation import DigitClassifier
+from multimodal_game.judges import DigitClassifier
 
 
 def one_by_one(

@@ -105,51 +105,6 @@ def save_grid(tiles: torch.Tensor, path: str | Path, scale: int = 2) -> Path:
     return path
 
 
-class DigitClassifier(nn.Module):
-    """A small CNN for 28x28 digits; its penultimate layer is the feature space for FID."""
-
-    def __init__(self, channels: int = 1, classes: int = 10, width: int = 32, features: int = 64):
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(channels, width, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(width, 2 * width, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(2 * width * 49, features), nn.ReLU(),
-        )  # fmt: skip
-        self.head = nn.Linear(features, classes)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x))
-
-
-def train_classifier(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    steps: int = 500,
-    batch: int = 128,
-    lr: float = 2e-3,
-    seed: int = 0,
-    device: torch.device | str = "cpu",
-    width: int = 32,
-    features: int = 64,
-) -> DigitClassifier:
-    """Train a ``DigitClassifier`` on real images (float in [0, 1], N x C x 28 x 28)."""
-    g = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    clf = DigitClassifier(x.shape[1], width=width, features=features).to(device)
-    opt = torch.optim.Adam(clf.parameters(), lr=lr)
-    x, y = x.to(device), y.to(device)
-    for _ in range(steps):
-        idx = torch.randint(len(x), (batch,), generator=g).to(device)
-        loss = nn.functional.cross_entropy(clf(x[idx]), y[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    return clf.eval()
-
-
 @torch.no_grad()
 def predict(clf: nn.Module, x: torch.Tensor, chunk: int = 1000) -> torch.Tensor:
     dev = next(clf.parameters()).device
@@ -163,7 +118,7 @@ FEATURE_SPACES = ("penultimate", "classes")
 
 @torch.no_grad()
 def features(
-    clf: DigitClassifier, x: torch.Tensor, chunk: int = 1000, space: str = "penultimate"
+    clf: nn.Module, x: torch.Tensor, chunk: int = 1000, space: str = "penultimate"
 ) -> torch.Tensor:
     """Features of ``x`` for FID: the classifier's ``penultimate`` layer (the usual choice; it also
     scores image quality such as blur) or its ``classes`` probabilities (what digits are drawn,
@@ -180,58 +135,6 @@ def features(
 
 
 # -- metrics comparable with the multimodal-VAE literature ---------------------------------------
-
-
-class PolyMNISTReferenceClassifier(nn.Module):
-    """The per-style digit classifier of the PolyMNIST release (Sutter et al., MoPoE; also used by
-    MMVAE+ and MultiVae), so that coherence and FID can be set against those papers' tables. Its
-    layer names match the released state dicts (``pretrained_img_to_digit_clf_m{k}``); the
-    128-unit layer is the feature space for FID. Input: 3 x 28 x 28 images in [0, 1]."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.encoder = nn.Sequential(
-            nn.Conv2d(3, 10, kernel_size=4, stride=2, padding=1), nn.Dropout2d(0.5), nn.ReLU(),
-            nn.Conv2d(10, 20, kernel_size=4, stride=2, padding=1), nn.Dropout2d(0.5), nn.ReLU(),
-            nn.Flatten(), nn.Linear(980, 128), nn.Dropout(0.5), nn.ReLU(),
-            nn.Linear(128, 10),
-        )  # fmt: skip
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder[:-1](x)
-
-    @property
-    def head(self) -> nn.Module:
-        return self.encoder[-1]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
-
-
-def load_reference_classifiers(
-    folder: str | Path, modalities: int = 5, device: torch.device | str = "cpu"
-) -> dict[int, PolyMNISTReferenceClassifier]:
-    """The released PolyMNIST classifiers ``folder/pretrained_img_to_digit_clf_m{k}`` (state
-    dicts, loaded with ``weights_only=True``), one per style, in evaluation mode."""
-    from .errors import ConfigError
-
-    out = {}
-    for k in range(modalities):
-        path = Path(folder) / f"pretrained_img_to_digit_clf_m{k}"
-        if not path.is_file():
-            raise ConfigError(
-                f"reference classifier {str(path)!r} does not exist (the PolyMNIST release ships "
-                "them under clf/ or trained_classifiers/: `mmgame data download polymnist`)"
-            )
-        clf = PolyMNISTReferenceClassifier()
-        try:
-            clf.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        except Exception as e:  # noqa: BLE001 - a wrong or damaged file, whatever the error
-            raise ConfigError(
-                f"reference classifier {str(path)!r} is not a PolyMNIST classifier state dict: {e}"
-            ) from None
-        out[k] = clf.to(device).eval()
-    return out
 
 
 def linear_probe(

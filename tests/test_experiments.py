@@ -384,7 +384,7 @@ def test_polymnist_rounds_flag_is_what_runs_and_what_is_recorded(tmp_path, polym
         + ["--set", f'reference_classifiers="{clf}"', "--out", str(out), "--no-progress"]
     )
     # the reference classifiers, not ones trained in the run, are what the evaluation used
-    from multimodal_game.evaluation import load_reference_classifiers
+    from datasets.polymnist_classifiers import load_reference_classifiers
 
     test = polymnist.load(polymnist_dir, "test")
     from experiments.polymnist_cross.run import classifier_accuracy

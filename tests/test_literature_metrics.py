@@ -4,16 +4,11 @@ Inception FID's offline error."""
 import pytest
 import torch
 
+from datasets.polymnist_classifiers import PolyMNISTReferenceClassifier, load_reference_classifiers
 from modalities import build_player
 from multimodal_game.batch import Batch
 from multimodal_game.errors import ConfigError
-from multimodal_game.evaluation import (
-    PolyMNISTReferenceClassifier,
-    features,
-    inception_fid,
-    linear_probe,
-    load_reference_classifiers,
-)
+from multimodal_game.evaluation import features, inception_fid, linear_probe
 
 
 def write_reference(folder, modalities=2, seed=0):

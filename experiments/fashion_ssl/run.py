@@ -20,8 +20,9 @@ from modalities import build_player
 from multimodal_game.batch import Batch
 from multimodal_game.distillation import distillation_bytes
 from multimodal_game.errors import ConfigError
-from multimodal_game.evaluation import accuracy, agreement, conditional_samples, train_classifier
+from multimodal_game.evaluation import accuracy, agreement, conditional_samples
 from multimodal_game.host import builders
+from multimodal_game.judges import train_classifier
 from multimodal_game.noharm import NoHarmAlpha
 from multimodal_game.policy import FixedAlpha, OwnPlusPartners
 from multimodal_game.sources import TensorSource

@@ -18,8 +18,9 @@ from datasets.shards import labelled_mask
 from modalities import build_player
 from modalities.specs import M2Spec
 from multimodal_game.batch import Batch
-from multimodal_game.evaluation import accuracy, predict_proba, train_classifier
+from multimodal_game.evaluation import accuracy, predict_proba
 from multimodal_game.host import builders
+from multimodal_game.judges import train_classifier
 from multimodal_game.mixture import infer_proportions
 from multimodal_game.sources import TensorSource
 

@@ -23,9 +23,9 @@ from multimodal_game.evaluation import (
     frechet_distance,
     inception_fid,
     save_grid,
-    train_classifier,
 )
 from multimodal_game.host import builders
+from multimodal_game.judges import train_classifier
 from multimodal_game.sources import TensorSource
 
 from ..baselines import federated_methods, play_fedcvae, play_federated, run_bytes

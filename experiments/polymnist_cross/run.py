@@ -15,6 +15,7 @@ import torch
 
 from datasets import polymnist
 from datasets.mnist import load_mnist
+from datasets.polymnist_classifiers import load_reference_classifiers
 from datasets.shards import labelled_mask
 from modalities import build_player
 from modalities.specs import M2Spec, VariableSpec
@@ -26,7 +27,6 @@ from multimodal_game.evaluation import (
     conditional_samples,
     features,
     linear_probe,
-    load_reference_classifiers,
     predict,
     predict_proba,
     save_grid,
