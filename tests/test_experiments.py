@@ -31,11 +31,6 @@ hidden = 8
 """
 
 
-@pytest.fixture(scope="module")
-def polymnist_dir(tmp_path_factory):
-    return polymnist.ensure_generated(tmp_path_factory.mktemp("pm"), seed=0)
-
-
 def test_polymnist_cross_runs_end_to_end(tmp_path, polymnist_dir):
     cfg = tmp_path / "tiny.toml"
     cfg.write_text(TINY)

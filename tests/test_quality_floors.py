@@ -11,8 +11,6 @@ import json
 
 import pytest
 
-from datasets import polymnist
-
 pytestmark = pytest.mark.slow
 
 
@@ -24,11 +22,6 @@ def _run(module, tmp_path, toml: str, *extra: str) -> dict:
         ["--config", str(cfg), "--out", str(out), "--no-progress", "--device", "cpu", *extra]
     )
     return json.loads((out / "results.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def polymnist_dir(tmp_path_factory):
-    return polymnist.ensure_generated(tmp_path_factory.mktemp("pm"), seed=0)
 
 
 def test_polymnist_cross_floor(tmp_path, polymnist_dir):
