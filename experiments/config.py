@@ -86,18 +86,15 @@ class GameConfig(Section):
     threads: NonNegativeInt = Field(
         0,
         description="torch threads of each process that runs players; 0: every core in process, "
-        "one per actor on Ray. By measurement on 2 cores: 2 threads make the quick demo 1.39x "
-        "faster in process and Ray rounds 8x slower (docs/benchmarks.md, docs/results.md). "
-        "Runs on both runtimes are the same bit for bit given the same threads and "
-        "fuse_players = false",
+        "one per actor on Ray (what each costs: docs/benchmarks.md). Runs on both runtimes are "
+        "the same bit for bit given the same threads and fuse_players = false",
     )
     flush_denormals: bool = Field(
         True,
         description="CPU: treat subnormal floats as zero on every CPU thread of every process "
         "that runs players (multimodal_game.device.flush_denormals). As image players train, "
         "their backward pass produces subnormal values, where the CPU computes many times "
-        "slower: a polymnist_paper player after 20,000 rounds stepped 1.82x faster with it at "
-        "two threads (docs/benchmarks.md, denormals)",
+        "slower (measured: docs/benchmarks.md, denormals)",
     )
     fuse_players: bool = Field(
         True,
