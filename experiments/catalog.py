@@ -1,8 +1,10 @@
-"""``docs/experiments.md``, generated from the registry: each experiment's docstring, its
-commands, and a table of its config keys (default, the profiles' values, the field's description).
+"""``docs/experiments.md`` and ``experiments/configs/NAME.toml``, generated from the registry: each
+experiment's docstring, its commands, and a table of its config keys (default, the profiles'
+values, the field's description); and each experiment's full default config with a comment per key
+(what ``--print-config`` prints).
 
-    python -m experiments.catalog            # rewrite docs/experiments.md
-    python -m experiments.catalog --check    # exit 1 if the page is stale (a test runs this)
+    python -m experiments.catalog            # rewrite docs/experiments.md and the default TOMLs
+    python -m experiments.catalog --check    # exit 1 if any of them is stale (a test runs this)
 """
 
 from __future__ import annotations
@@ -13,10 +15,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .config import GameConfig
+from .config import GameConfig, to_toml
 from .registry import Experiment, registry
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "experiments.md"
+CONFIGS = Path(__file__).resolve().parent / "configs"
+
+
+def generated() -> dict[Path, str]:
+    """Every generated file and its text: the page and each experiment's default TOML."""
+    files = {PAGE: render()}
+    for name, exp in registry().items():
+        files[CONFIGS / f"{name}.toml"] = to_toml(exp.config())
+    return files
 
 
 def _value(v: Any) -> str:
@@ -89,18 +100,20 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m experiments.catalog", description=__doc__.splitlines()[0]
     )
-    p.add_argument("--check", action="store_true", help="exit 1 if docs/experiments.md is stale")
+    p.add_argument("--check", action="store_true", help="exit 1 if a generated file is stale")
     args = p.parse_args(argv)
-    text = render()
+    files = generated()
     if args.check:
-        same = PAGE.is_file() and PAGE.read_text() == text
+        stale = [str(f) for f, text in files.items() if not f.is_file() or f.read_text() != text]
         print(
-            "docs/experiments.md is "
-            + ("up to date" if same else "stale: run python -m experiments.catalog")
+            "stale: " + ", ".join(stale) + " (run python -m experiments.catalog)"
+            if stale
+            else "docs/experiments.md and experiments/configs/*.toml are up to date"
         )
-        return 0 if same else 1
-    PAGE.write_text(text)
-    print(f"wrote {PAGE}")
+        return 1 if stale else 0
+    for path, text in files.items():
+        path.write_text(text)
+        print(f"wrote {path}")
     return 0
 
 

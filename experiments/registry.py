@@ -1,4 +1,4 @@
-"""Every experiment, found rather than listed: a package (or module) of this package that defines
+"""Every experiment, found rather than listed: a subpackage of this package that defines
 ``Config`` (a :class:`~experiments.config.GameConfig`) and ``main`` in its torch-free
 ``__init__``, with its body in ``run.py``. The command line (``mmgame run``), the
 config tests and ``docs/experiments.md`` read this one registry, so a new experiment is its module,
@@ -54,13 +54,9 @@ def registry(package: str = "experiments") -> dict[str, Experiment]:
     pkg = importlib.import_module(package)
     found = {}
     for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
-        if info.name.startswith("_") or info.name in _NOT_EXPERIMENTS:
+        if info.name.startswith("_") or not info.ispkg:  # plain modules are shared code
             continue
         module = importlib.import_module(f"{package}.{info.name}")
         if _is_experiment(module):
             found[info.name] = Experiment(info.name, module)
     return found
-
-
-# modules of the package that are not experiments (skipped without importing them)
-_NOT_EXPERIMENTS = {"baselines", "cli", "common", "config", "report", "registry", "catalog"}

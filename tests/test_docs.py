@@ -310,6 +310,28 @@ def test_the_experiments_page_is_what_the_catalog_prints(capsys):
     assert "| `fedmd_every` | `0` | `10` |" in page  # default, then the quick profile
 
 
+def test_a_default_toml_that_lost_a_key_is_stale_and_the_catalog_rewrites_it(
+    tmp_path, monkeypatch, capsys
+):
+    import shutil
+
+    from experiments import catalog
+
+    configs = tmp_path / "configs"
+    shutil.copytree(catalog.CONFIGS, configs)
+    monkeypatch.setattr(catalog, "CONFIGS", configs)
+    monkeypatch.setattr(catalog, "PAGE", tmp_path / "experiments.md")
+    catalog.PAGE.write_text(catalog.render())
+    toml = configs / "mnist_alpha.toml"
+    full = toml.read_text()
+    toml.write_text(full.replace("flush_denormals = true\n", ""))  # a key that drifted away
+    capsys.readouterr()
+    assert catalog.main(["--check"]) == 1
+    assert "mnist_alpha.toml" in capsys.readouterr().out
+    assert catalog.main([]) == 0 and toml.read_text() == full
+    assert catalog.main(["--check"]) == 0
+
+
 def test_a_number_in_prose_comes_from_its_record_and_a_wrong_path_is_named(tmp_path):
     docs = tmp_path / "docs"
     (docs / "results").mkdir(parents=True)
