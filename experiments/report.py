@@ -220,18 +220,16 @@ def record_value(records: Path, name: str, path: str) -> Any:
     return node["mean"] if isinstance(node, dict) and "mean" in node else node
 
 
-PAGES = (
-    ("results.template.md", "results", "results.md"),
-    ("benchmarks.template.md", "benchmarks", "benchmarks.md"),
-)
+def pages(docs: Path = DOCS) -> list[tuple[Path, Path, Path]]:
+    """(template, records folder, page) of every generated page: ``results.md`` (the summary),
+    one ``results_<topic>.md`` per topic, and ``benchmarks.md``."""
+    found = [(t, "results") for t in sorted(docs.glob("results*.template.md"))]
+    found += [(t, "benchmarks") for t in sorted(docs.glob("benchmarks.template.md"))]
+    return [(t, docs / rec, t.with_name(t.name.replace(".template.md", ".md"))) for t, rec in found]
 
 
 def render_all(docs: Path = DOCS) -> dict[Path, str]:
-    return {
-        docs / out: render(docs / tpl, docs / rec)
-        for tpl, rec, out in PAGES
-        if (docs / tpl).is_file()
-    }
+    return {page: render(tpl, records) for tpl, records, page in pages(docs)}
 
 
 def add(

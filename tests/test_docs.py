@@ -406,3 +406,13 @@ def test_the_gain_with_size_pairs_seeds_across_records_and_names_sizes_not_run(t
     assert rows[3].startswith("| standard | +0.090 +- 0.010 (2 seeds) | +0.150 | 60% |")
     assert rows[3].endswith("| +0.020 +- 0.010 (2 seeds) |")
     assert rows[4] == "| large | not run |  |  |  |  |  |  |"
+
+
+def test_the_results_page_is_a_summary_that_links_every_topic_page():
+    pages = report.render_all()
+    main = report.DOCS / "results.md"
+    topics = sorted(p.name for p in pages if p.name.startswith("results_"))
+    assert len(topics) >= 5
+    text = pages[main]
+    assert all(f"]({name})" in text for name in topics), "a topic page is not linked"
+    assert len(text.splitlines()) <= 100  # a summary: the details live on the topic pages
