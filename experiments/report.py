@@ -14,7 +14,6 @@ measured (its ``results.json``). ``docs/results.template.md`` is prose with mark
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import re
 import time
@@ -163,28 +162,18 @@ def render_benchmark(b: dict) -> str:
     return "\n\n".join(parts)
 
 
-def analyses_module(docs: Path = DOCS) -> Any:
-    """``docs/analyses.py`` loaded as a module (None where it is absent)."""
-    path = docs / "analyses.py"
-    if not path.is_file():
-        return None
-    spec = importlib.util.spec_from_file_location("docs_analyses", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def analyses() -> dict[str, Callable[[Path], str]]:
+    """The derived tables of ``experiments.analyses`` (comparisons across records: targets,
+    variants, the paper's figures), by marker name."""
+    from experiments import analyses as module
 
-
-def analyses(docs: Path = DOCS) -> dict[str, Callable[[Path], str]]:
-    """The derived tables of ``docs/analyses.py`` (comparisons across records: targets, variants,
-    the paper's figures), by marker name; none where the script is absent."""
-    module = analyses_module(docs)
-    return {} if module is None else dict(module.ANALYSES)
+    return dict(module.ANALYSES)
 
 
 def render(template: Path, records: Path) -> str:
     """The template with every marker replaced by its record's table."""
 
-    derived = analyses(template.parent)
+    derived = analyses()
 
     def table(match: re.Match) -> str:
         if match.group(1) in derived:

@@ -4,9 +4,10 @@ import json
 
 import pytest
 
-from experiments import report
-
-analyses = report.analyses_module()  # the derived tables of docs/results.md (docs/analyses.py)
+from experiments import (
+    analyses,  # the derived tables of the results pages
+    report,
+)
 
 
 def test_committed_pages_equal_what_the_records_render():

@@ -1,7 +1,7 @@
-"""Derived tables of ``docs/results.md``: comparisons across records (the quality targets, the
+"""Derived tables of the results pages: comparisons across records (the quality targets, the
 PolyMNIST variants, this project's runs beside the paper's figures). ``python -m experiments.report
-render`` loads this script and fills the template's markers named in ``ANALYSES``; nothing here is
-library code, and each table reads only the JSON records under ``docs/results/``."""
+render`` fills the templates' markers named in ``ANALYSES``; each table reads only the JSON records
+under ``docs/results/``. ``python -m experiments.analyses`` draws the gain-with-size plot."""
 
 from __future__ import annotations
 
@@ -712,6 +712,6 @@ ANALYSES: dict[str, Callable[[Path], str]] = {
 }
 
 
-if __name__ == "__main__":  # the plots of the results page: python docs/analyses.py
-    here = Path(__file__).resolve().parent
+if __name__ == "__main__":  # the plot of the results page: python -m experiments.analyses
+    here = Path(__file__).resolve().parents[1] / "docs"
     print(plot_gain_with_size(here / "results", here / "gain_with_size.png"))
