@@ -99,7 +99,7 @@ def run_bytes(game: Any, every: int | None = None) -> int:
 
     if every is None:
         return int(game.accounting()["synthetic_bytes_total"])
-    return parameter_exchange_bytes(game.runtime.param_bytes(), game.round, every)
+    return parameter_exchange_bytes(game.runtime.param_bytes(), game.state.round, every)
 
 
 def plot_accuracy_vs_bytes(

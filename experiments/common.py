@@ -342,7 +342,7 @@ class Run:
                 **dict(game_options or {}),
             },
         )
-        game.meta = {"config": self.record}
+        game.state.meta = {"config": self.record}
         try:
             ck = self.out / f"{tag}.ckpt"
             if self.args.resume:

@@ -126,7 +126,7 @@ class EnsembleDistillation:
         return self.pool.index(idx)
 
     def __call__(self, game: Any) -> None:
-        batch = self.batch(game.round)
+        batch = self.batch(game.state.round)
         logits = {n: game.call(n, _logits, batch) for n in game.names}
         shapes = {tuple(v.shape) for v in logits.values()}
         if len(shapes) != 1:

@@ -48,7 +48,7 @@ class EventSource:
         late: bool = False,
     ) -> Handler:
         """Call ``handler(game, **info)`` on ``event``. For ``ROUND_COMPLETED``: every ``every``
-        rounds (``game.round % every == 0``) and, with ``final``, after the last round of ``run``.
+        rounds (``game.state.round % every == 0``) and, with ``final``, after the last round of ``run``.
         ``first``: before the handlers added so far (one that changes the players, e.g. parameter
         averaging, runs before any checkpoint or evaluation of the round sees them). ``late``:
         after every handler that is not (a sink such as a metrics log reads what the others of

@@ -110,14 +110,14 @@ class ParameterAveraging:
         if self._started:  # a later run() of the same game: the players go on as they are
             return
         self._started = True
-        if game.round > 0 and any(
+        if game.state.round > 0 and any(
             not all(torch.equal(a, b) for a, b in zip(s.values(), ref.values()))
             for s in states.values()
         ):
             raise ConfigError(
                 f"a parameter-averaging game resumes from a checkpoint written right after an "
                 f"averaging (every {self.every} rounds or at the end of a run); at round "
-                f"{game.round} the players' parameters differ"
+                f"{game.state.round} the players' parameters differ"
             )
         # round 0: the server's initial model (the first player's) goes to every player; a resumed
         # game's players hold one average already, loaded again to anchor FedProx (exactly)

@@ -25,16 +25,6 @@ from .statistics import Statistics, check_summarisable
 from .wire import WireAccount
 
 
-def _state_field(name: str) -> property:
-    def get(game: Game) -> Any:
-        return getattr(game.state, name)
-
-    def put(game: Game, value: Any) -> None:
-        setattr(game.state, name, value)
-
-    return property(get, put, doc=f"``game.state.{name}``")
-
-
 class Game(EventSource):
     """N players learning together by exchanging synthetic samples of their shared variables.
 
@@ -46,6 +36,8 @@ class Game(EventSource):
     ``alpha``: a matrix (a fixed alpha); ``policy=``: a :class:`~multimodal_game.policy.Policy`
     instead (one of the two; a policy passed as ``alpha`` is accepted too).
     ``warmup_rounds=K`` wraps it so that the first K rounds use own data only.
+    The run's state is read one way, ``game.state`` (a :class:`~multimodal_game.state.RunState`:
+    its round, history, events, exchanges, meta, last statistics and checkpoint).
     """
 
     def __init__(
@@ -159,15 +151,6 @@ class Game(EventSource):
         moded = RoundPlan(plan.names, plan.alpha, learn)
         self._plans_with_modes[id(plan)] = (plan, moded)
         return moded
-
-    # the run state's fields, read and written through the game as before
-    round = _state_field("round")
-    history = _state_field("history")
-    events = _state_field("events")
-    exchanged = _state_field("exchanged")
-    meta = _state_field("meta")
-    last_stats = _state_field("last_stats")
-    last_checkpoint = _state_field("last_checkpoint")
 
     @classmethod
     def from_specs(

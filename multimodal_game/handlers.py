@@ -39,7 +39,7 @@ class Checkpointer:
 
 
 class Evaluator:
-    """Every ``every`` rounds appends a record to ``game.history``: the round, seconds since the
+    """Every ``every`` rounds appends a record to ``game.state.history``: the round, seconds since the
     run started, each player's last loss, and whatever each hook ``hook(game, round)`` returns.
 
     Hooks evaluate through ``game.players``: their sampling uses each host's evaluation stream,
@@ -58,10 +58,13 @@ class Evaluator:
         self.t0 = time.perf_counter()
 
     def __call__(self, game: Game) -> None:
-        record: dict[str, Any] = {"round": game.round, "seconds": time.perf_counter() - self.t0}
+        record: dict[str, Any] = {
+            "round": game.state.round,
+            "seconds": time.perf_counter() - self.t0,
+        }
         record["loss"] = game.losses()
         for hook in self.hooks:
-            record.update(hook(game, game.round) or {})
+            record.update(hook(game, game.state.round) or {})
         game.state.history.append(record)
 
 
@@ -87,19 +90,21 @@ class RestartOnLoss:
             game.save(self.path)  # a restart point before the first scheduled checkpoint
 
     def __call__(self, game: Game, error: PlayerLost) -> bool:
-        where = getattr(error, "when", f"in round {game.round + 1}")
-        game.events.append({"event": "lost", "players": list(error.names), "round": game.round + 1})
+        where = getattr(error, "when", f"in round {game.state.round + 1}")
+        game.state.events.append(
+            {"event": "lost", "players": list(error.names), "round": game.state.round + 1}
+        )
         if self.restarts >= self.max_restarts:
             hint = f"; the last checkpoint is {str(self.path)!r}" if self.path else ""
             raise PlayerLost(error.names, f"{error} {where}{hint}") from error
         self.restarts += 1
         game.runtime.restart(error.names)
         game.load(self.path)
-        game.events.append(
-            {"event": "restarted", "players": list(error.names), "from_round": game.round}
+        game.state.events.append(
+            {"event": "restarted", "players": list(error.names), "from_round": game.state.round}
         )
         warnings.warn(
-            f"{error} {where}; restarted, replaying from round {game.round} "
+            f"{error} {where}; restarted, replaying from round {game.state.round} "
             f"(restart {self.restarts} of {self.max_restarts})",
             stacklevel=2,
         )
@@ -133,7 +138,7 @@ class Progress:
         return self
 
     def _start(self, game: Game, rounds: int = 0, **_: Any) -> None:
-        self._t0, self._start_round, self._total = time.perf_counter(), game.round, rounds
+        self._t0, self._start_round, self._total = time.perf_counter(), game.state.round, rounds
         if self.interactive:
             from rich.progress import (
                 BarColumn,
@@ -154,22 +159,22 @@ class Progress:
             )
             self._bar.start()
             self._task = self._bar.add_task(
-                self.description, total=rounds, completed=game.round, loss=""
+                self.description, total=rounds, completed=game.state.round, loss=""
             )
         else:
             self._line(game, "start")
 
     def _round(self, game: Game) -> None:
         if self._bar is not None:
-            if game.round % 10 == 0 or game.round == self._total:
+            if game.state.round % 10 == 0 or game.state.round == self._total:
                 losses = game.losses()
                 mean = sum(losses.values()) / max(len(losses), 1)
-                self._bar.update(self._task, completed=game.round, loss=f"loss {mean:.4g}")
+                self._bar.update(self._task, completed=game.state.round, loss=f"loss {mean:.4g}")
             else:
-                self._bar.update(self._task, completed=game.round)
+                self._bar.update(self._task, completed=game.state.round)
             return
         every = self.every or max(1, self._total // 20)
-        if game.round % every == 0 or game.round == self._total:
+        if game.state.round % every == 0 or game.state.round == self._total:
             self._line(game)
 
     def _end(self, game: Game, **_: Any) -> None:
@@ -179,15 +184,15 @@ class Progress:
 
     def _line(self, game: Game, what: str = "") -> None:
         elapsed = time.perf_counter() - self._t0
-        done = game.round - self._start_round
-        left = self._total - game.round
+        done = game.state.round - self._start_round
+        left = self._total - game.state.round
         eta = f"{elapsed / done * left:.0f}s" if done > 0 else "?"
         if what == "start":
-            text = f"[{self.description}] round {game.round}/{self._total}: starting"
+            text = f"[{self.description}] round {game.state.round}/{self._total}: starting"
         else:
             losses = " ".join(f"{n}={v:.4g}" for n, v in game.losses().items())
             text = (
-                f"[{self.description}] round {game.round}/{self._total} "
+                f"[{self.description}] round {game.state.round}/{self._total} "
                 f"{elapsed:.0f}s eta {eta} loss {losses}"
             )
         print(text, file=self.stream or sys.stdout, flush=True)
@@ -254,7 +259,7 @@ class MetricsLog:
 
     def _start(self, game: Game, **_: Any) -> None:
         self.t0 = time.perf_counter()
-        self._drop_after(game.round)
+        self._drop_after(game.state.round)
 
     def _drop_after(self, round: int) -> None:
         """Remove this tag's lines of rounds after ``round``."""
@@ -266,19 +271,19 @@ class MetricsLog:
         self._last_round = round
 
     def __call__(self, game: Game) -> None:
-        if self._last_round is not None and game.round <= self._last_round:
-            self._drop_after(game.round - 1)  # replayed rounds replace what they wrote before
-        self._last_round = game.round
+        if self._last_round is not None and game.state.round <= self._last_round:
+            self._drop_after(game.state.round - 1)  # replayed rounds replace what they wrote before
+        self._last_round = game.state.round
         record: dict[str, Any] = {
             "game": self.tag,
-            "round": game.round,
+            "round": game.state.round,
             "seconds": round(time.perf_counter() - self.t0, 3),
             "players": {
                 n: {k: float(v) for k, v in stats.items() if v.numel() == 1}
-                for n, stats in game.last_stats.items()
+                for n, stats in game.state.last_stats.items()
             },
         }
-        evaluation = game.state.evaluation(game.round)
+        evaluation = game.state.evaluation(game.state.round)
         if evaluation is not None:
             record["evaluation"] = {
                 k: v for k, v in evaluation.items() if k not in ("round", "seconds", "loss")
@@ -289,10 +294,10 @@ class MetricsLog:
         if self.writer is not None:
             for name, stats in record["players"].items():
                 for key, value in stats.items():
-                    self.writer.add_scalar(f"{name}/{key}", value, game.round)
+                    self.writer.add_scalar(f"{name}/{key}", value, game.state.round)
             for key, value in record.get("evaluation", {}).items():
                 if isinstance(value, (int, float)):
-                    self.writer.add_scalar(f"evaluation/{key}", value, game.round)
+                    self.writer.add_scalar(f"evaluation/{key}", value, game.state.round)
             self.writer.flush()
 
 

@@ -31,8 +31,8 @@ def test_players_of_different_widths_move_towards_the_mean_of_their_logits():
     seen = {}
 
     def before(g):  # in front of the distillation: each player's logits on the round's rows
-        b = distil.batch(g.round)
-        seen[g.round] = {n: g.call(n, _logits, b) for n in g.names}
+        b = distil.batch(g.state.round)
+        seen[g.state.round] = {n: g.call(n, _logits, b) for n in g.names}
 
     game.add_handler(Event.ROUND_COMPLETED, before, every=2, first=True)
     game.run(2)
@@ -75,7 +75,7 @@ def test_a_player_that_cannot_distil_is_named_before_the_first_round():
     EnsembleDistillation(POOL, every=1).attach(game)
     with pytest.raises(ConfigError, match="'p0' cannot distil"):
         game.run(1)
-    assert game.round == 0
+    assert game.state.round == 0
 
 
 def test_distillation_bytes_are_the_logits_up_and_the_ensemble_down():

@@ -103,8 +103,8 @@ def test_a_divergence_inside_a_check_interval_stops_the_game_before_its_checkpoi
     ) as err:
         game.run(200)
     bad = int(err.value.args[0].split(" in round ")[1].split(":")[0])
-    assert bad <= game.round and game.round % 4 == 0  # found at the checkpoint after it
-    assert game.round - bad < 4
+    assert bad <= game.state.round and game.state.round % 4 == 0  # found at the checkpoint after it
+    assert game.state.round - bad < 4
     if ck.exists():  # the checkpoints written before it are of finite states
         state = load_checkpoint(ck)
         assert state["round"] < bad and _finite(state["hosts"])
@@ -158,7 +158,7 @@ def test_rounds_undone_by_loading_a_checkpoint_are_not_checked_later(tmp_path):
     game.runtime.learn = learn
     game.load(tmp_path / "good.ckpt")  # round 3 is undone: its unread flag goes with it
     game.run(4)
-    assert game.round == 4
+    assert game.state.round == 4
     game.runtime.learn = one_bad_round  # the same bad round, not undone, is found at the end
     with pytest.raises(Diverged, match=r"player 'p0' diverged \(non-finite loss\) in round 5"):
         game.run(6)
@@ -177,7 +177,7 @@ def test_a_non_finite_draw_inside_a_check_interval_names_its_producer_before_any
 
     def nan_in_round_7(n, given=None):
         draw = sample(n)
-        if game.round == 6:  # round 7 is being played
+        if game.state.round == 6:  # round 7 is being played
             draw = Batch({**draw.data, "x": torch.full((n, 2), float("nan"))})
         return draw
 

@@ -121,7 +121,7 @@ def test_players_of_every_kind_play_one_game():
     }
     game.run(3)
     for n, p in game.runtime.local_players.items():
-        assert torch.isfinite(game.last_stats[n]["loss"])
+        assert torch.isfinite(game.state.last_stats[n]["loss"])
         assert any(not torch.equal(a, b) for a, b in zip(before[n], p.parameters())), n
     s = mask.sample(4)
     assert set(s.names) == {"label", "s"} and set(s["s"].unique().tolist()) <= {0.0, 1.0}
@@ -164,7 +164,7 @@ def test_own_modality_from_a_file_outside_the_package(tmp_path, monkeypatch):
         )
         assert game.interfaces[("signal", "image")] == ("label",)
         game.run(2)
-        assert all(torch.isfinite(s["loss"]) for s in game.last_stats.values())
+        assert all(torch.isfinite(s["loss"]) for s in game.state.last_stats.values())
         assert sig.sample(3)["wave"].shape == (3, 8)
     finally:
         sys.modules.pop("my_signal", None)

@@ -136,7 +136,7 @@ def test_resume_continues_the_exact_trajectory(tmp_path):
     first.run(k)
     resumed = _game(seed=0)
     resumed.load(tmp_path / "ck.pt")
-    assert resumed.round == k
+    assert resumed.state.round == k
     resumed.run(2 * k)
     for name in ("p0", "p1"):
         a = params_of(straight.runtime.local_players[name])
@@ -244,7 +244,7 @@ def test_warmup_rounds_learn_from_own_data_only(monkeypatch):
     monkeypatch.setattr(g2.runtime, "produce", lambda plans: produced.append(1) or {})
     g2.step()
     g2.step()
-    assert produced == [] and g2.round == 2  # nobody sampled during the warm-up
+    assert produced == [] and g2.state.round == 2  # nobody sampled during the warm-up
     acc = g2.accounting()
     assert acc["exchange_rounds"] == 0 and acc["synthetic_total"]["sent"]["p0"] == 0
     with pytest.raises(ValueError, match="warmup_rounds must be >= 0"):
@@ -304,7 +304,7 @@ def test_the_metrics_log_sees_the_rounds_evaluation_whatever_the_attach_order(tm
     lines = [json.loads(ln) for ln in (tmp_path / "m.jsonl").read_text().splitlines()]
     assert [ln["round"] for ln in lines] == [1, 2]
     assert "evaluation" not in lines[0] and lines[1]["evaluation"] == {"probe": 2.0}
-    assert game.state.round == game.round == 2 and game.state.evaluation(2)["probe"] == 2.0
+    assert game.state.round == game.state.round == 2 and game.state.evaluation(2)["probe"] == 2.0
     assert game.state.evaluation(1) is None
 
 

@@ -48,7 +48,7 @@ def test_a_sampling_evaluation_hook_leaves_the_trajectory_bit_identical():
     hooked = Game.from_specs(three_player_specs(), THREE_ALPHA, batch_size=32)
     attach_standard(hooked, eval_every=1, hooks=[_sampling_hook], progress=False)
     hooked.run(6)
-    assert len(hooked.history) == 6 and hooked.history[0]["sample_sum"] != 0
+    assert len(hooked.state.history) == 6 and hooked.state.history[0]["sample_sum"] != 0
     _assert_equal_states(_states(plain), _states(hooked))
     # handles are the same kind as on Ray: results come back on the CPU
     assert type(hooked.players["p0"]).__name__ == "PlayerHandle"
@@ -129,7 +129,7 @@ def test_a_new_policy_is_one_class_and_the_game_follows_it():
     game = Game.from_specs(three_player_specs(), Alternating(THREE_ALPHA), batch_size=32)
     produced = []
     produce = game.runtime.produce
-    game.runtime.produce = lambda req: produced.append(game.round) or produce(req)
+    game.runtime.produce = lambda req: produced.append(game.state.round) or produce(req)
     game.run(4)
     assert produced == [0, 2]
     acc = game.accounting()
@@ -141,18 +141,18 @@ def test_a_new_policy_is_one_class_and_the_game_follows_it():
 def test_handlers_fire_every_k_rounds_and_after_the_last(tmp_path):
     game = Game.from_specs(three_player_specs(), THREE_ALPHA, batch_size=32)
     seen = []
-    game.add_handler(Event.ROUND_COMPLETED, lambda g: seen.append(g.round), every=3)
+    game.add_handler(Event.ROUND_COMPLETED, lambda g: seen.append(g.state.round), every=3)
     game.add_handler(Event.STARTED, lambda g, rounds: seen.append(("start", rounds)))
     game.add_handler(Event.COMPLETED, lambda g, rounds: seen.append(("end", rounds)))
     saved = Checkpointer(tmp_path / "ck.pt").attach(game, every=4)
     Evaluator().attach(game, every=2)
     game.run(7)
     assert seen == [("start", 7), 3, 6, 7, ("end", 7)]
-    assert [h["round"] for h in game.history] == [2, 4, 6, 7]
-    assert set(game.history[0]["loss"]) == {"p0", "p1", "labels"}
+    assert [h["round"] for h in game.state.history] == [2, 4, 6, 7]
+    assert set(game.state.history[0]["loss"]) == {"p0", "p1", "labels"}
     restored = Game.from_specs(three_player_specs(), THREE_ALPHA, batch_size=32)
     restored.load(saved.path)
-    assert restored.round == 7
+    assert restored.state.round == 7
     with pytest.raises(ValueError, match="every must be >= 1"):
         game.add_handler(Event.ROUND_COMPLETED, print, every=0)
 

@@ -177,8 +177,8 @@ def test_killed_player_is_restarted_from_checkpoint_and_result_unchanged(
                 log_every=1,
             )
             g.run(6)
-        assert [e["event"] for e in g.events] == ["lost", "restarted"]
-        assert g.events[0]["players"] == lost
+        assert [e["event"] for e in g.state.events] == ["lost", "restarted"]
+        assert g.state.events[0]["players"] == lost
         assert_same(params(g), reference)
         # the replayed rounds 3 and 4 replace their first lines: one line per round
         lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
@@ -208,7 +208,7 @@ def test_killed_player_without_restarts_stops_cleanly_and_resume_continues(tmp_p
     resumed = game("ray")
     try:
         resumed.load(ck)
-        assert resumed.round == 2
+        assert resumed.state.round == 2
         resumed.run(6)
         assert_same(params(resumed), reference)
     finally:
@@ -231,7 +231,7 @@ def test_a_player_killed_during_a_checkpoint_is_restarted_like_any_other(tmp_pat
                 max_restarts=1,
             )
             g.run(6)
-        assert [e["event"] for e in g.events] == ["lost", "restarted"]
+        assert [e["event"] for e in g.state.events] == ["lost", "restarted"]
         assert_same(params(g), reference)
     finally:
         g.close()
@@ -344,14 +344,14 @@ def test_a_sampling_evaluation_hook_leaves_the_ray_trajectory_bit_identical(refe
     try:
         attach_standard(g, eval_every=1, hooks=[_sampling_hook], progress=False)
         g.run(6)
-        assert len(g.history) == 6
+        assert len(g.state.history) == 6
         assert_same(params(g), reference)
         # the handles are the same kind as in process, and evaluation draws agree there too
         local = game("inprocess")
         attach_standard(local, eval_every=1, hooks=[_sampling_hook], progress=False)
         local.run(6)
         assert type(g.players["p0"]) is type(local.players["p0"])
-        assert [h["x"] for h in g.history] == [h["x"] for h in local.history]
+        assert [h["x"] for h in g.state.history] == [h["x"] for h in local.state.history]
     finally:
         g.close()
 

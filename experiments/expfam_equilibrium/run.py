@@ -103,7 +103,7 @@ class MomentTracker:
     def __call__(self, game) -> None:
         self.last = torch.stack([game.call(nm, _moments) for nm in game.names])
         self.errors.append((self.last - self.closed).abs().max().item())
-        if game.round > self.avg_from:
+        if game.state.round > self.avg_from:
             self.sum += self.last
 
 

@@ -329,7 +329,7 @@ def body(run: Run) -> dict:
                 acc[fedmd][nm][L] = s["test"]
                 val[fedmd][nm][L] = s.get("validation")
             wire[L][fedmd] = distillation_bytes(
-                len(names), cfg["fedmd_rows"], 10, game.round, cfg["fedmd_every"]
+                len(names), cfg["fedmd_rows"], 10, game.state.round, cfg["fedmd_every"]
             )
             game.close()
     with run.timed("central"):

@@ -348,7 +348,7 @@ def body(run: Run) -> dict:
                 results[tag]["validation_accuracy"] = style_accuracy(
                     game.players, style_of, validation, cfg["validation_tuples"]
                 )
-        results["events"][tag] = game.events
+        results["events"][tag] = game.state.events
         if tag == "game":
             results.update(alpha=game.alpha, exchange=game.accounting())
             results["bytes_per_round"] = game.bytes_per_round()
