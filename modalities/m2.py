@@ -105,7 +105,6 @@ class M2Player(PyroPlayer):
                 f"recipes {[r.name for r in recipes]} do not match the spec's variables "
                 f"{[v.name for v in spec.variables]}"
             )
-        self.spec_model = spec
         label = LabelRecipe(spec.label.name, spec.label.classes, spec.label.exchangeable)
         latent_dim, hidden = spec.latent, spec.hidden
         space = Space([label.variable(), *(r.variable() for r in recipes), latent("z", latent_dim)])
