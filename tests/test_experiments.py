@@ -573,6 +573,13 @@ def test_polymnist_cross_reuses_its_judges_and_reads_the_same_coherence(
     for k in range(2):
         argv = ["--config", str(cfg), "--data", str(polymnist_dir), "--no-progress"]
         argv += ["--set", f"judges_cache={tmp_path / 'judges'}", "--set", "fedavg_local_steps=[]"]
+        for small in (
+            "modalities=3",
+            "pairs=[]",
+            "label_only_examples=0",
+            "mask_player_examples=0",
+        ):
+            argv += ["--set", small]
         capsys.readouterr()
         runs.append(polymnist_cross.main([*argv, "--out", str(tmp_path / f"run{k}")]))
         said = capsys.readouterr().out
