@@ -327,7 +327,13 @@ def test_a_second_process_on_a_folder_is_refused_and_a_dead_ones_lock_is_not(tmp
     assert (out / "results.json").is_file()
 
 
-def test_sigterm_stops_in_one_line_that_names_the_checkpoint_and_resumes(tmp_path):
+@pytest.mark.parametrize(
+    "signame, code, said",
+    [("SIGTERM", 143, "terminated (SIGTERM)"), ("SIGINT", 130, "interrupted (Ctrl-C)")],
+)
+def test_a_signal_stops_in_one_line_that_names_the_checkpoint_and_resumes(
+    tmp_path, signame, code, said
+):
     import shlex
     import signal
     import time
@@ -339,11 +345,11 @@ def test_sigterm_stops_in_one_line_that_names_the_checkpoint_and_resumes(tmp_pat
     deadline = time.time() + 120
     while not (out / "alpha0.50.ckpt").is_file() and time.time() < deadline:
         time.sleep(0.2)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(getattr(signal, signame))
     err = proc.communicate(timeout=60)[1].decode()
-    assert proc.returncode == 143, err
+    assert proc.returncode == code, err
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("terminated (SIGTERM): last checkpoint")
+    assert len(lines) == 1 and lines[0].startswith(f"{said}: last checkpoint"), err
     assert "alpha0.50.ckpt" in lines[0] and lines[0].endswith("--resume")
     resume = shlex.split(lines[0].split("resume with: ", 1)[1])
     assert resume[:3] == ["python", "-m", "experiments.mnist_alpha"]
