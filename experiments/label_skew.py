@@ -94,22 +94,29 @@ def _cell(m: float, se: float, digits: int = 3) -> str:
     return f"{m:.{digits}f}" + ("" if np.isnan(se) else f" ± {se:.{digits}f}")
 
 
+def _beta(b: str) -> str:
+    return f"beta = {b}" if b != "iid" else "IID"
+
+
 def accuracy_table(records: Path = RECORDS) -> str:
     """Mean test accuracy over the four players (mean ± standard error over seeds), one row per
     label count and method, one column per beta."""
     data = {(b, L): load(records, b, L) for b in BETAS for L in LABELS}
+    betas = [b for b in BETAS if any(data[(b, L)] for L in LABELS)]  # those with a record
     rows = []
     for L in LABELS:
         for method, label in METHODS.items():
             cells = []
-            for b in BETAS:
+            for b in betas:
                 d = data[(b, L)]
                 v = None if d is None else d["test"].get(method)
                 cells.append("" if v is None else _cell(*mean_se(v.mean(1))))
             if any(cells):
                 rows.append([L, label, *cells])
-    mus = [f"{b}: {data[(b, L)]['mu']}" for L in LABELS for b in BETAS if data[(b, L)]]
-    cols = ["L", "method", *(f"beta = {b}" if b != "iid" else "IID" for b in BETAS)]
+    mus = [
+        f"L = {L}, {_beta(b)}: {data[(b, L)]['mu']}" for L in LABELS for b in betas if data[(b, L)]
+    ]
+    cols = ["L", "method", *(_beta(b) for b in betas)]
     return md_table(cols, rows) + (f"\n\nFedProx's mu chosen on validation: {', '.join(mus)}")
 
 
@@ -217,9 +224,10 @@ def plot(records: Path, out: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(2, 5, figsize=(22, 9), sharey=True)
-    x = np.arange(len(BETAS))
+    betas = [b for b in BETAS if any(load(records, b, L) for L in LABELS)]  # those with a record
+    x = np.arange(len(betas))
     for row, L in enumerate(LABELS):
-        data = [load(records, b, L) for b in BETAS]
+        data = [load(records, b, L) for b in betas]
         for col in range(5):
             ax = axes[row, col]
             for method, label in METHODS.items():
@@ -232,7 +240,7 @@ def plot(records: Path, out: Path) -> Path:
                 m = [y.mean() for y in ys]
                 se = [mean_se(y)[1] if len(y) > 1 else 0 for y in ys]
                 ax.errorbar([i for i, _ in pts], m, yerr=se, marker="o", capsize=2, label=label)
-            ax.set_xticks(x, [b if b != "iid" else "IID" for b in BETAS])
+            ax.set_xticks(x, [b if b != "iid" else "IID" for b in betas])
             ax.set_xlabel("Dirichlet beta (label skew: left high)")
             title = "mean over players" if col == 0 else f"player{col - 1}"
             ax.set_title(f"L = {L}: {title}")
