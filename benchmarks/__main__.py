@@ -23,7 +23,7 @@ DEFAULT = [
     "throughput",
     "gpu",
 ]
-EXTRA = ["polymnist_generate", "ssl_mnist", "compiled_round", "launches"]
+EXTRA = ["polymnist_generate", "ssl_mnist", "compiled_round", "launches", "main_job"]
 
 
 def main(argv: list[str] | None = None) -> dict:
