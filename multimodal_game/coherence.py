@@ -39,6 +39,9 @@ def _log_posterior(speakers: Mapping[str, Any], data: Mapping[str, torch.Tensor]
     return torch.stack(logs).sum(0)
 
 
+CHUNK = 500  # rows a speaker draws, and a judge reads, at once
+
+
 @torch.no_grad()
 def _judged(judge: nn.Module, x: torch.Tensor, chunk: int = 1000) -> tuple[torch.Tensor, Any]:
     """(predicted labels, penultimate features or None) of ``x``: one pass of the judge; features
@@ -101,8 +104,14 @@ def evaluate(
         asks = [(("pair", k), pred[k], y) for k in variables if k != t]
         asks += [(("subset", s), guess[s], y[rows]) for s in subsets if t not in s]
         asks += [(("joint",), drawn, None), (("fidelity",), y, y)]
-        gen = conditional_samples(speakers[t], torch.cat([a[1] for a in asks]), t, label)
-        read, feats = _judged(judges[t], gen)
+        wanted = torch.cat([a[1] for a in asks])
+        gen = torch.cat(  # in chunks: one large draw is slower than a few of its size
+            [
+                conditional_samples(speakers[t], wanted[i : i + CHUNK], t, label)
+                for i in range(0, len(wanted), CHUNK)
+            ]
+        )
+        read, feats = _judged(judges[t], gen, CHUNK)
         at = 0
         for key, labels, truth in asks:
             part = slice(at, at + len(labels))
