@@ -341,7 +341,15 @@ def test_a_signal_stops_in_one_line_that_names_the_checkpoint_and_resumes(
     out = tmp_path / "run"
     argv = [*_tiny_alpha(tmp_path, 3000, every=5), "--out", str(out)]
     cmd = [sys.executable, "-m", "experiments.mnist_alpha", *argv]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # a shell's background job starts with SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt: the run under test gets the default, as in a terminal
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.time() + 120
     while not (out / "alpha0.50.ckpt").is_file() and time.time() < deadline:
         time.sleep(0.2)
@@ -492,4 +500,4 @@ def test_a_closed_games_player_with_its_own_compiled_step_is_freed():
     del player
     game.close()
     gc.collect()
-    assert ref() is None and len(m2_fused._SOLO) == 0
+    assert ref() is None  # its compiled step (which holds it) went with the game
