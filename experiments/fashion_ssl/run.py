@@ -409,10 +409,9 @@ def check_data(cfg: dict) -> None:
 def check_seed(cfg: dict, seed: int) -> None:
     """The seed's shards, before any work: none may be empty (see ``shards``); one warning names
     every label count that some shard cannot hold, with those shards."""
-    shards(cfg, seed, min(cfg["labelled"]))
+    _, parts = shards(cfg, seed, min(cfg["labelled"]))  # a shard's size does not depend on L
     short = []
     for n_labelled in sorted(set(cfg["labelled"])):
-        _, parts = shards(cfg, seed, n_labelled)
         small = [f"player{k} ({len(p)})" for k, p in enumerate(parts) if len(p) < n_labelled]
         if small:
             short.append(f"{n_labelled} labels asked for, but {', '.join(small)} hold fewer")

@@ -27,12 +27,11 @@ from multimodal_game.evaluation import (
     conditional_samples,
     features,
     linear_probe,
-    predict,
     predict_proba,
     save_grid,
 )
 from multimodal_game.host import builders
-from multimodal_game.judges import JudgeRecipe, cached_judges
+from multimodal_game.judges import JudgeRecipe, cached_judges, score
 from multimodal_game.policy import FixedAlpha, OwnPlusPartners
 from multimodal_game.sources import TensorSource
 
@@ -279,11 +278,9 @@ def style_judges(cfg: dict, train: dict, test: dict, rows: torch.Tensor, run: Ru
 
 
 def classifier_accuracy(clfs: dict, test: dict, n: int) -> dict[str, float]:
-    labels = test["labels"][:n]
-    return {
-        f"m{k}": accuracy(predict(clf, test["images"][:n, k].float() / 255), labels)
-        for k, clf in clfs.items()
-    }
+    """Each style classifier's accuracy on the first ``n`` test tuples."""
+    views = {f"m{k}": test["images"][:n, k] for k in clfs}
+    return score({f"m{k}": clf for k, clf in clfs.items()}, views, test["labels"][:n])
 
 
 def plot_accuracy(results: dict, m: int, out: Path) -> None:
