@@ -501,3 +501,24 @@ def test_a_closed_games_player_with_its_own_compiled_step_is_freed():
     game.close()
     gc.collect()
     assert ref() is None  # its compiled step (which holds it) went with the game
+
+
+def test_a_labelled_fraction_that_leaves_no_label_is_warned_through_the_command_line(
+    tmp_path, polymnist_dir
+):
+    from experiments import polymnist_cross
+
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(
+        "rounds = 1\nwarmup_rounds = 0\nbatch_size = 8\neval_every = 0\ncheckpoint_every = 0\n"
+        "classifier_steps = 2\neval_examples = 20\nvalidation_tuples = 0\nmodalities = 2\n"
+        "pairs = []\nlabel_only_examples = 0\nmask_player_examples = 0\n"
+        "fedavg_local_steps = []\nfedprox_local_steps = []\nlabelled_fraction = 0.0001\n"
+        "[player.variables.0]\nwidth = 2\n[player]\nlatent = 2\nhidden = 8\n"
+    )
+    argv = ["--config", str(cfg), "--data", str(polymnist_dir), "--out", str(tmp_path / "r")]
+    with pytest.warns(UserWarning) as caught:
+        polymnist_cross.main([*argv, "--no-progress", "--set", f"judges_cache={tmp_path / 'j'}"])
+    texts = [str(w.message) for w in caught]
+    for player in ("style0", "style1"):  # every game that holds the player says it
+        assert sum(f"'{player}' observes no value of 'label'" in t for t in texts) >= 1
